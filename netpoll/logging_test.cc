@@ -1,0 +1,81 @@
+#include "netpoll/logging.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace netpoll {
+namespace {
+
+class CapturingSink : public LogSink {
+ public:
+  void Send(const LogEntry& entry) override {
+    records.push_back({entry.severity, std::string(entry.file), std::string(entry.message)});
+  }
+  struct Record {
+    LogSeverity severity;
+    std::string file;
+    std::string message;
+  };
+  std::vector<Record> records;
+};
+
+class LoggingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    previous_ = SetLogSink(&sink_);
+    SetMinLogSeverity(LogSeverity::kInfo);
+  }
+  void TearDown() override {
+    SetLogSink(previous_);
+    SetMinLogSeverity(LogSeverity::kInfo);
+  }
+  CapturingSink sink_;
+  LogSink* previous_ = nullptr;
+};
+
+TEST_F(LoggingTest, RecordReachesInstalledSinkWithBaseNameAndMessage) {
+  NP_LOG(WARNING) << "closing " << 42 << ": reset";
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].severity, LogSeverity::kWarning);
+  EXPECT_EQ(sink_.records[0].file, "logging_test.cc");
+  EXPECT_EQ(sink_.records[0].message, "closing 42: reset");
+}
+
+TEST_F(LoggingTest, RecordsBelowMinimumAreDroppedWithoutEvaluatingTheStream) {
+  SetMinLogSeverity(LogSeverity::kError);
+  int evaluated = 0;
+  auto count = [&evaluated] { return ++evaluated; };
+  NP_LOG(INFO) << count();
+  NP_LOG(WARNING) << count();
+  EXPECT_TRUE(sink_.records.empty());
+  EXPECT_EQ(evaluated, 0);
+  NP_LOG(ERROR) << count();
+  EXPECT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(evaluated, 1);
+}
+
+TEST_F(LoggingTest, SetLogSinkReturnsThePreviousSink) {
+  CapturingSink other;
+  EXPECT_EQ(SetLogSink(&other), &sink_);
+  NP_LOG(INFO) << "to other";
+  EXPECT_EQ(other.records.size(), 1u);
+  EXPECT_TRUE(sink_.records.empty());
+  EXPECT_EQ(SetLogSink(&sink_), &other);
+}
+
+TEST(LoggingDeathTest, FailedCheckAbortsWithConditionAndMessage) {
+  int fd = -1;
+  EXPECT_DEATH(NP_CHECK(fd >= 0) << "socket() returned " << fd,
+               "Check failed: fd >= 0 socket\\(\\) returned -1");
+}
+
+TEST(LoggingDeathTest, PassingCheckDoesNotEvaluateTheMessage) {
+  int evaluated = 0;
+  NP_CHECK(true) << ++evaluated;
+  EXPECT_EQ(evaluated, 0);
+}
+
+}  // namespace
+}  // namespace netpoll

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package netpoll-rpc needs to build, test and benchmark.
+# Idempotent: runs `apt-get update` and `apt-get install` only when a package
+# is missing. Installs nothing from anywhere but Debian's archive.
+set -euo pipefail
+
+PACKAGES=(
+  # Build
+  bazel-bootstrap bazel-platforms bazel-skylib bazel-rules-java
+  g++ pkg-config clang-format git
+  # Libraries (exposed to Bazel by third_party/system_libs.bzl)
+  libprotobuf-dev libprotoc-dev protobuf-compiler
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsnappy-dev zlib1g-dev libssl-dev
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
