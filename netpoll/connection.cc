@@ -1,0 +1,344 @@
+#include "netpoll/connection.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/logging.h"
+
+namespace netpoll {
+namespace {
+std::atomic<uint64_t> g_next_connection_id{1};
+}  // namespace
+
+ConnectionPtr Connection::Create(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
+                                 const SocketAddress& peer, const ConnectionOptions& options,
+                                 std::shared_ptr<const ConnectionCallbacks> callbacks) {
+  return ConnectionPtr(
+      new Connection(loop, std::move(fd), local, peer, options, std::move(callbacks)));
+}
+
+Connection::Connection(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
+                       const SocketAddress& peer, const ConnectionOptions& options,
+                       std::shared_ptr<const ConnectionCallbacks> callbacks)
+    : loop_(loop),
+      id_(g_next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+      local_(local),
+      peer_(peer),
+      callbacks_(callbacks ? std::move(callbacks) : std::make_shared<ConnectionCallbacks>()),
+      options_(options),
+      fd_(std::move(fd)) {}
+
+Connection::~Connection() {
+  // A connection that was never started (or whose Start failed) still owes its
+  // close callbacks.
+  std::vector<absl::AnyInvocable<void()>> callbacks;
+  {
+    MutexLock lock(&mu_);
+    if (!closed_) {
+      closed_ = true;
+      callbacks.swap(close_callbacks_);
+    }
+  }
+  for (auto& callback : callbacks) callback();
+}
+
+absl::Status Connection::Start() {
+  loop_->AssertInLoopThread();
+  NP_CHECK(state() == ConnectionState::kConnecting) << "Connection::Start called twice";
+  self_ = shared_from_this();
+  if (callbacks_->on_prepare) {
+    absl::StatusOr<std::any> context = callbacks_->on_prepare(*this);
+    if (!context.ok()) {
+      absl::Status status = context.status();
+      CloseInLoop(status);
+      return status;
+    }
+    context_ = std::move(*context);
+  }
+  if (options_.tcp_nodelay && !local_.is_unix()) (void)SetNoDelay(fd_.get(), true);
+  if (absl::Status s = loop_->AddFd(fd_.get(), kPollReadable | kPollWritable, this); !s.ok()) {
+    CloseInLoop(s);
+    return s;
+  }
+  registered_ = true;
+  last_read_ = last_write_ = loop_->turn_time();
+  state_.store(ConnectionState::kActive, std::memory_order_release);
+  loop_->stats().Add(loop_->stats().connections_active, 1);
+  ArmTimeoutTimer();
+  if (callbacks_->on_connect) callbacks_->on_connect(self_);
+  // Bytes may have arrived before registration; edge-triggered epoll reports
+  // them on ADD, so nothing else is needed here.
+  return absl::OkStatus();
+}
+
+void Connection::HandleEvents(uint32_t events) {
+  ConnectionPtr guard = self_;  // callbacks may close us
+  if (!guard) return;
+  if ((events & kPollError) && !read_interest_) {
+    // Reads are paused, so no read will surface the error: close now.
+    absl::Status error = SocketError(fd_.get());
+    CloseInLoop(error.ok() ? absl::UnavailableError("socket error") : error);
+    return;
+  }
+  if (events & (kPollReadable | kPollHangUp | kPollError)) HandleRead();
+  if ((events & kPollWritable) && state() != ConnectionState::kClosed) FlushInLoop();
+}
+
+void Connection::HandleRead() {
+  if (state() == ConnectionState::kClosed || !read_interest_) return;
+  bool got_bytes = false;
+  absl::Status error;
+  while (input_.Len() < options_.max_input_bytes) {
+    size_t room = std::min(options_.read_chunk_bytes, options_.max_input_bytes - input_.Len());
+    absl::StatusOr<size_t> n = input_.ReadFromFd(fd_.get(), room);
+    if (!n.ok()) {
+      error = n.status();
+      break;
+    }
+    if (*n == 0) break;  // would block
+    got_bytes = true;
+    loop_->stats().Add(loop_->stats().bytes_in, static_cast<int64_t>(*n));
+  }
+  if (got_bytes) {
+    last_read_ = loop_->turn_time();
+    if (callbacks_->on_request && state() != ConnectionState::kClosed) {
+      callbacks_->on_request(self_, input_);
+    }
+    input_.Release();
+  }
+  if (!error.ok()) {
+    if (absl::IsOutOfRange(error)) {
+      // The peer closed its write side: send what is pending, then close.
+      peer_closed_ = true;
+      CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+    } else {
+      CloseInLoop(error);
+    }
+    return;
+  }
+  UpdateReadInterest();
+}
+
+void Connection::UpdateReadInterest() {
+  if (!registered_ || state() == ConnectionState::kClosed) return;
+  cap_paused_ = input_.Len() >= options_.max_input_bytes;
+  bool want = !user_paused_ && !cap_paused_ && !peer_closed_ && state() == ConnectionState::kActive;
+  if (want == read_interest_) return;
+  read_interest_ = want;
+  uint32_t interest = kPollWritable | (want ? static_cast<uint32_t>(kPollReadable) : 0u);
+  // Re-arming EPOLLIN with MOD reports bytes that arrived while paused.
+  if (absl::Status s = loop_->ModifyFd(fd_.get(), interest, this); !s.ok()) CloseInLoop(s);
+}
+
+absl::Status Connection::Write(absl::string_view data) {
+  LinkBuffer buffer;
+  buffer.WriteBinary(data);
+  return Write(std::move(buffer));
+}
+
+absl::Status Connection::Write(LinkBuffer data) {
+  size_t n = data.Len();
+  if (n == 0) return absl::OkStatus();
+  bool queue_flush = false;
+  {
+    MutexLock lock(&mu_);
+    if (closing_ || closed_) return absl::FailedPreconditionError("connection is closed");
+    size_t pending = output_bytes_.load(std::memory_order_relaxed);
+    if (pending + n > options_.max_output_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat("connection output buffer full (", pending,
+                                                       " bytes pending, cap ",
+                                                       options_.max_output_bytes, ")"));
+    }
+    output_bytes_.fetch_add(n, std::memory_order_relaxed);
+    pending_.Append(std::move(data));
+    queue_flush = !flush_queued_;
+    flush_queued_ = true;
+  }
+  if (queue_flush) {
+    // Queued (also on the loop thread) so that every write of this turn leaves
+    // in one writev.
+    loop_->QueueInLoop([self = shared_from_this()] { self->FlushInLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+void Connection::FlushInLoop() {
+  loop_->AssertInLoopThread();
+  {
+    MutexLock lock(&mu_);
+    flush_queued_ = false;
+    if (!pending_.empty()) {
+      // Write progress is measured from when output became pending.
+      if (output_.empty()) last_write_ = loop_->turn_time();
+      output_.Append(std::move(pending_));
+    }
+  }
+  if (state() == ConnectionState::kClosed || !registered_) return;
+  while (!output_.empty()) {
+    absl::StatusOr<size_t> n = output_.WriteToFd(fd_.get());
+    if (!n.ok()) {
+      CloseInLoop(n.status());
+      return;
+    }
+    if (*n == 0) break;  // kernel buffer full: EPOLLOUT (edge) will call us again
+    last_write_ = loop_->turn_time();
+    loop_->stats().Add(loop_->stats().write_calls, 1);
+    output_bytes_.fetch_sub(*n, std::memory_order_relaxed);
+    loop_->stats().Add(loop_->stats().bytes_out, static_cast<int64_t>(*n));
+  }
+  output_.Release();
+  size_t pending = output_bytes_.load(std::memory_order_relaxed);
+  if (!above_high_watermark_ && pending >= options_.output_high_watermark) {
+    above_high_watermark_ = true;
+    if (callbacks_->on_output_watermark) callbacks_->on_output_watermark(self_, true);
+  } else if (above_high_watermark_ && pending <= options_.output_low_watermark) {
+    above_high_watermark_ = false;
+    if (callbacks_->on_output_watermark) callbacks_->on_output_watermark(self_, false);
+  }
+  if (state() == ConnectionState::kClosing && pending == 0) CloseInLoop(close_reason_);
+}
+
+void Connection::Close(absl::Status reason) {
+  auto self = shared_from_this();
+  loop_->RunInLoop(
+      [self, reason = std::move(reason)]() mutable { self->CloseInLoop(std::move(reason)); });
+}
+
+void Connection::CloseAfterFlush(absl::Status reason) {
+  auto self = shared_from_this();
+  loop_->RunInLoop([self, reason = std::move(reason)]() mutable {
+    ConnectionState s = self->state();
+    if (s == ConnectionState::kClosed || s == ConnectionState::kClosing) return;
+    if (s == ConnectionState::kConnecting) {
+      self->CloseInLoop(std::move(reason));
+      return;
+    }
+    {
+      MutexLock lock(&self->mu_);
+      self->closing_ = true;
+    }
+    self->close_reason_ = std::move(reason);
+    self->state_.store(ConnectionState::kClosing, std::memory_order_release);
+    self->UpdateReadInterest();
+    self->FlushInLoop();
+  });
+}
+
+void Connection::CloseInLoop(absl::Status reason) {
+  loop_->AssertInLoopThread();
+  if (state() == ConnectionState::kClosed) return;
+  bool was_started = registered_;
+  state_.store(ConnectionState::kClosed, std::memory_order_release);
+  {
+    MutexLock lock(&mu_);
+    closing_ = true;
+    pending_.Clear();
+  }
+  output_.Clear();
+  input_.Clear();
+  output_bytes_.store(0, std::memory_order_relaxed);
+  loop_->Cancel(timeout_timer_);
+  timeout_timer_ = kInvalidTimerId;
+  if (registered_) {
+    (void)loop_->RemoveFd(fd_.get());
+    registered_ = false;
+    loop_->stats().Add(loop_->stats().connections_active, -1);
+    loop_->stats().Add(loop_->stats().connections_closed, 1);
+  }
+  fd_.reset();
+  ConnectionPtr self = std::move(self_);
+  if (!self) self = shared_from_this();
+  if (was_started && callbacks_->on_disconnect) callbacks_->on_disconnect(self, reason);
+  std::vector<absl::AnyInvocable<void()>> callbacks;
+  {
+    MutexLock lock(&mu_);
+    closed_ = true;
+    callbacks.swap(close_callbacks_);
+  }
+  for (auto& callback : callbacks) callback();
+  // Let go at the end of the turn: other events of this turn may still point
+  // at this connection.
+  loop_->QueueInLoop([self = std::move(self)] {});
+}
+
+void Connection::PauseRead() {
+  auto self = shared_from_this();
+  loop_->RunInLoop([self] {
+    self->user_paused_ = true;
+    self->UpdateReadInterest();
+  });
+}
+
+void Connection::ResumeRead() {
+  auto self = shared_from_this();
+  loop_->RunInLoop([self] {
+    self->user_paused_ = false;
+    self->UpdateReadInterest();
+  });
+}
+
+void Connection::AddCloseCallback(absl::AnyInvocable<void()> callback) {
+  {
+    MutexLock lock(&mu_);
+    if (!closed_) {
+      close_callbacks_.push_back(std::move(callback));
+      return;
+    }
+  }
+  loop_->RunInLoop(std::move(callback));
+}
+
+void Connection::SetTimeouts(absl::Duration read, absl::Duration write, absl::Duration idle) {
+  auto self = shared_from_this();
+  loop_->RunInLoop([self, read, write, idle] {
+    self->options_.read_timeout = read;
+    self->options_.write_timeout = write;
+    self->options_.idle_timeout = idle;
+    if (self->state() == ConnectionState::kClosed) return;
+    self->loop_->Cancel(self->timeout_timer_);
+    self->timeout_timer_ = kInvalidTimerId;
+    self->ArmTimeoutTimer();
+  });
+}
+
+absl::Duration Connection::MinTimeout() const {
+  return std::min({options_.read_timeout, options_.write_timeout, options_.idle_timeout});
+}
+
+void Connection::ArmTimeoutTimer() {
+  absl::Duration min_timeout = MinTimeout();
+  if (min_timeout == absl::InfiniteDuration()) return;
+  // Re-armed lazily: activity only updates timestamps; the timer re-checks.
+  absl::Duration delay = std::max(min_timeout / 2, absl::Milliseconds(1));
+  std::weak_ptr<Connection> weak = weak_from_this();
+  timeout_timer_ = loop_->RunAfter(delay, [weak] {
+    if (auto self = weak.lock()) {
+      self->timeout_timer_ = kInvalidTimerId;
+      self->CheckTimeouts();
+    }
+  });
+}
+
+void Connection::CheckTimeouts() {
+  if (state() == ConnectionState::kClosed) return;
+  absl::Time now = MonotonicNow();
+  const char* which = nullptr;
+  if (now - std::max(last_read_, last_write_) >= options_.idle_timeout) {
+    which = "idle timeout";
+  } else if (!input_.empty() && now - last_read_ >= options_.read_timeout) {
+    which = "read timeout";
+  } else if (pending_output_bytes() > 0 && now - last_write_ >= options_.write_timeout) {
+    which = "write timeout";
+  }
+  if (which != nullptr) {
+    loop_->stats().Add(loop_->stats().timeouts, 1);
+    CloseInLoop(absl::DeadlineExceededError(which));
+    return;
+  }
+  ArmTimeoutTimer();
+}
+
+}  // namespace netpoll

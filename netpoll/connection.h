@@ -1,0 +1,199 @@
+// Connection: one established stream socket (TCP or Unix) on one EventLoop.
+//
+// Lifecycle (each step runs on the connection's loop thread):
+//
+//   Start():  on_prepare (may reject; returns the connection's context)
+//             -> fd registered -> kActive -> on_connect
+//   input:    bytes read until EAGAIN -> on_request(conn, input); the handler
+//             consumes whole frames and leaves a partial frame buffered. It is
+//             called again only when more bytes arrive.
+//   close:    kClosed -> fd removed and closed -> on_disconnect(reason)
+//             -> close callbacks, each exactly once, in the order added.
+//
+// Writes are safe from any thread. All writes issued during one loop turn are
+// coalesced and leave in one writev() at the end of that turn.
+//
+// Backpressure: reading stops while buffered input reaches max_input_bytes
+// (and resumes when the handler consumes), PauseRead()/ResumeRead() stop and
+// restart EPOLLIN, and the output has high/low watermark callbacks and a hard
+// cap (Write() fails with ResourceExhausted beyond max_output_bytes).
+//
+// Timeouts (checked on a lazily re-armed per-connection timer): read timeout
+// = a partial frame sits buffered with no new bytes; write timeout = output is
+// pending with no progress; idle timeout = no bytes either way. Each closes the
+// connection with DeadlineExceeded.
+//
+// Ownership: Connections are shared (ConnectionPtr). While registered with its
+// loop a connection keeps itself alive; after close it lets go at the end of
+// the loop turn, so handlers never see a dangling connection.
+//
+// Thread safety: Write(), Close(), CloseAfterFlush(), PauseRead(),
+// ResumeRead(), AddCloseCallback() and the const accessors are safe from any
+// thread. Start() and the callbacks run on the loop thread.
+#ifndef NETPOLL_CONNECTION_H_
+#define NETPOLL_CONNECTION_H_
+
+#include <any>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "netpoll/event_loop.h"
+#include "netpoll/link_buffer.h"
+#include "netpoll/mutex.h"
+#include "netpoll/poller.h"
+#include "netpoll/socket.h"
+#include "netpoll/socket_address.h"
+
+namespace netpoll {
+
+class Connection;
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+enum class ConnectionState { kConnecting, kActive, kClosing, kClosed };
+
+struct ConnectionOptions {
+  // Infinite disables a timeout.
+  absl::Duration read_timeout = absl::InfiniteDuration();
+  absl::Duration write_timeout = absl::InfiniteDuration();
+  absl::Duration idle_timeout = absl::InfiniteDuration();
+  // Reading pauses while this much input is buffered.
+  size_t max_input_bytes = 64 << 20;
+  // Watermark callbacks fire when pending output crosses high (upwards) and
+  // then low (downwards).
+  size_t output_high_watermark = 4 << 20;
+  size_t output_low_watermark = 1 << 20;
+  // Write() fails with ResourceExhausted when output would exceed this.
+  size_t max_output_bytes = 256 << 20;
+  // Bytes one read may take at most.
+  size_t read_chunk_bytes = 64 << 10;
+  bool tcp_nodelay = true;
+};
+
+// Shared by every connection of a server or dialer. Unset callbacks are
+// skipped. All run on the connection's loop thread.
+struct ConnectionCallbacks {
+  // Before the fd is registered. An error rejects the connection (it is closed
+  // without on_connect/on_disconnect; close callbacks still run). The value
+  // becomes the connection's context().
+  std::function<absl::StatusOr<std::any>(Connection&)> on_prepare;
+  std::function<void(const ConnectionPtr&)> on_connect;
+  // New input. Views from input.Next()/Peek() are valid only during the call:
+  // Slice() what must outlive it.
+  std::function<void(const ConnectionPtr&, LinkBuffer& input)> on_request;
+  std::function<void(const ConnectionPtr&, const absl::Status& reason)> on_disconnect;
+  // above_high = true when output crossed the high watermark, false when it
+  // drained below the low one.
+  std::function<void(const ConnectionPtr&, bool above_high)> on_output_watermark;
+};
+
+class Connection : public std::enable_shared_from_this<Connection>, private IoHandler {
+ public:
+  // `loop` must outlive the connection. `fd` is a connected, non-blocking
+  // socket. Call Start() on the loop thread to register it.
+  static ConnectionPtr Create(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
+                              const SocketAddress& peer, const ConnectionOptions& options,
+                              std::shared_ptr<const ConnectionCallbacks> callbacks);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Loop thread. Runs on_prepare, registers the fd, runs on_connect. Returns
+  // the on_prepare error (the connection is then closed).
+  absl::Status Start();
+
+  // Queues data for sending (no copy for LinkBuffer). FailedPrecondition when
+  // the connection is closing or closed; ResourceExhausted above
+  // max_output_bytes (nothing is queued then).
+  absl::Status Write(LinkBuffer data);
+  absl::Status Write(absl::string_view data);
+
+  // Closes now; pending output is dropped. `reason` reaches on_disconnect.
+  void Close(absl::Status reason = absl::OkStatus());
+  // Stops reading, sends pending output, then closes (bounded by the write
+  // timeout, if any).
+  void CloseAfterFlush(absl::Status reason = absl::OkStatus());
+
+  void PauseRead();
+  void ResumeRead();
+
+  // Runs `callback` once when the connection closes (at once, on the loop
+  // thread, if it already has).
+  void AddCloseCallback(absl::AnyInvocable<void()> callback);
+
+  // Changes the timeouts (takes effect at the next check).
+  void SetTimeouts(absl::Duration read, absl::Duration write, absl::Duration idle);
+
+  uint64_t id() const { return id_; }
+  EventLoop* loop() const { return loop_; }
+  ConnectionState state() const { return state_.load(std::memory_order_acquire); }
+  bool active() const { return state() == ConnectionState::kActive; }
+  const SocketAddress& local_address() const { return local_; }
+  const SocketAddress& peer_address() const { return peer_; }
+  // Set by on_prepare; loop thread only (or before Start()).
+  std::any& context() { return context_; }
+  // Bytes queued for sending and not yet taken by the kernel. Any thread.
+  size_t pending_output_bytes() const { return output_bytes_.load(std::memory_order_relaxed); }
+  // Buffered input; loop thread only.
+  size_t buffered_input_bytes() const { return input_.Len(); }
+
+ private:
+  Connection(EventLoop* loop, UniqueFd fd, const SocketAddress& local, const SocketAddress& peer,
+             const ConnectionOptions& options,
+             std::shared_ptr<const ConnectionCallbacks> callbacks);
+
+  void HandleEvents(uint32_t events) override;
+  void HandleRead();
+  void FlushInLoop();
+  void CloseInLoop(absl::Status reason);
+  void UpdateReadInterest();
+  void CheckTimeouts();
+  void ArmTimeoutTimer();
+  absl::Duration MinTimeout() const;
+
+  // Constant after construction.
+  EventLoop* const loop_;  // not owned; outlives this
+  const uint64_t id_;
+  const SocketAddress local_;
+  const SocketAddress peer_;
+  const std::shared_ptr<const ConnectionCallbacks> callbacks_;
+
+  std::atomic<ConnectionState> state_{ConnectionState::kConnecting};
+  std::atomic<size_t> output_bytes_{0};
+
+  // Loop thread only.
+  ConnectionOptions options_;
+  UniqueFd fd_;
+  std::any context_;
+  LinkBuffer input_;
+  LinkBuffer output_;
+  ConnectionPtr self_;  // keeps the connection alive while registered
+  bool registered_ = false;
+  bool user_paused_ = false;
+  bool cap_paused_ = false;
+  bool read_interest_ = true;
+  bool above_high_watermark_ = false;
+  bool peer_closed_ = false;
+  absl::Status close_reason_;
+  absl::Time last_read_;
+  absl::Time last_write_;
+  TimerId timeout_timer_ = kInvalidTimerId;
+
+  Mutex mu_;
+  LinkBuffer pending_ ABSL_GUARDED_BY(mu_);  // written by Write(), not yet in output_
+  bool flush_queued_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no more writes accepted
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<absl::AnyInvocable<void()>> close_callbacks_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace netpoll
+
+#endif  // NETPOLL_CONNECTION_H_

@@ -1,0 +1,346 @@
+#include "netpoll/connection.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "netpoll/mutex.h"
+#include "netpoll/server.h"
+#include "netpoll/testing/blocking_client.h"
+
+namespace netpoll {
+namespace {
+
+using testing::BlockingClient;
+
+// Records every callback of the server side, in order.
+struct Recorder {
+  Mutex mu;
+  std::vector<std::string> events ABSL_GUARDED_BY(mu);
+  ConnectionPtr conn ABSL_GUARDED_BY(mu);
+  absl::Status reason ABSL_GUARDED_BY(mu);
+  Notification connected;
+  Notification disconnected;
+
+  void Add(std::string event) {
+    MutexLock lock(&mu);
+    events.push_back(std::move(event));
+  }
+  std::vector<std::string> Events() {
+    MutexLock lock(&mu);
+    return events;
+  }
+  ConnectionPtr Conn() {
+    MutexLock lock(&mu);
+    return conn;
+  }
+  absl::Status Reason() {
+    MutexLock lock(&mu);
+    return reason;
+  }
+};
+
+class ConnectionTest : public ::testing::Test {
+ protected:
+  // Starts a one-loop server whose callbacks record into recorder_.
+  void StartServer(ConnectionOptions connection_options = {},
+                   std::function<void(const ConnectionPtr&, LinkBuffer&)> on_request = nullptr) {
+    auto callbacks = std::make_shared<ConnectionCallbacks>();
+    callbacks->on_prepare = [this](Connection&) -> absl::StatusOr<std::any> {
+      recorder_.Add("prepare");
+      return std::any(std::string("ctx"));
+    };
+    callbacks->on_connect = [this](const ConnectionPtr& conn) {
+      recorder_.Add("connect");
+      {
+        MutexLock lock(&recorder_.mu);
+        recorder_.conn = conn;
+      }
+      conn->AddCloseCallback([this] { recorder_.Add("close-callback"); });
+      recorder_.connected.Notify();
+    };
+    callbacks->on_request =
+        on_request ? on_request : [this](const ConnectionPtr& conn, LinkBuffer& input) {
+          recorder_.Add("request");
+          (void)conn->Write(std::move(*input.Slice(input.Len())));
+        };
+    callbacks->on_disconnect = [this](const ConnectionPtr&, const absl::Status& reason) {
+      recorder_.Add("disconnect");
+      {
+        MutexLock lock(&recorder_.mu);
+        recorder_.reason = reason;
+      }
+      recorder_.disconnected.Notify();
+    };
+    callbacks->on_output_watermark = [this](const ConnectionPtr&, bool high) {
+      recorder_.Add(high ? "high-watermark" : "low-watermark");
+    };
+    ServerOptions options;
+    options.num_loops = 1;
+    options.connection = connection_options;
+    options.callbacks = callbacks;
+    auto server = Server::Create(options);
+    ASSERT_TRUE(server.ok());
+    server_ = std::move(*server);
+    ASSERT_TRUE(server_->Start(*SocketAddress::Parse("127.0.0.1:0")).ok());
+  }
+
+  BlockingClient Connect() {
+    auto client = BlockingClient::Connect(server_->listen_address());
+    EXPECT_TRUE(client.ok()) << client.status();
+    EXPECT_TRUE(recorder_.connected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    return std::move(*client);
+  }
+
+  Recorder recorder_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(ConnectionTest, CallbacksRunInLifecycleOrderAndCloseCallbacksExactlyOnce) {
+  StartServer();
+  {
+    BlockingClient client = Connect();
+    ASSERT_TRUE(client.SendAll("ping").ok());
+    ASSERT_EQ(*client.ReadExactly(4), "ping");
+    ConnectionPtr conn = recorder_.Conn();
+    EXPECT_EQ(std::any_cast<std::string>(conn->context()), "ctx");
+    EXPECT_TRUE(conn->active());
+  }  // client closes
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ConnectionPtr conn = recorder_.Conn();
+  // Closing again, and adding a close callback after close, run nothing twice.
+  conn->Close();
+  Notification late;
+  conn->AddCloseCallback([&] { late.Notify(); });
+  ASSERT_TRUE(late.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  server_->Shutdown();
+  EXPECT_EQ(recorder_.Events(), (std::vector<std::string>{"prepare", "connect", "request",
+                                                          "disconnect", "close-callback"}));
+  EXPECT_EQ(conn->state(), ConnectionState::kClosed);
+}
+
+TEST_F(ConnectionTest, PrepareErrorRejectsTheConnection) {
+  auto callbacks = std::make_shared<ConnectionCallbacks>();
+  std::atomic<int> connects{0};
+  callbacks->on_prepare = [](Connection&) -> absl::StatusOr<std::any> {
+    return absl::PermissionDeniedError("not allowed");
+  };
+  callbacks->on_connect = [&](const ConnectionPtr&) { connects++; };
+  ServerOptions options;
+  options.num_loops = 1;
+  options.callbacks = callbacks;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Start(*SocketAddress::Parse("127.0.0.1:0")).ok());
+  auto client = BlockingClient::Connect((*server)->listen_address());
+  ASSERT_TRUE(client.ok());
+  EXPECT_TRUE(client->WaitForClose(absl::Seconds(5)));
+  EXPECT_EQ(connects.load(), 0);
+}
+
+TEST_F(ConnectionTest, WritesFromOneTurnLeaveInOneWritev) {
+  StartServer({}, [](const ConnectionPtr& conn, LinkBuffer& input) {
+    (void)input.Skip(input.Len());
+    for (int i = 0; i < 10; ++i) (void)conn->Write(std::string(10, static_cast<char>('a' + i)));
+  });
+  BlockingClient client = Connect();
+  int64_t before = server_->Stats().write_calls;
+  ASSERT_TRUE(client.SendAll("go").ok());
+  auto reply = client.ReadExactly(100);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->substr(0, 10), std::string(10, 'a'));
+  EXPECT_EQ(reply->substr(90), std::string(10, 'j'));
+  // The counter is bumped just after writev returns: give it a moment.
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(server_->Stats().write_calls - before, 1);
+}
+
+TEST_F(ConnectionTest, WritesFromManyThreadsAllArriveIntact) {
+  StartServer({}, [](const ConnectionPtr&, LinkBuffer& input) { (void)input.Skip(input.Len()); });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  constexpr int kThreads = 4;
+  constexpr int kWrites = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWrites; ++i) {
+        ASSERT_TRUE(conn->Write(std::string(8, static_cast<char>('0' + t))).ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  auto data = client.ReadExactly(kThreads * kWrites * 8);
+  ASSERT_TRUE(data.ok()) << data.status();
+  int counts[kThreads] = {};
+  for (size_t i = 0; i < data->size(); i += 8) {
+    // Each 8-byte write arrives whole: writes never interleave.
+    ASSERT_EQ(data->substr(i, 8), std::string(8, (*data)[i]));
+    counts[(*data)[i] - '0']++;
+  }
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(counts[t], kWrites);
+}
+
+TEST_F(ConnectionTest, WriteAfterCloseReturnsAnError) {
+  StartServer();
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  conn->Close(absl::CancelledError("test"));
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::Status status = conn->Write("too late");
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_TRUE(absl::IsCancelled(recorder_.Reason()));
+  EXPECT_TRUE(client.WaitForClose(absl::Seconds(5)));
+}
+
+TEST_F(ConnectionTest, HalfCloseFromPeerStillDeliversTheReply) {
+  StartServer();
+  BlockingClient client = Connect();
+  ASSERT_TRUE(client.SendAll("last words").ok());
+  client.ShutdownWrite();
+  auto rest = client.ReadUntilEof();
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(*rest, "last words");
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+TEST_F(ConnectionTest, PeerResetClosesWithAnErrorAndServerKeepsServing) {
+  StartServer();
+  BlockingClient client = Connect();
+  client.Reset();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  auto other = BlockingClient::Connect(server_->listen_address());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other->SendAll("still here").ok());
+  EXPECT_EQ(*other->ReadExactly(10), "still here");
+}
+
+TEST_F(ConnectionTest, PeerResetMidWriteClosesTheConnection) {
+  StartServer({}, [](const ConnectionPtr&, LinkBuffer& input) { (void)input.Skip(input.Len()); });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  // Fill the socket buffers (the client never reads), then reset.
+  for (int i = 0; i < 64; ++i) (void)conn->Write(std::string(64 << 10, 'w'));
+  absl::SleepFor(absl::Milliseconds(50));
+  client.Reset();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_FALSE(recorder_.Reason().ok());
+}
+
+TEST_F(ConnectionTest, IdleTimeoutClosesASilentConnection) {
+  ConnectionOptions options;
+  options.idle_timeout = absl::Milliseconds(100);
+  StartServer(options);
+  BlockingClient client = Connect();
+  absl::Time start = absl::Now();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(90));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(recorder_.Reason())) << recorder_.Reason();
+  EXPECT_EQ(server_->Stats().timeouts, 1);
+}
+
+TEST_F(ConnectionTest, ActiveConnectionOutlivesItsIdleTimeout) {
+  ConnectionOptions options;
+  options.idle_timeout = absl::Milliseconds(150);
+  StartServer(options);
+  BlockingClient client = Connect();
+  for (int i = 0; i < 6; ++i) {  // 300 ms of traffic every 50 ms
+    ASSERT_TRUE(client.SendAll("k").ok());
+    ASSERT_TRUE(client.ReadExactly(1).ok());
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_FALSE(recorder_.disconnected.HasBeenNotified());
+}
+
+TEST_F(ConnectionTest, ReadTimeoutClosesAConnectionStuckOnAPartialFrame) {
+  ConnectionOptions options;
+  options.read_timeout = absl::Milliseconds(100);
+  // The handler never consumes: the bytes are a partial frame.
+  StartServer(options, [](const ConnectionPtr&, LinkBuffer&) {});
+  BlockingClient client = Connect();
+  ASSERT_TRUE(client.SendAll("half a fr").ok());
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(recorder_.Reason().message(), "read timeout");
+}
+
+TEST_F(ConnectionTest, SlowConsumerCannotGrowOutputBeyondTheCap) {
+  ConnectionOptions options;
+  options.output_high_watermark = 256 << 10;
+  options.output_low_watermark = 64 << 10;
+  options.max_output_bytes = 1 << 20;
+  StartServer(options,
+              [](const ConnectionPtr&, LinkBuffer& input) { (void)input.Skip(input.Len()); });
+  BlockingClient client = Connect();  // never reads
+  ConnectionPtr conn = recorder_.Conn();
+  absl::Status status;
+  size_t accepted = 0;
+  for (int i = 0; i < 1000 && status.ok(); ++i) {
+    status = conn->Write(std::string(64 << 10, 'z'));
+    if (status.ok()) accepted += 64 << 10;
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
+  EXPECT_LE(conn->pending_output_bytes(), options.max_output_bytes);
+  EXPECT_LT(accepted, 64u << 20);  // bounded by the cap plus the kernel buffers
+  // Draining crosses the low watermark again.
+  auto drained = client.ReadExactly(accepted);
+  ASSERT_TRUE(drained.ok()) << drained.status();
+  absl::SleepFor(absl::Milliseconds(50));
+  std::vector<std::string> events = recorder_.Events();
+  EXPECT_NE(std::find(events.begin(), events.end(), "high-watermark"), events.end());
+  EXPECT_NE(std::find(events.begin(), events.end(), "low-watermark"), events.end());
+}
+
+TEST_F(ConnectionTest, ReaderThatNeverConsumesBoundsBufferedInput) {
+  ConnectionOptions options;
+  options.max_input_bytes = 256 << 10;
+  options.read_chunk_bytes = 64 << 10;
+  std::atomic<size_t> max_seen{0};
+  StartServer(options, [&](const ConnectionPtr&, LinkBuffer& input) {
+    size_t len = input.Len();
+    if (len > max_seen.load()) max_seen = len;
+  });
+  BlockingClient client = Connect();
+  int fd = client.fd();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  std::string chunk(64 << 10, 'f');
+  size_t sent = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < deadline && sent < (64u << 20)) {
+    ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n > 0) sent += static_cast<size_t>(n);
+    if (n < 0) absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GT(sent, options.max_input_bytes);  // the kernel absorbed some, then stopped
+  EXPECT_LT(sent, 64u << 20);                // TCP flow control pushed back
+  EXPECT_LE(max_seen.load(), options.max_input_bytes);
+  ConnectionPtr conn = recorder_.Conn();
+  EXPECT_TRUE(conn->active());
+}
+
+TEST_F(ConnectionTest, PauseReadStopsDeliveryAndResumeReadDeliversWhatArrived) {
+  std::atomic<size_t> delivered{0};
+  StartServer({}, [&](const ConnectionPtr&, LinkBuffer& input) {
+    delivered += input.Len();
+    (void)input.Skip(input.Len());
+  });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  conn->PauseRead();
+  absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(client.SendAll("paused bytes").ok());
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(delivered.load(), 0u);
+  conn->ResumeRead();
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (delivered.load() < 12 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(delivered.load(), 12u);
+}
+
+}  // namespace
+}  // namespace netpoll

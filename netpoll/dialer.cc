@@ -1,0 +1,172 @@
+#include "netpoll/dialer.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/logging.h"
+#include "netpoll/mutex.h"
+#include "netpoll/socket.h"
+
+namespace netpoll {
+namespace {
+
+// Resolves names on one background thread, so that getaddrinfo never blocks a
+// loop. Lives for the whole process (never destroyed: usable during exit).
+class Resolver {
+ public:
+  using Callback = absl::AnyInvocable<void(absl::StatusOr<std::vector<SocketAddress>>)>;
+
+  static Resolver& Get() {
+    static Resolver* resolver = new Resolver();
+    return *resolver;
+  }
+
+  void Resolve(std::string name, Callback callback) {
+    MutexLock lock(&mu_);
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { Run(); }).detach();
+    }
+    queue_.push_back({std::move(name), std::move(callback)});
+    cv_.Signal();
+  }
+
+ private:
+  struct Job {
+    std::string name;
+    Callback callback;
+  };
+  void Run() {
+    while (true) {
+      Job job;
+      {
+        MutexLock lock(&mu_);
+        while (queue_.empty()) cv_.Wait(&mu_);
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      job.callback(SocketAddress::Resolve(job.name));
+    }
+  }
+
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Owns the socket while connect() is in progress, on the loop thread.
+class Connector : public IoHandler {
+ public:
+  Connector(EventLoop* loop, const SocketAddress& address, const DialOptions& options,
+            Dialer::DoneCallback done)
+      : loop_(loop), address_(address), options_(options), done_(std::move(done)) {}
+
+  // Loop thread. Deletes itself when finished.
+  void Start() {
+    auto fd = CreateStreamSocket(address_.family());
+    if (!fd.ok()) return Finish(fd.status());
+    fd_ = std::move(*fd);
+    int rc = ::connect(fd_.get(), address_.sockaddr(), address_.length());
+    if (rc == 0) return Connected();
+    if (errno != EINPROGRESS && errno != EAGAIN) {
+      return Finish(absl::UnavailableError(
+          absl::StrCat("connect ", address_.ToString(), ": ", strerror(errno))));
+    }
+    if (absl::Status s = loop_->AddFd(fd_.get(), kPollWritable, this); !s.ok()) return Finish(s);
+    registered_ = true;
+    timer_ = loop_->RunAfter(options_.timeout, [this] {
+      timer_ = kInvalidTimerId;
+      Finish(absl::DeadlineExceededError(absl::StrCat("connect ", address_.ToString(),
+                                                      ": timed out after ",
+                                                      absl::FormatDuration(options_.timeout))));
+    });
+  }
+
+  void HandleEvents(uint32_t) override {
+    absl::Status error = SocketError(fd_.get());
+    if (!error.ok()) {
+      return Finish(absl::UnavailableError(
+          absl::StrCat("connect ", address_.ToString(), ": ", error.message())));
+    }
+    Connected();
+  }
+
+ private:
+  void Connected() {
+    if (registered_) {
+      (void)loop_->RemoveFd(fd_.get());
+      registered_ = false;
+    }
+    auto local = SocketAddress::LocalOf(fd_.get());
+    ConnectionPtr conn = Connection::Create(loop_, std::move(fd_), local.ok() ? *local : address_,
+                                            address_, options_.connection, options_.callbacks);
+    loop_->stats().Add(loop_->stats().connections_dialed, 1);
+    absl::Status started = conn->Start();
+    if (!started.ok()) return Finish(started);
+    Finish(std::move(conn));
+  }
+
+  void Finish(absl::StatusOr<ConnectionPtr> result) {
+    if (registered_) (void)loop_->RemoveFd(fd_.get());
+    loop_->Cancel(timer_);
+    Dialer::DoneCallback done = std::move(done_);
+    // The epoll entry is gone; delete at the end of the turn in case this
+    // turn still holds an event for us.
+    loop_->QueueInLoop([this] { delete this; });
+    done(std::move(result));
+  }
+
+  EventLoop* const loop_;
+  const SocketAddress address_;
+  const DialOptions options_;
+  Dialer::DoneCallback done_;
+  UniqueFd fd_;
+  bool registered_ = false;
+  TimerId timer_ = kInvalidTimerId;
+};
+
+}  // namespace
+
+void Dialer::Dial(EventLoop* loop, const SocketAddress& address, const DialOptions& options,
+                  DoneCallback done) {
+  auto* connector = new Connector(loop, address, options, std::move(done));  // deletes itself
+  loop->RunInLoop([connector] { connector->Start(); });
+}
+
+void Dialer::Dial(EventLoop* loop, absl::string_view address, const DialOptions& options,
+                  DoneCallback done) {
+  absl::StatusOr<SocketAddress> parsed = SocketAddress::Parse(address);
+  if (parsed.ok()) return Dial(loop, *parsed, options, std::move(done));
+  Resolver::Get().Resolve(
+      std::string(address), [loop, options, done = std::move(done)](
+                                absl::StatusOr<std::vector<SocketAddress>> addresses) mutable {
+        if (!addresses.ok()) {
+          loop->RunInLoop(
+              [done = std::move(done), status = addresses.status()]() mutable { done(status); });
+          return;
+        }
+        Dial(loop, addresses->front(), options, std::move(done));
+      });
+}
+
+absl::StatusOr<ConnectionPtr> Dialer::DialSync(EventLoop* loop, absl::string_view address,
+                                               const DialOptions& options) {
+  NP_CHECK(!loop->IsInLoopThread()) << "DialSync on a loop thread would deadlock";
+  Notification done;
+  absl::StatusOr<ConnectionPtr> result = absl::UnknownError("dial did not complete");
+  Dial(loop, address, options, [&](absl::StatusOr<ConnectionPtr> conn) {
+    result = std::move(conn);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+}  // namespace netpoll

@@ -1,0 +1,192 @@
+#include "netpoll/event_loop.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/logging.h"
+
+namespace netpoll {
+namespace {
+thread_local EventLoop* t_loop_in_this_thread = nullptr;
+}  // namespace
+
+// The eventfd that wakes a loop blocked in Wait().
+class EventLoop::Waker : public IoHandler {
+ public:
+  explicit Waker(int fd) : fd_(fd) {}
+  ~Waker() override { ::close(fd_); }
+  int fd() const { return fd_; }
+  void Wake() {
+    uint64_t one = 1;
+    ssize_t n = ::write(fd_, &one, sizeof(one));
+    (void)n;  // EAGAIN means the counter is already non-zero: still woken
+  }
+  void HandleEvents(uint32_t) override {
+    uint64_t value;
+    while (::read(fd_, &value, sizeof(value)) > 0) {
+    }
+  }
+
+ private:
+  const int fd_;  // owned
+};
+
+absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(const EventLoopOptions& options) {
+  auto poller = Poller::Create(options.poller);
+  if (!poller.ok()) return poller.status();
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
+  auto waker = std::make_unique<Waker>(fd);
+  if (absl::Status s = (*poller)->Add(fd, kPollReadable, waker.get()); !s.ok()) return s;
+  return std::unique_ptr<EventLoop>(new EventLoop(options, std::move(*poller), std::move(waker)));
+}
+
+EventLoop::EventLoop(const EventLoopOptions& options, std::unique_ptr<Poller> poller,
+                     std::unique_ptr<Waker> waker)
+    : options_(options),
+      poller_(std::move(poller)),
+      waker_(std::move(waker)),
+      ready_(options.max_events_per_wait > 0 ? options.max_events_per_wait : 256),
+      turn_time_(MonotonicNow()) {}
+
+EventLoop::~EventLoop() {
+  NP_CHECK(!running_.load()) << "EventLoop " << options_.name << " destroyed while running";
+  (void)poller_->Remove(waker_->fd());
+}
+
+bool EventLoop::IsInLoopThread() const { return thread_id_.load() == std::this_thread::get_id(); }
+
+void EventLoop::AssertInLoopThread() const {
+  NP_CHECK(IsInLoopThread()) << "EventLoop " << options_.name
+                             << ": loop-thread method called from another thread";
+}
+
+void EventLoop::Run() {
+  NP_CHECK(t_loop_in_this_thread == nullptr) << "two EventLoops on one thread";
+  NP_CHECK(!running_.exchange(true)) << "EventLoop " << options_.name << " already running";
+  t_loop_in_this_thread = this;
+  thread_id_.store(std::this_thread::get_id());
+  while (!stop_.load(std::memory_order_acquire)) {
+    turn_time_ = MonotonicNow();
+    absl::Duration wait = timers_.TimeUntilNext(turn_time_);
+    int timeout_ms = -1;
+    if (wait != absl::InfiniteDuration()) {
+      timeout_ms = static_cast<int>(std::ceil(absl::ToDoubleMilliseconds(wait)));
+    }
+    {
+      MutexLock lock(&mu_);
+      if (!pending_.empty()) timeout_ms = 0;
+    }
+    absl::StatusOr<int> n = poller_->Wait(absl::MakeSpan(ready_), timeout_ms);
+    turn_time_ = MonotonicNow();
+    if (!n.ok()) {
+      NP_LOG(ERROR) << options_.name << ": " << n.status();
+      continue;
+    }
+    for (int i = 0; i < *n; ++i) ready_[i].handler->HandleEvents(ready_[i].events);
+    timers_.RunExpired(turn_time_);
+    RunQueuedTasks();
+  }
+  // Tasks queued before Stop() still run (they may release resources).
+  RunQueuedTasks();
+  stop_.store(false);
+  thread_id_.store(std::thread::id());
+  t_loop_in_this_thread = nullptr;
+  running_.store(false);
+}
+
+void EventLoop::Stop() {
+  stop_.store(true, std::memory_order_release);
+  if (!IsInLoopThread()) Wake();
+}
+
+void EventLoop::Wake() {
+  {
+    MutexLock lock(&mu_);
+    if (wake_pending_) return;
+    wake_pending_ = true;
+  }
+  waker_->Wake();
+}
+
+void EventLoop::RunInLoop(Task task) {
+  if (IsInLoopThread()) {
+    task();
+  } else {
+    QueueInLoop(std::move(task));
+  }
+}
+
+void EventLoop::QueueInLoop(Task task) {
+  bool wake;
+  {
+    MutexLock lock(&mu_);
+    pending_.push_back(std::move(task));
+    // The loop thread drains pending_ at the end of its turn, so it needs no
+    // wake-up; another thread must wake it unless a wake-up is in flight.
+    wake = !IsInLoopThread() && !wake_pending_;
+    if (wake) wake_pending_ = true;
+  }
+  if (wake) waker_->Wake();
+}
+
+void EventLoop::RunQueuedTasks() {
+  // Tasks may queue more tasks; run those in the same turn too, but bound the
+  // rounds so a task that always re-queues itself cannot starve I/O.
+  for (int round = 0; round < 4; ++round) {
+    {
+      MutexLock lock(&mu_);
+      wake_pending_ = false;
+      if (pending_.empty()) return;
+      running_tasks_.swap(pending_);
+    }
+    for (Task& task : running_tasks_) task();
+    running_tasks_.clear();
+  }
+}
+
+TimerId EventLoop::ScheduleTimer(absl::Duration delay, absl::Duration interval, Task task) {
+  TimerId id = next_timer_id_.fetch_add(1, std::memory_order_relaxed);
+  auto schedule = [this, id, delay, interval, task = std::move(task)]() mutable {
+    timers_.Schedule(id, MonotonicNow() + delay, interval, std::move(task));
+  };
+  RunInLoop(std::move(schedule));
+  return id;
+}
+
+TimerId EventLoop::RunAfter(absl::Duration delay, Task task) {
+  return ScheduleTimer(delay, absl::ZeroDuration(), std::move(task));
+}
+
+TimerId EventLoop::RunEvery(absl::Duration interval, Task task) {
+  NP_CHECK(interval > absl::ZeroDuration()) << "RunEvery needs a positive interval";
+  return ScheduleTimer(interval, interval, std::move(task));
+}
+
+void EventLoop::Cancel(TimerId id) {
+  if (id == kInvalidTimerId) return;
+  RunInLoop([this, id] { timers_.Cancel(id); });
+}
+
+absl::Status EventLoop::AddFd(int fd, uint32_t interest, IoHandler* handler) {
+  AssertInLoopThread();
+  return poller_->Add(fd, interest, handler);
+}
+
+absl::Status EventLoop::ModifyFd(int fd, uint32_t interest, IoHandler* handler) {
+  AssertInLoopThread();
+  return poller_->Modify(fd, interest, handler);
+}
+
+absl::Status EventLoop::RemoveFd(int fd) {
+  AssertInLoopThread();
+  return poller_->Remove(fd);
+}
+
+}  // namespace netpoll

@@ -1,0 +1,64 @@
+// Socket helpers: an owning fd type and the socket calls the transport makes.
+//
+// Thread safety: UniqueFd is a value type (one owner); the free functions are
+// safe from any thread.
+#ifndef NETPOLL_SOCKET_H_
+#define NETPOLL_SOCKET_H_
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "netpoll/socket_address.h"
+
+namespace netpoll {
+
+// Owns one file descriptor and closes it on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// A non-blocking, close-on-exec stream socket for `family`.
+absl::StatusOr<UniqueFd> CreateStreamSocket(int family);
+
+struct ListenOptions {
+  int backlog = 4096;
+  bool reuse_port = false;  // SO_REUSEPORT: one listener per loop
+};
+
+// socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, non-blocking.
+// Removes a stale Unix-domain socket file first.
+absl::StatusOr<UniqueFd> Listen(const SocketAddress& address, const ListenOptions& options);
+
+absl::Status SetNoDelay(int fd, bool on);
+absl::Status SetKeepAlive(int fd, bool on);
+// The pending error of a socket (SO_ERROR), as a Status.
+absl::Status SocketError(int fd);
+
+// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit.
+absl::StatusOr<int> RaiseFdLimit();
+
+}  // namespace netpoll
+
+#endif  // NETPOLL_SOCKET_H_
