@@ -30,6 +30,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -508,6 +509,8 @@ std::string Text(std::optional<double> value) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // A peer that closes while we write must be an error return, not a kill.
+  signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<Config> config = ConfigFromFlags();
   if (!config.ok()) {
     std::fprintf(stderr, "echo_load: %s\n", config.status().ToString().c_str());

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -152,6 +153,8 @@ class EchoLoop {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // A peer that closes while we write must be an error return, not a kill.
+  signal(SIGPIPE, SIG_IGN);
   const int threads = absl::GetFlag(FLAGS_threads);
   NP_CHECK(threads >= 1 && threads <= 64) << "--threads must be in [1, 64]";
   absl::StatusOr<uint64_t> fd_limit = bench::RaiseFdLimitToHard();

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -54,6 +55,8 @@ void ServeConnection(int fd) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // A peer that closes while we write must be an error return, not a kill.
+  signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<uint64_t> fd_limit = bench::RaiseFdLimitToHard();
   if (!fd_limit.ok()) NP_LOG(WARNING) << fd_limit.status();
 
