@@ -36,11 +36,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -51,7 +51,7 @@
 namespace netpoll {
 
 namespace link_buffer_internal {
-struct Block;  // defined in link_buffer.cc
+struct Block;  // defined in netpoll/internal/block_cache.h
 }  // namespace link_buffer_internal
 
 class LinkBuffer {
@@ -164,22 +164,57 @@ class LinkBuffer {
   absl::StatusOr<size_t> WriteToFd(int fd);
 
  private:
+  friend class LinkBufferOutputStream;  // uses MallocGreedy()
+
   // One reference into a block: the bytes [begin, end) of block->data.
   struct Ref {
     link_buffer_internal::Block* block;  // holds one reference count
     uint32_t begin;
     uint32_t end;
+    size_t size() const { return end - begin; }
   };
 
-  void PushRef(link_buffer_internal::Block* block, uint32_t begin, uint32_t end);
-  void DropHead(size_t n);
+  // Readable refs are refs_[head_, refs_.size()): the queue pops from the
+  // front by advancing head_, so a buffer of a few refs never allocates.
+  bool HasRefs() const { return head_ < refs_.size(); }
+  Ref& Front() { return refs_[head_]; }
+  void PopFront();
 
-  std::deque<Ref> refs_;        // readable refs, head first
-  size_t length_ = 0;           // readable bytes across refs_
-  size_t malloc_length_ = 0;    // pending bytes in malloc_refs_
-  std::vector<Ref> malloc_refs_;  // Malloc()ed, not yet acknowledged
+  // Appends a readable ref (taking over its reference count), merging it with
+  // the tail when contiguous in the same block.
+  void PushRef(link_buffer_internal::Block* block, uint32_t begin, uint32_t end);
+  // Consumes n <= Len() bytes from the head.
+  void DropHead(size_t n);
+  // Drops a consumed ref: kept in consumed_ while views may point into it.
+  void RetireRef(const Ref& ref);
+  // Copies n <= Len() bytes from the head into dst.
+  void CopyHead(size_t n, char* dst) const;
+  // Spare room at the tail this buffer may write into (0 when the tail
+  // block's spare belongs to someone else or Malloc()ed bytes are pending).
+  size_t TailSpare() const;
+  // Appends a copy of data, filling the tail spare first.
+  void AppendCopy(absl::string_view data);
+  // Where Malloc() may extend in place: the last pending ref, else the last
+  // readable ref when its block's spare is ours; nullptr when neither.
+  const Ref* MallocTail() const;
+  // Reserves n bytes as pending Malloc() bytes: in the spare of MallocTail()
+  // when it has n bytes, else at the start of a fresh block.
+  absl::Span<char> ReserveMalloc(size_t n);
+  // Reserves the whole spare of MallocTail() (at most max_size bytes) when it
+  // holds at least min_size bytes, otherwise the whole of a fresh block of at
+  // least block_size bytes, as pending Malloc() bytes.
+  absl::Span<char> MallocGreedy(size_t min_size, size_t max_size, size_t block_size);
+
+  absl::InlinedVector<Ref, 4> refs_;  // readable refs from head_
+  size_t head_ = 0;
+  size_t length_ = 0;                             // readable bytes across refs_
+  size_t malloc_length_ = 0;                      // pending bytes in malloc_refs_
+  std::vector<Ref> malloc_refs_;                  // Malloc()ed, not yet acknowledged
   std::vector<std::unique_ptr<char[]>> scratch_;  // copies made by Next/Peek
-  std::vector<Ref> consumed_;  // consumed refs kept alive until Release()
+  std::vector<Ref> consumed_;                     // consumed refs kept alive until Release()
+  // Next()/Peek()/Until() returned a view since the last Release(): bytes
+  // consumed or moved out from now on keep their blocks alive in consumed_.
+  bool views_outstanding_ = false;
 };
 
 }  // namespace netpoll
