@@ -311,6 +311,38 @@ TEST(FrameDecoder, LargeVectorKeepsPayloadAndAttachmentApart) {
   EXPECT_EQ(ParseEchoResponse(response).message(), std::string(200000, 'L'));
 }
 
+// True when every chunk of `buffer` lies inside `memory`.
+bool ReferencesOnly(const netpoll::LinkBuffer& buffer, absl::string_view memory) {
+  bool inside = true;
+  buffer.ForEachChunk([&](absl::string_view chunk) {
+    inside = inside && chunk.data() >= memory.data() &&
+             chunk.data() + chunk.size() <= memory.data() + memory.size();
+  });
+  return inside;
+}
+
+TEST(FrameDecoder, CutsPayloadAndAttachmentWithoutCopying) {
+  const std::string bytes = ReadVector("echo_large_200k", "request.bin");
+  netpoll::LinkBuffer in;
+  in.WriteBinary(bytes, [] {});  // referenced, not copied (>= kCopyThreshold)
+  DecodeResult r = FrameDecoder().Decode(in);
+  ASSERT_TRUE(r.has_frame()) << r.status();
+  DecodedFrame frame = r.TakeFrame();
+  EXPECT_EQ(frame.payload.Len(), 200004u);
+  EXPECT_TRUE(ReferencesOnly(frame.payload, bytes));
+  EXPECT_TRUE(ReferencesOnly(frame.attachment, bytes));
+
+  // Re-encoding appends the same memory.
+  const ResponseHeader header{.correlation_id = 1};
+  netpoll::LinkBuffer out;
+  const size_t payload_size = frame.payload.Len();
+  ASSERT_TRUE(
+      EncodeResponse(header, std::move(frame.payload), std::move(frame.attachment), out).ok());
+  const std::string head = out.ToString().substr(0, out.Len() - payload_size - 50000);
+  ASSERT_TRUE(out.Skip(head.size()).ok());
+  EXPECT_TRUE(ReferencesOnly(out, bytes));
+}
+
 TEST(FrameDecoder, AnswersNeedMoreForEveryTwoChunkSplit) {
   for (const char* name : kCases) {
     for (const char* file : {"request.bin", "response.bin"}) {
