@@ -48,32 +48,37 @@ absl::Status ErrnoStatus(const char* op, int err) {
 
 LinkBuffer::LinkBuffer() = default;
 
-LinkBuffer::~LinkBuffer() { Clear(); }
+LinkBuffer::~LinkBuffer() {
+  // Moved-from and drained buffers are the common case: skip the walk.
+  if (refs_.empty() && malloc_refs_.empty() && consumed_.empty() && scratch_.empty()) return;
+  Clear();
+}
 
-LinkBuffer::LinkBuffer(LinkBuffer&& other) noexcept { *this = std::move(other); }
+LinkBuffer::LinkBuffer(LinkBuffer&& other) noexcept { TakeFrom(other); }
 
 LinkBuffer& LinkBuffer::operator=(LinkBuffer&& other) noexcept {
-  if (this == &other) return *this;
-  Clear();
+  if (this != &other) {
+    Clear();
+    TakeFrom(other);
+  }
+  return *this;
+}
+
+void LinkBuffer::TakeFrom(LinkBuffer& other) {
   refs_ = std::move(other.refs_);
-  head_ = other.head_;
-  length_ = other.length_;
-  malloc_length_ = other.malloc_length_;
+  head_ = std::exchange(other.head_, 0);
+  length_ = std::exchange(other.length_, 0);
+  malloc_length_ = std::exchange(other.malloc_length_, 0);
   malloc_refs_ = std::move(other.malloc_refs_);
   scratch_ = std::move(other.scratch_);
   consumed_ = std::move(other.consumed_);
-  views_outstanding_ = other.views_outstanding_;
+  views_outstanding_ = std::exchange(other.views_outstanding_, false);
   // Moved-from containers are only "valid but unspecified": empty them, so
   // other never drops a reference it handed over.
   other.refs_.clear();
-  other.head_ = 0;
-  other.length_ = 0;
-  other.malloc_length_ = 0;
   other.malloc_refs_.clear();
   other.scratch_.clear();
   other.consumed_.clear();
-  other.views_outstanding_ = false;
-  return *this;
 }
 
 // ------------------------------------------------------------------ Internals

@@ -125,6 +125,8 @@ class LinkBuffer {
 
   // Returns n contiguous writable bytes at the tail. They become readable only
   // through MallocAck(). Several Malloc() calls may precede one MallocAck().
+  // Bytes appended by the other Writer and I/O calls while Malloc()ed bytes
+  // are pending are readable at once, ahead of the pending ones.
   absl::Span<char> Malloc(size_t n);
 
   // Bytes returned by Malloc() and not yet acknowledged.
@@ -173,6 +175,9 @@ class LinkBuffer {
     uint32_t end;
     size_t size() const { return end - begin; }
   };
+
+  // Moves every member of other into this empty buffer; other is left empty.
+  void TakeFrom(LinkBuffer& other);
 
   // Readable refs are refs_[head_, refs_.size()): the queue pops from the
   // front by advancing head_, so a buffer of a few refs never allocates.

@@ -395,6 +395,22 @@ TEST(LinkBuffer, MallocAckReturnsDroppedBytesToTheBlock) {
   EXPECT_EQ(Chunks(buffer).size(), 1u);
 }
 
+TEST(LinkBuffer, SliceInheritsTheSpareRoomWhenPendingMallocIsDropped) {
+  LinkBuffer buffer;
+  buffer.WriteString("abc");
+  const char* block = Chunks(buffer)[0].data();
+  (void)buffer.Malloc(10);
+  LinkBuffer slice = *buffer.Slice(3);
+  buffer.MallocAck(0);  // gives the 10 bytes back: the slice now ends at the watermark
+  slice.WriteString("d");
+  EXPECT_EQ(Chunks(slice).size(), 1u);
+  EXPECT_EQ(Chunks(slice)[0].data(), block);
+  EXPECT_EQ(slice.ToString(), "abcd");
+  buffer.WriteString("e");  // must not write over "d"
+  EXPECT_EQ(buffer.ToString(), "e");
+  EXPECT_EQ(slice.ToString(), "abcd");
+}
+
 TEST(LinkBuffer, WritesWhileMallocIsPendingAreReadableFirst) {
   LinkBuffer buffer;
   absl::Span<char> span = buffer.Malloc(3);
@@ -702,7 +718,7 @@ class RandomizedModel {
         std::string data = RandomBytes(RandomSize());
         absl::Span<char> span = buffer_.Malloc(data.size());
         ASSERT_EQ(span.size(), data.size());
-        std::memcpy(span.data(), data.data(), data.size());
+        if (!data.empty()) std::memcpy(span.data(), data.data(), data.size());
         pending_ += data;
         break;
       }
