@@ -25,7 +25,9 @@
 //
 // Ownership: Connections are shared (ConnectionPtr). While registered with its
 // loop a connection keeps itself alive; after close it lets go at the end of
-// the loop turn, so handlers never see a dangling connection.
+// the loop turn, so handlers never see a dangling connection. Close every
+// connection before stopping its loop: one still registered when the loop
+// stops for good keeps itself alive (a leak).
 //
 // Thread safety: Write(), Close(), CloseAfterFlush(), PauseRead(),
 // ResumeRead(), AddCloseCallback() and the const accessors are safe from any
