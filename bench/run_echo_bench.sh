@@ -100,13 +100,15 @@ trap 'exit 130' INT TERM
 start_server() {
   local label args
   read -r label args <<<"${SERVERS[$1]}"
+  # Created here: the background child may open its redirections after we first look.
+  : >"$work/server.out"
   # shellcheck disable=SC2086  # args are flags, split on purpose
   "${server_cpu[@]}" "$(binary "$label")" --listen=127.0.0.1:0 $args >"$work/server.out" \
     2>"$work/server.err" &
   server_pid=$!
   server_port=""
   for _ in $(seq 100); do
-    server_port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$work/server.out")"
+    server_port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$work/server.out" || true)"
     [ -n "$server_port" ] && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
