@@ -207,6 +207,16 @@ void Connection::Close(absl::Status reason) {
       [self, reason = std::move(reason)]() mutable { self->CloseInLoop(std::move(reason)); });
 }
 
+void Connection::Abort(absl::Status reason) {
+  auto self = shared_from_this();
+  loop_->RunInLoop([self, reason = std::move(reason)]() mutable {
+    if (self->state() == ConnectionState::kClosed) return;
+    struct linger linger = {1, 0};
+    ::setsockopt(self->fd_.get(), SOL_SOCKET, SO_LINGER, &linger, sizeof(linger));
+    self->CloseInLoop(std::move(reason));
+  });
+}
+
 void Connection::CloseAfterFlush(absl::Status reason) {
   auto self = shared_from_this();
   loop_->RunInLoop([self, reason = std::move(reason)]() mutable {

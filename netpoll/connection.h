@@ -119,6 +119,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
 
   // Closes now; pending output is dropped. `reason` reaches on_disconnect.
   void Close(absl::Status reason = absl::OkStatus());
+  // Closes now with SO_LINGER 0, so the peer sees a reset (RST) instead of
+  // an orderly close.
+  void Abort(absl::Status reason = absl::AbortedError("connection aborted"));
   // Stops reading, sends pending output, then closes (bounded by the write
   // timeout, if any).
   void CloseAfterFlush(absl::Status reason = absl::OkStatus());

@@ -344,3 +344,20 @@ TEST_F(ConnectionTest, PauseReadStopsDeliveryAndResumeReadDeliversWhatArrived) {
 
 }  // namespace
 }  // namespace netpoll
+
+namespace netpoll {
+namespace {
+
+TEST_F(ConnectionTest, AbortSendsAResetToThePeer) {
+  StartServer();
+  BlockingClient client = Connect();
+  recorder_.Conn()->Abort();
+  auto read = client.ReadExactly(1);
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("reset"), absl::string_view::npos) << read.status();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(absl::IsAborted(recorder_.Reason()));
+}
+
+}  // namespace
+}  // namespace netpoll

@@ -1,0 +1,212 @@
+#include "rpc/channel.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "netpoll/mutex.h"
+#include "proto/echo.pb.h"
+#include "rpc/errors.h"
+#include "tests/harness/scripted_server.h"
+
+namespace nprpc {
+namespace {
+
+using example::EchoRequest;
+using example::EchoResponse;
+using testing::ScriptedServer;
+
+class ChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    auto channel = Channel::Create(server_.address());
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    channel_ = std::move(*channel);
+  }
+
+  absl::Status Call(absl::string_view method, const std::string& message, int code = 0,
+                    CallOptions options = {}, EchoResponse* response = nullptr) {
+    EchoRequest request;
+    request.set_message(message);
+    request.set_code(code);
+    EchoResponse local;
+    return channel_->CallMethod("example.EchoService", method, request,
+                                response ? response : &local, options);
+  }
+
+  ScriptedServer server_;
+  std::unique_ptr<Channel> channel_;
+};
+
+TEST_F(ChannelTest, SyncCallReturnsTheResponse) {
+  EchoResponse response;
+  ASSERT_TRUE(Call("Echo", "hello", 0, {}, &response).ok());
+  EXPECT_EQ(response.message(), "hello");
+}
+
+TEST_F(ChannelTest, MetadataAndAttachmentTravelBothWays) {
+  CallInfo info;
+  netpoll::LinkBuffer attachment;
+  attachment.WriteBinary("attached-bytes");
+  CallOptions options;
+  options.metadata = {{"x-tenant", "acme"}};
+  options.request_attachment = &attachment;
+  options.log_id = 123456789;
+  options.request_id = "req-42";
+  options.info = &info;
+  ASSERT_TRUE(Call("Echo", "hi", 0, options).ok());
+  EXPECT_EQ(info.response_attachment.ToString(), "attached-bytes");
+  ASSERT_EQ(info.response_metadata.size(), 1u);
+  EXPECT_EQ(info.response_metadata[0].first, "x-tenant");
+  EXPECT_EQ(info.response_metadata[0].second, "acme");
+  EXPECT_EQ(info.error_code, 0);
+}
+
+TEST_F(ChannelTest, ErrorResponseKeepsTheBrpcErrorNumber) {
+  CallInfo info;
+  CallOptions options;
+  options.info = &info;
+  absl::Status status = Call("Fail", "boom", 4242, options);
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(ErrorCodeOf(status), 4242);
+  EXPECT_EQ(info.error_code, 4242);
+  EXPECT_NE(status.message().find("boom"), absl::string_view::npos);
+}
+
+TEST_F(ChannelTest, TimeoutCompletesWithDeadlineExceededAndTheLateResponseIsDropped) {
+  CallOptions options;
+  options.timeout = absl::Milliseconds(50);
+  absl::Time start = absl::Now();
+  absl::Status status = Call("Slow", "late", 300, options);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
+  EXPECT_EQ(ErrorCodeOf(status), ERPCTIMEDOUT);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
+  // The late response arrives on the same connection and is ignored; the
+  // channel keeps working.
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(Call("Echo", "after").ok());
+  EXPECT_EQ(channel_->in_flight(), 0u);
+}
+
+TEST_F(ChannelTest, CancellationCompletesTheCallOnce) {
+  CancellationToken cancel;
+  CallOptions options;
+  options.cancel = cancel;
+  EchoRequest request;
+  request.set_message("never");
+  EchoResponse response;
+  std::atomic<int> completions{0};
+  netpoll::Notification done;
+  absl::Status result;
+  channel_->CallMethod("example.EchoService", "Never", request, &response, options,
+                       [&](absl::Status s) {
+                         result = s;
+                         completions++;
+                         done.Notify();
+                       });
+  absl::SleepFor(absl::Milliseconds(20));
+  cancel.Cancel();
+  cancel.Cancel();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_TRUE(absl::IsCancelled(result)) << result;
+  EXPECT_EQ(completions.load(), 1);
+}
+
+TEST_F(ChannelTest, AlreadyCancelledTokenFailsTheCallAtOnce) {
+  CancellationToken cancel;
+  cancel.Cancel();
+  CallOptions options;
+  options.cancel = cancel;
+  EXPECT_TRUE(absl::IsCancelled(Call("Never", "x", 0, options)));
+}
+
+TEST_F(ChannelTest, ConcurrentCallsFromManyThreadsAreMatchedByCorrelationId) {
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 300;
+  std::atomic<int> mismatches{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        std::string message = std::to_string(t) + ":" + std::to_string(i);
+        EchoResponse response;
+        absl::Status s = Call(i % 7 == 0 ? "Slow" : "Echo", message, 1, {}, &response);
+        if (!s.ok()) failures++;
+        if (s.ok() && response.message() != message) mismatches++;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(server_.connections(), 1u);  // all multiplexed on one connection
+}
+
+TEST_F(ChannelTest, DuplicateResponseIsDropped) {
+  EchoResponse response;
+  ASSERT_TRUE(Call("Twice", "dup", 0, {}, &response).ok());
+  EXPECT_TRUE(Call("Echo", "next").ok());
+}
+
+TEST_F(ChannelTest, GarbageFromTheServerFailsTheCallAndTheChannelRecovers) {
+  absl::Status status = Call("Garbage", "x");
+  EXPECT_FALSE(status.ok());
+  EXPECT_TRUE(Call("Echo", "again").ok());
+}
+
+TEST_F(ChannelTest, MissingRequiredFieldFailsBeforeSending) {
+  EchoRequest request;  // message is required
+  EchoResponse response;
+  absl::Status status =
+      channel_->CallMethod("example.EchoService", "Echo", request, &response, CallOptions{});
+  EXPECT_EQ(ErrorCodeOf(status), EREQUEST) << status;
+  EXPECT_EQ(server_.requests(), 0);
+}
+
+TEST(Channel, UnreachableServerFailsFastWithUnavailable) {
+  ScriptedServer server;
+  ASSERT_TRUE(server.Start().ok());
+  std::string address = server.address();
+  server.Kill();
+  auto channel = Channel::Create(address);
+  ASSERT_TRUE(channel.ok());
+  EchoRequest request;
+  request.set_message("x");
+  EchoResponse response;
+  absl::Status status = (*channel)->CallMethod("example.EchoService", "Echo", request, &response);
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  EXPECT_EQ(ErrorCodeOf(status), EFAILEDSOCKET);
+}
+
+TEST(Channel, RejectsAnAddressWithoutPort) {
+  EXPECT_FALSE(Channel::Create("localhost").ok());
+  EXPECT_FALSE(Channel::Create("").ok());
+}
+
+TEST(Channel, DestroyingTheChannelCancelsInFlightCalls) {
+  ScriptedServer server;
+  ASSERT_TRUE(server.Start().ok());
+  auto channel = Channel::Create(server.address());
+  ASSERT_TRUE(channel.ok());
+  EchoRequest request;
+  request.set_message("x");
+  EchoResponse response;
+  netpoll::Notification done;
+  absl::Status result;
+  (*channel)->CallMethod("example.EchoService", "Never", request, &response, CallOptions{},
+                         [&](absl::Status s) {
+                           result = s;
+                           done.Notify();
+                         });
+  absl::SleepFor(absl::Milliseconds(20));
+  channel->reset();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(absl::IsCancelled(result)) << result;
+}
+
+}  // namespace
+}  // namespace nprpc

@@ -1,0 +1,65 @@
+// ScriptedServer: a baidu_std server whose behaviour per method is scripted,
+// for fault-injection tests of clients. It speaks the wire format through the
+// frame codec directly (no nprpc::Server), so a test controls every byte.
+//
+// Methods of any service (the payload must parse as example.EchoRequest):
+//   Echo      answers EchoResponse{message} at once (attachment and
+//             user_fields echoed)
+//   Slow      answers after request.code() milliseconds
+//   Never     never answers
+//   Close     closes the connection without answering
+//   Reset     resets the connection (RST) without answering
+//   Garbage   answers with bytes that are not a baidu_std frame
+//   Twice     answers twice with the same correlation_id
+//   Fail      answers with error_code = request.code() (2001 when 0)
+//
+//   ScriptedServer server;
+//   ASSERT_TRUE(server.Start().ok());            // 127.0.0.1, ephemeral port
+//   auto channel = nprpc::Channel::Create(server.address());
+//   server.Kill();                               // all connections reset
+//   server.Restart();                            // same port again
+//
+// Thread safety: every method is safe from any thread (not from the server's
+// own loop).
+#ifndef TESTS_HARNESS_SCRIPTED_SERVER_H_
+#define TESTS_HARNESS_SCRIPTED_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "netpoll/server.h"
+
+namespace nprpc::testing {
+
+class ScriptedServer {
+ public:
+  ScriptedServer();
+  ~ScriptedServer();
+
+  // Binds 127.0.0.1 on an ephemeral port (or `port`).
+  absl::Status Start(int port = 0);
+  // Resets every connection (as if the process died) and stops listening.
+  void Kill();
+  // Listens again on the same port.
+  absl::Status Restart();
+
+  std::string address() const;
+  int port() const { return port_; }
+  // Requests received (all methods).
+  int64_t requests() const { return requests_.load(); }
+  size_t connections();
+
+ private:
+  std::shared_ptr<netpoll::ConnectionCallbacks> MakeCallbacks();
+
+  std::unique_ptr<netpoll::EventLoopGroup> loops_;
+  std::unique_ptr<netpoll::Server> server_;
+  int port_ = 0;
+  std::atomic<int64_t> requests_{0};
+};
+
+}  // namespace nprpc::testing
+
+#endif  // TESTS_HARNESS_SCRIPTED_SERVER_H_
