@@ -68,7 +68,8 @@ absl::Status Connection::Start() {
   state_.store(ConnectionState::kActive, std::memory_order_release);
   loop_->stats().Add(loop_->stats().connections_active, 1);
   ArmTimeoutTimer();
-  if (callbacks_->on_connect) callbacks_->on_connect(self_);
+  // A copy: the callback may close the connection, which releases self_.
+  if (callbacks_->on_connect) callbacks_->on_connect(ConnectionPtr(self_));
   // Bytes may have arrived before registration; edge-triggered epoll reports
   // them on ADD, so nothing else is needed here.
   return absl::OkStatus();
@@ -105,7 +106,8 @@ void Connection::HandleRead() {
   if (got_bytes) {
     last_read_ = loop_->turn_time();
     if (callbacks_->on_request && state() != ConnectionState::kClosed) {
-      callbacks_->on_request(self_, input_);
+      ConnectionPtr self = self_;  // the handler may close us, releasing self_
+      callbacks_->on_request(self, input_);
     }
     input_.Release();
   }
@@ -193,10 +195,12 @@ void Connection::FlushInLoop() {
   size_t pending = output_bytes_.load(std::memory_order_relaxed);
   if (!above_high_watermark_ && pending >= options_.output_high_watermark) {
     above_high_watermark_ = true;
-    if (callbacks_->on_output_watermark) callbacks_->on_output_watermark(self_, true);
+    if (callbacks_->on_output_watermark) callbacks_->on_output_watermark(shared_from_this(), true);
   } else if (above_high_watermark_ && pending <= options_.output_low_watermark) {
     above_high_watermark_ = false;
-    if (callbacks_->on_output_watermark) callbacks_->on_output_watermark(self_, false);
+    if (callbacks_->on_output_watermark) {
+      callbacks_->on_output_watermark(shared_from_this(), false);
+    }
   }
   if (state() == ConnectionState::kClosing && pending == 0) CloseInLoop(close_reason_);
 }

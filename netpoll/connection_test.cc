@@ -361,3 +361,22 @@ TEST_F(ConnectionTest, AbortSendsAResetToThePeer) {
 
 }  // namespace
 }  // namespace netpoll
+
+namespace netpoll {
+namespace {
+
+TEST_F(ConnectionTest, HandlerMayCloseTheConnectionAndKeepUsingItsArgument) {
+  std::atomic<bool> saw_closed{false};
+  StartServer({}, [&](const ConnectionPtr& conn, LinkBuffer& input) {
+    (void)input.Skip(input.Len());
+    conn->Close(absl::CancelledError("closed by handler"));  // runs now: we are on the loop
+    saw_closed = conn->state() == ConnectionState::kClosed;
+  });
+  BlockingClient client = Connect();
+  ASSERT_TRUE(client.SendAll("bye").ok());
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(saw_closed.load());
+}
+
+}  // namespace
+}  // namespace netpoll

@@ -1,0 +1,204 @@
+// Fault injection against the client Channel: every call issued completes
+// exactly once, whatever the server does. Each test counts calls issued and
+// completions by outcome, and checks that no call completed twice or never.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "netpoll/mutex.h"
+#include "proto/echo.pb.h"
+#include "rpc/channel.h"
+#include "rpc/errors.h"
+#include "tests/harness/scripted_server.h"
+
+namespace nprpc {
+namespace {
+
+using example::EchoRequest;
+using example::EchoResponse;
+using testing::ScriptedServer;
+
+// Issues async calls and accounts for their completions.
+class Ledger {
+ public:
+  explicit Ledger(Channel* channel) : channel_(channel) {}
+
+  void Issue(absl::string_view method, int code = 0, CallOptions options = {}) {
+    int index;
+    {
+      netpoll::MutexLock lock(&mu_);
+      index = static_cast<int>(completions_.size());
+      completions_.push_back(0);
+    }
+    auto request = std::make_shared<EchoRequest>();
+    request->set_message(absl::StrCat("call-", index));
+    request->set_code(code);
+    auto response = std::make_shared<EchoResponse>();
+    channel_->CallMethod(
+        "example.EchoService", method, *request, response.get(), options,
+        [this, index, request, response](absl::Status status) {
+          netpoll::MutexLock lock(&mu_);
+          completions_[index]++;
+          outcomes_[status.ok() ? "OK" : absl::StatusCodeToString(status.code())]++;
+          if (status.ok() && response->message() != request->message()) {
+            mismatches_++;
+          }
+          cv_.SignalAll();
+        });
+  }
+
+  // Waits until every issued call completed once (or the timeout).
+  bool WaitAll(absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    netpoll::MutexLock lock(&mu_);
+    while (!AllDoneLocked()) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) return AllDoneLocked();
+    }
+    return true;
+  }
+
+  // Every call completed exactly once.
+  void ExpectExactlyOnce() {
+    absl::SleepFor(absl::Milliseconds(50));  // a second completion would show now
+    netpoll::MutexLock lock(&mu_);
+    for (size_t i = 0; i < completions_.size(); ++i) {
+      EXPECT_EQ(completions_[i], 1) << "call " << i;
+    }
+    EXPECT_EQ(mismatches_, 0);
+  }
+
+  int Count(const std::string& outcome) {
+    netpoll::MutexLock lock(&mu_);
+    auto it = outcomes_.find(outcome);
+    return it == outcomes_.end() ? 0 : it->second;
+  }
+  int issued() {
+    netpoll::MutexLock lock(&mu_);
+    return static_cast<int>(completions_.size());
+  }
+
+ private:
+  bool AllDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (int c : completions_) {
+      if (c == 0) return false;
+    }
+    return true;
+  }
+
+  Channel* const channel_;
+  netpoll::Mutex mu_;
+  netpoll::CondVar cv_;
+  std::vector<int> completions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> outcomes_ ABSL_GUARDED_BY(mu_);
+  int mismatches_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class ChannelFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    ChannelOptions options;
+    options.timeout = absl::Seconds(3);
+    options.reconnect_backoff = absl::Milliseconds(5);
+    options.max_reconnect_backoff = absl::Milliseconds(20);
+    channel_ = std::move(*Channel::Create(server_.address(), options));
+    ledger_ = std::make_unique<Ledger>(channel_.get());
+  }
+
+  ScriptedServer server_;
+  std::unique_ptr<Channel> channel_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(ChannelFaultTest, ServerKilledMidCallFailsEveryInFlightCallOnce) {
+  for (int i = 0; i < 50; ++i) ledger_->Issue("Echo");
+  for (int i = 0; i < 200; ++i) ledger_->Issue("Never");
+  absl::SleepFor(absl::Milliseconds(100));
+  server_.Kill();
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
+  ledger_->ExpectExactlyOnce();
+  EXPECT_EQ(ledger_->Count("OK"), 50);
+  EXPECT_EQ(ledger_->Count("UNAVAILABLE"), 200);
+}
+
+TEST_F(ChannelFaultTest, ConnectionResetFailsTheCallsOnThatConnection) {
+  for (int i = 0; i < 20; ++i) ledger_->Issue("Never");
+  absl::SleepFor(absl::Milliseconds(50));
+  ledger_->Issue("Reset");
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
+  ledger_->ExpectExactlyOnce();
+  EXPECT_EQ(ledger_->Count("UNAVAILABLE"), 21);
+  // The channel dials again by itself.
+  ledger_->Issue("Echo");
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(5)));
+  EXPECT_EQ(ledger_->Count("OK"), 1);
+}
+
+TEST_F(ChannelFaultTest, ResponsesAfterTheTimeoutAreDropped) {
+  CallOptions options;
+  options.timeout = absl::Milliseconds(30);
+  for (int i = 0; i < 100; ++i) ledger_->Issue("Slow", /*delay ms=*/60, options);
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(100));  // every late response has arrived
+  ledger_->ExpectExactlyOnce();
+  EXPECT_EQ(ledger_->Count("DEADLINE_EXCEEDED"), 100);
+  EXPECT_EQ(channel_->in_flight(), 0u);
+}
+
+TEST_F(ChannelFaultTest, SlowServerStillAnswersEveryCallWithinItsDeadline) {
+  for (int i = 0; i < 200; ++i) ledger_->Issue(i % 2 ? "Slow" : "Echo", /*delay ms=*/i % 20);
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
+  ledger_->ExpectExactlyOnce();
+  EXPECT_EQ(ledger_->Count("OK"), 200);
+}
+
+TEST_F(ChannelFaultTest, ChannelReconnectsByItselfWhenTheServerRestarts) {
+  ledger_->Issue("Echo");
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(5)));
+  server_.Kill();
+  // While the server is down, calls fail (never hang).
+  for (int i = 0; i < 10; ++i) ledger_->Issue("Echo");
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
+  EXPECT_EQ(ledger_->Count("UNAVAILABLE"), 10);
+  ASSERT_TRUE(server_.Restart().ok());
+  // After at most one backoff period, calls succeed again with no help.
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  EchoRequest request;
+  request.set_message("back");
+  EchoResponse response;
+  absl::Status status;
+  do {
+    status = channel_->CallMethod("example.EchoService", "Echo", request, &response);
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(5));
+  } while (!status.ok() && absl::Now() < deadline);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(response.message(), "back");
+  ledger_->ExpectExactlyOnce();
+}
+
+TEST_F(ChannelFaultTest, MixedFaultsUnderConcurrentLoadCompleteEveryCallOnce) {
+  CallOptions short_deadline;
+  short_deadline.timeout = absl::Milliseconds(40);
+  const char* methods[] = {"Echo", "Slow", "Fail", "Echo", "Twice", "Never"};
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 100; ++i) {
+      ledger_->Issue(methods[i % 6], /*code=*/i % 30, short_deadline);
+    }
+    if (round == 2) ledger_->Issue("Reset");
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(20)));
+  ledger_->ExpectExactlyOnce();
+  int total = ledger_->Count("OK") + ledger_->Count("UNAVAILABLE") +
+              ledger_->Count("DEADLINE_EXCEEDED") + ledger_->Count("INTERNAL") +
+              ledger_->Count("UNKNOWN");
+  EXPECT_GE(total, 0);
+  EXPECT_EQ(channel_->in_flight(), 0u);
+}
+
+}  // namespace
+}  // namespace nprpc
