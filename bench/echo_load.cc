@@ -571,10 +571,12 @@ int main(int argc, char** argv) {
   ProgressUntil(measure_begin_ns, start_ns, "warmup", workers);
   const double client_cpu_begin = CpuSecondsOfThisProcess();
   const std::optional<double> server_cpu_begin = ServerCpuSeconds(server_pid);
+  const absl::StatusOr<bench::SystemCpu> machine_begin = bench::ReadSystemCpu();
   const int64_t window_begin_ns = NowNs();
   ProgressUntil(measure_end_ns, start_ns, idle ? "idle" : "measure", workers);
   const double client_cpu_end = CpuSecondsOfThisProcess();
   const std::optional<double> server_cpu_end = ServerCpuSeconds(server_pid);
+  const absl::StatusOr<bench::SystemCpu> machine_end = bench::ReadSystemCpu();
   const double window = static_cast<double>(NowNs() - window_begin_ns) / 1e9;
   // Read while the connections are still open (idle mode measures them).
   const std::optional<bench::ProcessMemory> memory_after = ServerMemory(server_pid);
@@ -590,6 +592,14 @@ int main(int argc, char** argv) {
   std::optional<double> server_cpu_pct;
   if (server_cpu_begin && server_cpu_end) {
     server_cpu_pct = (*server_cpu_end - *server_cpu_begin) / window * 100;
+  }
+  // CPU the rest of the machine used during the window (other builds, ...):
+  // when it is not near 0 the figures are disturbed. Needs --server_pid.
+  std::optional<double> others_cpu_pct;
+  if (server_cpu_pct && machine_begin.ok() && machine_end.ok()) {
+    const double busy_pct =
+        (machine_end->busy_seconds - machine_begin->busy_seconds) / window * 100;
+    others_cpu_pct = std::max(0.0, busy_pct - client_cpu_pct - *server_cpu_pct);
   }
   std::optional<double> peak_rss, rss_now, rss_before;
   if (memory_after) {
@@ -641,14 +651,14 @@ int main(int argc, char** argv) {
         "\"payload\":%d,\"threads\":%d,\"warmup_s\":%.1f,\"duration_s\":%.2f,"
         "\"requests\":%lld,\"qps\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
         "\"max_us\":%.1f,\"mean_us\":%.1f,\"errors\":%lld,\"mismatches\":%lld,"
-        "\"client_cpu_pct\":%.1f,\"server_cpu_pct\":%s,\"server_peak_rss_kib\":%s,"
-        "\"server_rss_kib\":%s}\n",
+        "\"client_cpu_pct\":%.1f,\"server_cpu_pct\":%s,\"others_cpu_pct\":%s,"
+        "\"server_peak_rss_kib\":%s,\"server_rss_kib\":%s}\n",
         server_text.c_str(), connections, static_cast<long long>(totals.connected), payload_size,
         threads, warmup, window, static_cast<long long>(histogram.Count()), qps, us(50), us(99),
         us(99.9), us(100), histogram.Mean() / 1e3, static_cast<long long>(totals.errors()),
         static_cast<long long>(totals.mismatches), client_cpu_pct,
-        JsonNumber(server_cpu_pct).c_str(), JsonNumber(peak_rss).c_str(),
-        JsonNumber(rss_now).c_str());
+        JsonNumber(server_cpu_pct).c_str(), JsonNumber(others_cpu_pct).c_str(),
+        JsonNumber(peak_rss).c_str(), JsonNumber(rss_now).c_str());
   } else {
     std::printf("echo_load: server=%s connections=%d payload=%dB threads=%d window=%.2fs\n",
                 server_text.c_str(), connections, payload_size, threads, window);
@@ -661,6 +671,8 @@ int main(int argc, char** argv) {
         static_cast<long long>(totals.io_errors), static_cast<long long>(totals.mismatches));
     std::printf("  client cpu   %.1f%% of one core\n", client_cpu_pct);
     std::printf("  server cpu   %s%% of one core\n", Text(server_cpu_pct).c_str());
+    std::printf("  others' cpu  %s%% (rest of the machine during the window)\n",
+                Text(others_cpu_pct).c_str());
     std::printf("  server rss   peak %s KiB, now %s KiB\n", Text(peak_rss).c_str(),
                 Text(rss_now).c_str());
   }

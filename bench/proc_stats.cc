@@ -45,6 +45,26 @@ absl::StatusOr<int64_t> ParseStatCpuTicks(absl::string_view stat) {
   return utime + stime;
 }
 
+absl::StatusOr<SystemCpu> ParseSystemCpuTicks(absl::string_view stat) {
+  const absl::string_view line = stat.substr(0, stat.find('\n'));
+  std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+  // user nice system idle iowait irq softirq steal; guest time is already in user.
+  constexpr size_t kFields = 8;
+  if (fields.size() < 1 + kFields || fields[0] != "cpu") {
+    return absl::InvalidArgumentError("stat: no aggregate cpu line");
+  }
+  SystemCpu ticks;
+  for (size_t i = 0; i < kFields; ++i) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(fields[1 + i], &value)) {
+      return absl::InvalidArgumentError("stat: bad cpu field");
+    }
+    ticks.total_seconds += static_cast<double>(value);
+    if (i != 3 && i != 4) ticks.busy_seconds += static_cast<double>(value);  // not idle, iowait
+  }
+  return ticks;
+}
+
 absl::StatusOr<int64_t> ParseStatusKib(absl::string_view status, absl::string_view key) {
   for (absl::string_view line : absl::StrSplit(status, '\n')) {
     if (!absl::ConsumePrefix(&line, key) || !absl::ConsumePrefix(&line, ":")) continue;
@@ -64,6 +84,16 @@ absl::StatusOr<ProcessCpu> ReadProcessCpu(pid_t pid) {
   if (!ticks.ok()) return ticks.status();
   static const long kTicksPerSecond = sysconf(_SC_CLK_TCK);
   return ProcessCpu{.seconds = static_cast<double>(*ticks) / static_cast<double>(kTicksPerSecond)};
+}
+
+absl::StatusOr<SystemCpu> ReadSystemCpu() {
+  absl::StatusOr<std::string> stat = ReadFile("/proc/stat");
+  if (!stat.ok()) return stat.status();
+  absl::StatusOr<SystemCpu> ticks = ParseSystemCpuTicks(*stat);
+  if (!ticks.ok()) return ticks.status();
+  const double ticks_per_second = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return SystemCpu{.busy_seconds = ticks->busy_seconds / ticks_per_second,
+                   .total_seconds = ticks->total_seconds / ticks_per_second};
 }
 
 absl::StatusOr<ProcessMemory> ReadProcessMemory(pid_t pid) {

@@ -29,11 +29,20 @@ struct ProcessMemory {
   int64_t peak_rss_kib = 0;  // VmHWM: resident high-water mark
 };
 
+struct SystemCpu {
+  double busy_seconds = 0;  // all CPUs: every state but idle and iowait
+  double total_seconds = 0;
+};
+
 // utime + stime of /proc/<pid>/stat, in seconds.
 absl::StatusOr<ProcessCpu> ReadProcessCpu(pid_t pid);
 
 // VmRSS and VmHWM of /proc/<pid>/status.
 absl::StatusOr<ProcessMemory> ReadProcessMemory(pid_t pid);
+
+// The machine-wide "cpu" line of /proc/stat: with the client's and server's own
+// CPU time it tells how much of the machine other processes took.
+absl::StatusOr<SystemCpu> ReadSystemCpu();
 
 // Parsers for the two files, exposed for tests.
 //
@@ -41,6 +50,9 @@ absl::StatusOr<ProcessMemory> ReadProcessMemory(pid_t pid);
 // name (field 2) may contain spaces and parentheses; fields are counted after
 // its last ')'.
 absl::StatusOr<int64_t> ParseStatCpuTicks(absl::string_view stat);
+// Busy and total clock ticks from the text of /proc/stat (its first line,
+// "cpu  user nice system idle iowait irq softirq steal ...").
+absl::StatusOr<SystemCpu> ParseSystemCpuTicks(absl::string_view stat);
 // The value in kB of line "<key>:   <n> kB" of /proc/<pid>/status.
 absl::StatusOr<int64_t> ParseStatusKib(absl::string_view status, absl::string_view key);
 

@@ -31,6 +31,15 @@ TEST(ParseStatusKibTest, FindsTheKeyedLine) {
   EXPECT_FALSE(ParseStatusKib(status, "Threads").ok());  // no kB unit
 }
 
+TEST(ParseSystemCpuTicksTest, BusyExcludesIdleAndIowait) {
+  const char* stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\nintr 1\n";
+  absl::StatusOr<SystemCpu> ticks = ParseSystemCpuTicks(stat);
+  ASSERT_TRUE(ticks.ok()) << ticks.status();
+  EXPECT_EQ(ticks->busy_seconds, 100 + 5 + 50 + 3 + 2 + 1);
+  EXPECT_EQ(ticks->total_seconds, 100 + 5 + 50 + 1000 + 20 + 3 + 2 + 1);
+  EXPECT_FALSE(ParseSystemCpuTicks("cpu0 1 2 3\n").ok());
+}
+
 TEST(ReadProcessTest, ReadsThisProcess) {
   absl::StatusOr<ProcessCpu> cpu = ReadProcessCpu(getpid());
   ASSERT_TRUE(cpu.ok()) << cpu.status();
@@ -39,6 +48,10 @@ TEST(ReadProcessTest, ReadsThisProcess) {
   ASSERT_TRUE(mem.ok()) << mem.status();
   EXPECT_GT(mem->rss_kib, 0);
   EXPECT_GE(mem->peak_rss_kib, mem->rss_kib);
+  absl::StatusOr<SystemCpu> system = ReadSystemCpu();
+  ASSERT_TRUE(system.ok()) << system.status();
+  EXPECT_GT(system->total_seconds, 0.0);
+  EXPECT_LE(system->busy_seconds, system->total_seconds);
 }
 
 TEST(ReadProcessTest, MissingProcessIsAnError) {

@@ -122,8 +122,9 @@ field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$2"; }
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs  $(uptime | sed 's/.*load/load/')"
 echo "# client and server share this machine; echo_load --threads=$client_threads, pin=$pin"
-printf '%-9s %7s %6s %10s %9s %9s %9s %7s %8s %8s %10s\n' server payload conns qps \
-  p50_us p99_us p999_us errors cli_cpu% srv_cpu% srv_peakKiB
+# oth_cpu%: CPU used by the rest of the machine during the window; far from 0 = disturbed.
+printf '%-9s %7s %6s %10s %9s %9s %9s %7s %8s %8s %8s %10s\n' server payload conns qps \
+  p50_us p99_us p999_us errors cli_cpu% srv_cpu% oth_cpu% srv_peakKiB
 for name in "${names[@]}"; do
   for payload in $payloads; do
     for c in $conns; do
@@ -136,10 +137,11 @@ for name in "${names[@]}"; do
       }
       stop_server
       [ -n "$json_out" ] && [ -n "$line" ] && echo "{\"name\":\"$name\",${line#\{}" >>"$json_out"
-      printf '%-9s %7s %6s %10s %9s %9s %9s %7s %8s %8s %10s\n' "$name" "$payload" "$c" \
+      printf '%-9s %7s %6s %10s %9s %9s %9s %7s %8s %8s %8s %10s\n' "$name" "$payload" "$c" \
         "$(field qps "$line")" "$(field p50_us "$line")" "$(field p99_us "$line")" \
         "$(field p999_us "$line")" "$(field errors "$line")" "$(field client_cpu_pct "$line")" \
-        "$(field server_cpu_pct "$line")" "$(field server_peak_rss_kib "$line")"
+        "$(field server_cpu_pct "$line")" "$(field others_cpu_pct "$line")" \
+        "$(field server_peak_rss_kib "$line")"
     done
   done
 done
