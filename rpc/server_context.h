@@ -1,0 +1,163 @@
+// ServerContext: what a handler sees of one call besides its request and
+// response messages.
+//
+//   absl::Status Echo(nprpc::ServerContext& ctx, const EchoRequest& req, EchoResponse* resp) {
+//     if (ctx.IsCancelled()) return nprpc::MakeRpcError(nprpc::ERPCTIMEDOUT, "too late");
+//     resp->set_message(req.message());
+//     ctx.response_attachment() = std::move(ctx.request_attachment());  // no copy
+//     ctx.response_user_fields()["x-served-by"] = "me";
+//     return absl::OkStatus();
+//   }
+//
+// The server fills the request side (names, deadline, ids, user_fields,
+// attachment, addresses) before the handler runs; the handler may set the
+// response side (attachment, user_fields, compression) until it completes the
+// call. A default-constructed context (no deadline, nothing set) is valid, so
+// tests and generated code can build one directly with the setters.
+//
+// Thread safety: one thread at a time may use a context, except IsCancelled(),
+// deadline_exceeded() and Cancel(), which are safe from any thread. The server
+// hands the context to the handler and reads the response side only after the
+// handler completed the call (the completion is the hand-off).
+//
+// Lifetime: owned by the server's call; valid until the handler completes the
+// call and has dropped every copy of its Responder.
+#ifndef RPC_SERVER_CONTEXT_H_
+#define RPC_SERVER_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "netpoll/link_buffer.h"
+#include "netpoll/socket_address.h"
+#include "rpc/baidu_std.h"
+
+namespace nprpc {
+
+class ServerContext {
+ public:
+  // Ordered by key: responses list their user_fields sorted, deterministically.
+  using UserFields = std::map<std::string, std::string>;
+
+  ServerContext() = default;
+  ServerContext(const ServerContext&) = delete;
+  ServerContext& operator=(const ServerContext&) = delete;
+
+  // ---------------------------------------------------------- The call
+
+  // Full service name ("example.EchoService") and method name ("Echo").
+  const std::string& service_name() const { return service_name_; }
+  const std::string& method_name() const { return method_name_; }
+  // The request's correlation_id (echoed by the response).
+  int64_t correlation_id() const { return correlation_id_; }
+
+  // When the client stops waiting: arrival + the request's timeout_ms;
+  // InfiniteFuture() when the request carried none.
+  absl::Time deadline() const { return deadline_; }
+  // The request's timeout_ms, when it carried one.
+  std::optional<int32_t> timeout_ms() const { return timeout_ms_; }
+  // True once the deadline has passed. Any thread.
+  bool deadline_exceeded() const { return absl::Now() >= deadline_; }
+  // True when nobody is waiting for the answer any more: the deadline passed,
+  // or the server already answered for the handler (its deadline timer or a
+  // forced shutdown) or lost the connection. A handler may stop early then;
+  // its completion is dropped. Any thread.
+  bool IsCancelled() const;
+
+  // ---------------------------------------------------------- Request side
+
+  // The request meta's user_fields (last entry wins for a repeated key).
+  const UserFields& request_user_fields() const { return request_user_fields_; }
+  // nullptr when absent.
+  const std::string* FindRequestUserField(absl::string_view key) const;
+
+  // Tracing ids of the request meta, when present.
+  std::optional<int64_t> log_id() const { return log_id_; }
+  std::optional<int64_t> trace_id() const { return trace_id_; }
+  std::optional<int64_t> span_id() const { return span_id_; }
+  std::optional<int64_t> parent_span_id() const { return parent_span_id_; }
+  const std::optional<std::string>& request_id() const { return request_id_; }
+  // The request meta's authentication_data (empty when absent).
+  const std::string& authentication_data() const { return authentication_data_; }
+
+  // The raw bytes after the request payload, sliced out of the connection's
+  // input (no copy). The handler may move them, e.g. into the response
+  // attachment.
+  netpoll::LinkBuffer& request_attachment() { return request_attachment_; }
+
+  const netpoll::SocketAddress& peer_address() const { return peer_address_; }
+  const netpoll::SocketAddress& local_address() const { return local_address_; }
+
+  // ---------------------------------------------------------- Response side
+
+  // Sent after the response payload, without copy. Ignored for an error
+  // answer (brpc sends neither payload nor attachment with an error).
+  netpoll::LinkBuffer& response_attachment() { return response_attachment_; }
+  // Sent in the response meta's user_fields, sorted by key. Also sent with an
+  // error answer.
+  UserFields& response_user_fields() { return response_user_fields_; }
+  // How to compress the response payload; default none (brpc's default too:
+  // compressed requests are answered uncompressed unless the handler asks).
+  CompressType response_compress_type() const { return response_compress_type_; }
+  void set_response_compress_type(CompressType type) { response_compress_type_ = type; }
+
+  // ---------------------------------------------------------- Set by the server
+  // (and by tests or generated code building a context by hand).
+
+  void set_service_name(std::string name) { service_name_ = std::move(name); }
+  void set_method_name(std::string name) { method_name_ = std::move(name); }
+  void set_correlation_id(int64_t id) { correlation_id_ = id; }
+  void set_deadline(absl::Time deadline) { deadline_ = deadline; }
+  void set_timeout_ms(std::optional<int32_t> ms) { timeout_ms_ = ms; }
+  UserFields& mutable_request_user_fields() { return request_user_fields_; }
+  void set_log_id(std::optional<int64_t> v) { log_id_ = v; }
+  void set_trace_id(std::optional<int64_t> v) { trace_id_ = v; }
+  void set_span_id(std::optional<int64_t> v) { span_id_ = v; }
+  void set_parent_span_id(std::optional<int64_t> v) { parent_span_id_ = v; }
+  void set_request_id(std::optional<std::string> v) { request_id_ = std::move(v); }
+  void set_authentication_data(std::string v) { authentication_data_ = std::move(v); }
+  void set_peer_address(const netpoll::SocketAddress& a) { peer_address_ = a; }
+  void set_local_address(const netpoll::SocketAddress& a) { local_address_ = a; }
+  // Marks the call cancelled (IsCancelled() turns true). Any thread.
+  void Cancel() { cancelled_.store(true, std::memory_order_release); }
+  // A flag the server raises when the call's connection closes; IsCancelled()
+  // reads it. Shared by every call of one connection.
+  void set_connection_closed_flag(std::shared_ptr<const std::atomic<bool>> flag) {
+    connection_closed_ = std::move(flag);
+  }
+
+ private:
+  std::string service_name_;
+  std::string method_name_;
+  int64_t correlation_id_ = 0;
+  absl::Time deadline_ = absl::InfiniteFuture();
+  std::optional<int32_t> timeout_ms_;
+  std::atomic<bool> cancelled_{false};
+  std::shared_ptr<const std::atomic<bool>> connection_closed_;  // may be null
+
+  UserFields request_user_fields_;
+  std::optional<int64_t> log_id_;
+  std::optional<int64_t> trace_id_;
+  std::optional<int64_t> span_id_;
+  std::optional<int64_t> parent_span_id_;
+  std::optional<std::string> request_id_;
+  std::string authentication_data_;
+  netpoll::LinkBuffer request_attachment_;
+  netpoll::SocketAddress peer_address_;
+  netpoll::SocketAddress local_address_;
+
+  netpoll::LinkBuffer response_attachment_;
+  UserFields response_user_fields_;
+  CompressType response_compress_type_ = CompressType::kNone;
+};
+
+}  // namespace nprpc
+
+#endif  // RPC_SERVER_CONTEXT_H_
