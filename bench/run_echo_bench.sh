@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 declare -A SERVERS=(
   [epoll]="//bench:epoll_echo_server --threads=${EPOLL_THREADS:-1}"
   [threaded]="//bench:threaded_echo_server"
-  # [netpoll]="//examples:echo_server"   # uncomment once //examples:echo_server exists
+  [netpoll]="//examples:raw_echo_server --loops=${NETPOLL_LOOPS:-1}"  # NETPOLL_LOOPS: like EPOLL_THREADS
 )
 
 conns="1 16 128 1000"
