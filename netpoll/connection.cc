@@ -91,6 +91,7 @@ void Connection::HandleEvents(uint32_t events) {
 void Connection::HandleRead() {
   if (state() == ConnectionState::kClosed || !read_interest_) return;
   bool got_bytes = false;
+  bool would_block = false;
   absl::Status error;
   while (input_.Len() < options_.max_input_bytes) {
     size_t room = std::min(options_.read_chunk_bytes, options_.max_input_bytes - input_.Len());
@@ -99,7 +100,10 @@ void Connection::HandleRead() {
       error = n.status();
       break;
     }
-    if (*n == 0) break;  // would block
+    if (*n == 0) {
+      would_block = true;
+      break;
+    }
     got_bytes = true;
     loop_->stats().Add(loop_->stats().bytes_in, static_cast<int64_t>(*n));
   }
@@ -122,6 +126,12 @@ void Connection::HandleRead() {
     return;
   }
   UpdateReadInterest();
+  // Edge-triggered: reading stopped at max_input_bytes, not at EAGAIN, so the
+  // bytes left in the socket raise no new event (and a peer blocked on a full
+  // socket sends none). If the handler consumed enough to read again, do so.
+  if (!would_block && read_interest_) {
+    loop_->QueueInLoop([self = shared_from_this()] { self->HandleRead(); });
+  }
 }
 
 void Connection::UpdateReadInterest() {
