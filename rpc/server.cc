@@ -88,11 +88,12 @@ struct Server::Core : std::enable_shared_from_this<Server::Core> {
   WorkerPool* pool = nullptr;  // owned by Server; outlives every loop turn
 
   std::atomic<bool> stopping{false};
+  std::atomic<int64_t> concurrency{0};  // calls holding a server-wide slot
   std::atomic<int64_t> received{0}, succeeded{0}, failed{0}, protocol_errors{0};
 
   netpoll::Mutex mu;
-  netpoll::CondVar cv;  // in_flight reached 0, or a gate user left
-  int64_t in_flight ABSL_GUARDED_BY(mu) = 0;
+  netpoll::CondVar cv;                        // in_flight reached 0, or a gate user left
+  int64_t in_flight ABSL_GUARDED_BY(mu) = 0;  // admitted calls whose answer is not yet queued
   bool gate_closed ABSL_GUARDED_BY(mu) = false;
   int gate_users ABSL_GUARDED_BY(mu) = 0;
 };
@@ -234,6 +235,7 @@ void Call::Finish(absl::Status status, bool by_handler) {
   }
   core_->CountAnswer(method_, code);
   method_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  core_->concurrency.fetch_sub(1, std::memory_order_relaxed);
   core_->Send(conn_, cs_, std::move(out), timer);
   core_->ReleaseServerSlot();
 }
@@ -374,17 +376,12 @@ void Server::Core::HandleFrame(const netpoll::ConnectionPtr& conn,
                absl::StrCat("Fail to verify checksum: ", s.message()));
     return;
   }
-  // Slots: server-wide, then method. Call::Finish releases both.
-  bool server_full = false;
-  {
-    netpoll::MutexLock lock(&mu);
-    if (options.max_concurrency > 0 && in_flight >= options.max_concurrency) {
-      server_full = true;
-    } else {
-      ++in_flight;
-    }
-  }
-  if (server_full) {
+  // Slots: server-wide, then method. Call::Finish gives them back before it
+  // writes the answer (a client may send its next call the moment it reads
+  // one); `in_flight` (what Shutdown waits for) drops only after the write.
+  if (int64_t before = concurrency.fetch_add(1, std::memory_order_relaxed);
+      options.max_concurrency > 0 && before >= options.max_concurrency) {
+    concurrency.fetch_sub(1, std::memory_order_relaxed);
     ReplyError(conn, frame, method, ELIMIT,
                absl::StrCat("Reached server's max_concurrency=", options.max_concurrency));
     return;
@@ -392,11 +389,15 @@ void Server::Core::HandleFrame(const netpoll::ConnectionPtr& conn,
   if (int64_t before = method->in_flight.fetch_add(1, std::memory_order_relaxed);
       method->max_concurrency > 0 && before >= method->max_concurrency) {
     method->in_flight.fetch_sub(1, std::memory_order_relaxed);
-    ReleaseServerSlot();
+    concurrency.fetch_sub(1, std::memory_order_relaxed);
     ReplyError(conn, frame, method, ELIMIT,
                absl::StrCat("Reached max_concurrency=", method->max_concurrency, " of method ",
                             method->full_name));
     return;
+  }
+  {
+    netpoll::MutexLock lock(&mu);
+    ++in_flight;
   }
   ++cs->in_flight;
 
@@ -509,9 +510,10 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   netpoll::ServerOptions transport;
   transport.group = group_.get();
   transport.connection.idle_timeout = options_.idle_timeout;
-  // A whole frame of the largest allowed body must fit in the input buffer.
-  transport.connection.max_input_bytes = std::max(transport.connection.max_input_bytes,
-                                                  options_.max_body_size + 2 * kBaiduStdHeaderSize);
+  // A whole frame of the largest allowed body must fit in the input buffer,
+  // and no more: with the frames queued behind max_in_flight_per_connection,
+  // this bounds what one connection can make the server hold.
+  transport.connection.max_input_bytes = options_.max_body_size + 2 * kBaiduStdHeaderSize;
   std::weak_ptr<Core> weak = core_;
   transport.callbacks->on_prepare = [weak](netpoll::Connection&) -> absl::StatusOr<std::any> {
     std::shared_ptr<Core> core = weak.lock();

@@ -70,7 +70,7 @@ struct ServerOptions {
   // Calls being handled at once, server-wide; 0 = unlimited. Beyond: ELIMIT.
   int max_concurrency = 0;
   // Per method, keyed "package.Service/Method"; absent or 0 = unlimited.
-  absl::flat_hash_map<std::string, int> method_max_concurrency;
+  absl::flat_hash_map<std::string, int> method_max_concurrency{};
   // Calls being handled at once per connection. Beyond it the server stops
   // reading that connection (frames already read wait in order) until calls
   // complete, so a pipelining client cannot grow memory without bound.
