@@ -16,7 +16,8 @@
 #   --no-build                use the binaries already built
 #
 # Environment: BAZEL_OUTPUT_BASE=dir runs bazel with --output_base=dir (default:
-# bazel's normal output base); EPOLL_THREADS=n for the epoll server (default 1).
+# bazel's normal output base); EPOLL_THREADS=n for the epoll server and
+# NETPOLL_LOOPS=n for the netpoll server (default 1 each).
 #
 # Every server must take --listen=127.0.0.1:0 and print
 # "listening on 127.0.0.1:PORT" on stdout once it accepts connections.
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     --pin) pin=1; shift ;;
     --json) json_out="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
