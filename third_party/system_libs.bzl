@@ -129,3 +129,9 @@ def system_libraries():
         name = "zlib",
         targets = {":zlib": "zlib"},
     )
+    # gRPC C++ (Debian's libgrpc++-dev), for the benchmark baseline in bench/
+    # only; its protoc plugin is /usr/bin/grpc_cpp_plugin (protobuf-compiler-grpc).
+    system_library(
+        name = "com_github_grpc_grpc",
+        targets = {":grpc++": "grpc++"},
+    )

@@ -12,6 +12,8 @@ PACKAGES=(
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsnappy-dev zlib1g-dev libssl-dev
+  # Benchmark baseline only (bench/grpc_*): gRPC C++ and its protoc plugin
+  libgrpc++-dev protobuf-compiler-grpc
 )
 
 missing=()
