@@ -308,6 +308,22 @@ absl::StatusOr<LinkBuffer> LinkBuffer::Slice(size_t n) {
   return slice;
 }
 
+LinkBuffer LinkBuffer::Clone() const {
+  LinkBuffer clone;
+  for (size_t i = head_; i < refs_.size(); ++i) {
+    const Ref& ref = refs_[i];
+    // The owner of the spare after this ref would share it with the clone:
+    // claim it all (the watermark jumps to capacity) so nobody owns it. Only
+    // this buffer can own it, so one compare-exchange suffices.
+    uint32_t expected = ref.end;
+    ref.block->size.compare_exchange_strong(expected, ref.block->capacity,
+                                            std::memory_order_acq_rel);
+    RefBlock(ref.block);
+    clone.PushRef(ref.block, ref.begin, ref.end);
+  }
+  return clone;
+}
+
 void LinkBuffer::Release() {
   for (const Ref& ref : consumed_) UnrefBlock(ref.block);
   consumed_.clear();

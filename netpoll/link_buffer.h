@@ -16,7 +16,7 @@
 //        ^ head (Reader)                      tail (Writer) ^ Malloc() spare
 //
 // What copies and what does not:
-//   no copy: Slice, Append(LinkBuffer&&), Skip, Release, WriteBinary of
+//   no copy: Slice, Clone, Append(LinkBuffer&&), Skip, Release, WriteBinary of
 //            >= kCopyThreshold bytes with a deleter, Next/Peek when the bytes
 //            are contiguous in one block, ReadFromFd/WriteToFd (readv/writev
 //            straight into/out of the blocks), ForEachChunk.
@@ -102,6 +102,11 @@ class LinkBuffer {
   // Moves the first n bytes into a new buffer that shares the blocks (no
   // copy). The slice may outlive this buffer. OutOfRange when n > Len().
   absl::StatusOr<LinkBuffer> Slice(size_t n);
+
+  // A new buffer referencing the same readable bytes (no copy, nothing
+  // consumed); both stay usable on their own. The spare room of a shared tail
+  // block is given up, so neither buffer ever writes where the other reads.
+  LinkBuffer Clone() const;
 
   // Frees consumed blocks and the scratch memory of Next()/Peek()/Until().
   // Invalidates every view they returned.

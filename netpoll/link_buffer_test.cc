@@ -1051,3 +1051,43 @@ TEST(LinkBufferThreads, SlicesHandedToOtherThreadsStayIntact) {
 
 }  // namespace
 }  // namespace netpoll
+
+namespace netpoll {
+namespace {
+
+TEST(LinkBufferClone, SharesBytesWithoutCopyAndBothAppendIndependently) {
+  LinkBuffer original;
+  original.WriteBinary("hello");
+  LinkBuffer clone = original.Clone();
+  EXPECT_EQ(clone.ToString(), "hello");
+  // Same memory: no copy.
+  const char* a = nullptr;
+  const char* b = nullptr;
+  original.ForEachChunk([&](absl::string_view c) { a = c.data(); });
+  clone.ForEachChunk([&](absl::string_view c) { b = c.data(); });
+  EXPECT_EQ(a, b);
+  // Appending to either must not show up in the other.
+  original.WriteBinary(" world");
+  clone.WriteBinary(" there");
+  EXPECT_EQ(original.ToString(), "hello world");
+  EXPECT_EQ(clone.ToString(), "hello there");
+  // Consuming one leaves the other whole.
+  ASSERT_TRUE(original.Skip(5).ok());
+  EXPECT_EQ(clone.ToString(), "hello there");
+}
+
+TEST(LinkBufferClone, CloneOutlivesTheOriginalAcrossBlocks) {
+  std::string big(100000, 'q');
+  LinkBuffer clone;
+  {
+    LinkBuffer original;
+    original.WriteBinary(big);
+    original.WriteBinary("tail");
+    clone = original.Clone();
+  }
+  EXPECT_EQ(clone.Len(), big.size() + 4);
+  EXPECT_EQ(clone.ToString(), big + "tail");
+}
+
+}  // namespace
+}  // namespace netpoll

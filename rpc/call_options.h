@@ -98,6 +98,19 @@ struct CallOptions {
 
   std::optional<CancellationToken> cancel;
 
+  // Consistent hashing ("c_hash" load balancer): calls with the same key go
+  // to the same server while it is available.
+  std::string hash_key;
+  // The method is safe to run twice: failures listed in
+  // RetryOptions::retryable_error_codes may then be retried too.
+  bool idempotent = false;
+  // Overrides ChannelOptions::retry.max_retries for this call.
+  std::optional<int> max_retries;
+  // Overrides ChannelOptions::backup_request_delay: after this long without
+  // an answer, a second attempt goes to another server; the first answer
+  // wins and the other attempt is cancelled.
+  std::optional<absl::Duration> backup_request_delay;
+
   // Not owned; filled before completion when set. Must outlive the call.
   CallInfo* info = nullptr;
 };

@@ -1,31 +1,42 @@
-// Channel: the client side of baidu_std calls to one server address.
+// Channel: the client side of baidu_std calls to one server or a group of
+// servers.
 //
 //   nprpc::ChannelOptions options;
 //   options.timeout = absl::Seconds(1);
 //   auto channel = nprpc::Channel::Create("127.0.0.1:8000", options);
+//   // or "list://10.0.0.1:8000,10.0.0.2:8000", or a NamingService
 //   example::EchoRequest request;
 //   request.set_message("hello");
 //   example::EchoResponse response;
 //   absl::Status s = (*channel)->CallMethod("example.EchoService", "Echo",
-//                                           request, &response, {});
+//                                           request, &response);
 //
-// Connection type "single" (the default): every call is multiplexed on one
-// connection and matched by correlation_id; writes from many threads coalesce
-// into one writev per loop turn. When the connection breaks, its in-flight
-// calls fail with UNAVAILABLE (EFAILEDSOCKET) and the next call dials again
-// (with a short backoff after failed dials), so a restarted server is picked
-// up without help.
+// Connection types (ChannelOptions::connection_type), per endpoint:
+//   single  all calls multiplexed on one connection, matched by
+//           correlation_id (the default; the fastest for most traffic)
+//   pooled  one call at a time per connection, from a connection pool
+//           (for servers that cannot multiplex, or very large messages)
+//   short   a new connection per call (rare calls, or legacy servers)
+//
+// Each call picks an endpoint with the load balancer (rr, wrr, random, la,
+// c_hash). Endpoints that fail to connect are taken out and probed back in
+// with backoff. Failed attempts are retried (RetryOptions) with backoff and
+// jitter, never past the deadline, on an endpoint not yet tried, within a
+// retry budget. Backup requests (hedging) send a second attempt after a delay;
+// the first answer wins. Attempts get fresh correlation ids, so a late answer
+// to an abandoned attempt is dropped.
 //
 // Exactly once: every call completes once, with the response, an error
-// response, DEADLINE_EXCEEDED (ERPCTIMEDOUT), CANCELLED, or UNAVAILABLE. A
-// response arriving after its call completed is dropped.
+// response, DEADLINE_EXCEEDED (ERPCTIMEDOUT), CANCELLED, or UNAVAILABLE.
 //
-// Completion runs on the channel's I/O loop thread (for timeouts, responses,
-// cancellation and failures alike), so callbacks must not block; the sync
-// CallMethod blocks its caller instead and must not run on a loop thread.
+// Threads: `done` runs on one of the channel's I/O loop threads (or, when the
+// call fails before it is sent, on the calling thread), so callbacks must not
+// block. The sync CallMethod blocks its caller and must not run on a loop
+// thread of the channel.
 //
 // Thread safety: every method is safe from any thread. The response message
-// and CallOptions::info must stay alive until the call completes.
+// and CallOptions::info must stay alive until the call completes; the request
+// only until CallMethod returns.
 #ifndef RPC_CHANNEL_H_
 #define RPC_CHANNEL_H_
 
@@ -41,24 +52,40 @@
 #include "netpoll/event_loop_group.h"
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
+#include "rpc/naming_service.h"
+#include "rpc/retry_policy.h"
 
 namespace nprpc {
 
-class SingleConnectionTransport;
+class ChannelCore;
 
-enum class ConnectionType {
-  kSingle,  // one multiplexed connection (the only type so far)
-};
+enum class ConnectionType { kSingle, kPooled, kShort };
+
+// "single", "pooled", "short".
+absl::StatusOr<ConnectionType> ParseConnectionType(absl::string_view name);
 
 struct ChannelOptions {
   ConnectionType connection_type = ConnectionType::kSingle;
+  // "rr", "wrr", "random", "la" (least outstanding) or "c_hash".
+  std::string load_balancer = "rr";
   // Applies when a call sets neither timeout nor deadline.
   absl::Duration timeout = absl::Seconds(5);
   absl::Duration connect_timeout = absl::Seconds(1);
-  // After a failed dial, calls fail fast for this long (doubling up to
-  // max_reconnect_backoff) instead of dialing again at once.
+  RetryOptions retry;
+  // Infinite: no backup requests unless a call asks for them.
+  absl::Duration backup_request_delay = absl::InfiniteDuration();
+  // single: after a failed dial, calls to that endpoint fail fast for this
+  // long (doubling up to max_reconnect_backoff).
   absl::Duration reconnect_backoff = absl::Milliseconds(10);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
+  // An endpoint that failed is probed (a connect) after this long, doubling
+  // up to max_health_check_interval until a probe succeeds.
+  absl::Duration health_check_interval = absl::Milliseconds(100);
+  absl::Duration max_health_check_interval = absl::Seconds(5);
+  // pooled and short.
+  size_t max_connections_per_endpoint = 256;
+  size_t max_idle_per_endpoint = 64;
+  absl::Duration idle_timeout = absl::Minutes(1);
   size_t max_body_size = kDefaultMaxBodySize;
   // I/O loops; not owned, must outlive the channel. Null: a process-wide
   // group with one loop per core (DefaultClientLoops()).
@@ -72,16 +99,19 @@ class Channel {
  public:
   using DoneCallback = absl::AnyInvocable<void(absl::Status)>;
 
-  // `address`: "host:port", "[v6]:port" or "unix:/path". Does not connect yet.
-  static absl::StatusOr<std::unique_ptr<Channel>> Create(absl::string_view address,
+  // `target`: "host:port", "[v6]:port", "unix:/path" or "list://a,b,...".
+  // Does not connect yet.
+  static absl::StatusOr<std::unique_ptr<Channel>> Create(absl::string_view target,
+                                                         const ChannelOptions& options = {});
+  // Endpoints from a naming service (shared: it may outlive the channel).
+  static absl::StatusOr<std::unique_ptr<Channel>> Create(std::shared_ptr<NamingService> naming,
                                                          const ChannelOptions& options = {});
   // In-flight calls complete with CANCELLED; returns after they have.
   ~Channel();
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
-  // Async: `done` runs exactly once on the channel's loop thread. `response`
-  // (and options.info) must outlive the call.
+  // Async: `done` runs exactly once.
   void CallMethod(absl::string_view service, absl::string_view method,
                   const google::protobuf::Message& request, google::protobuf::Message* response,
                   const CallOptions& options, DoneCallback done);
@@ -91,17 +121,14 @@ class Channel {
                           const google::protobuf::Message& request,
                           google::protobuf::Message* response, const CallOptions& options = {});
 
-  const std::string& address() const { return address_; }
-  // Calls sent and not yet completed.
+  // Calls started and not yet completed.
   size_t in_flight() const;
+  // Attempts (first tries, retries, backups) sent so far.
+  int64_t attempts() const;
 
  private:
-  Channel(std::string address, const ChannelOptions& options,
-          std::shared_ptr<SingleConnectionTransport> transport);
-
-  const std::string address_;
-  const ChannelOptions options_;
-  const std::shared_ptr<SingleConnectionTransport> transport_;
+  explicit Channel(std::shared_ptr<ChannelCore> core);
+  const std::shared_ptr<ChannelCore> core_;
 };
 
 }  // namespace nprpc

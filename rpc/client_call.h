@@ -1,27 +1,25 @@
-// ClientCall: the state of one client call, from send to completion.
+// ClientCall: one attempt of a client call on one transport, from send to
+// completion.
 //
-// A call completes exactly once: Complete() returns false for every attempt
-// after the first. The transport arranges for all attempts to run on the
-// call's loop thread, so the response message is written by one thread and
-// only before `done` runs.
+// An attempt completes exactly once: the first of CompleteWithResponse() and
+// Complete() wins, later ones return false. The response message is written
+// only by the winning CompleteWithResponse(), under the attempt's lock, and
+// before `done` runs, so a concurrent Complete() (timeout, cancel, hedge lost)
+// from another thread never races with parsing.
 //
-// Thread safety: created on any thread; after it is handed to a transport,
-// loop thread only.
+// Thread safety: every method is safe from any thread.
 #ifndef RPC_CLIENT_CALL_H_
 #define RPC_CLIENT_CALL_H_
 
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
-#include "netpoll/timer_queue.h"
+#include "netpoll/mutex.h"
 #include "rpc/call_options.h"
 #include "rpc/frame_codec.h"
 
@@ -31,41 +29,37 @@ class ClientCall {
  public:
   using DoneCallback = absl::AnyInvocable<void(absl::Status)>;
 
-  ClientCall(int64_t correlation_id, absl::Time deadline, google::protobuf::Message* response,
-             CallInfo* info, DoneCallback done)
-      : correlation_id_(correlation_id),
-        deadline_(deadline),
-        start_(absl::Now()),
-        response_(response),
-        info_(info),
-        done_(std::move(done)) {}
+  // `response` and `info` (may be null) are not owned and must outlive the
+  // attempt's completion.
+  ClientCall(int64_t correlation_id, google::protobuf::Message* response, CallInfo* info,
+             DoneCallback done)
+      : correlation_id_(correlation_id), response_(response), info_(info), done_(std::move(done)) {}
 
   int64_t correlation_id() const { return correlation_id_; }
-  absl::Time deadline() const { return deadline_; }
-  bool completed() const { return completed_; }
+  bool completed() const;
 
   // Parses a response frame into the response message and CallInfo, then
-  // completes. Returns false if the call had already completed.
+  // completes. Returns false if the attempt had already completed.
   bool CompleteWithResponse(DecodedFrame frame, size_t max_body_size);
-  // Completes with an error (or OK). Returns false if already completed.
+  // Completes with `status`. Returns false if already completed.
   bool Complete(absl::Status status);
 
-  // Set by the transport; cancelled at completion.
-  // Written by the sending thread, read at completion on the loop thread.
-  std::atomic<netpoll::TimerId> timer{netpoll::kInvalidTimerId};
-  std::optional<CancellationToken> cancel;
-  std::atomic<uint64_t> cancel_registration{0};
-  std::string remote_address;
-  std::function<void(netpoll::TimerId)> cancel_timer;
+  // The endpoint address, for CallInfo.
+  void set_remote_address(std::string address);
 
  private:
+  // Marks completion under the lock; returns the callback to run, or null.
+  DoneCallback TakeDoneLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const int64_t correlation_id_;
-  const absl::Time deadline_;
-  const absl::Time start_;
-  google::protobuf::Message* const response_;  // not owned; outlives the call
+  google::protobuf::Message* const response_;  // not owned
   CallInfo* const info_;                       // not owned; may be null
-  DoneCallback done_;
-  bool completed_ = false;
+  const absl::Time start_ = absl::Now();
+
+  mutable netpoll::Mutex mu_;
+  DoneCallback done_ ABSL_GUARDED_BY(mu_);
+  bool completed_ ABSL_GUARDED_BY(mu_) = false;
+  std::string remote_address_ ABSL_GUARDED_BY(mu_);
 };
 
 using ClientCallPtr = std::shared_ptr<ClientCall>;

@@ -44,11 +44,10 @@ size_t SingleConnectionTransport::in_flight() const {
   return pending_.size();
 }
 
-void SingleConnectionTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame) {
+void SingleConnectionTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame,
+                                     absl::Time /*deadline*/) {
   const int64_t id = call->correlation_id();
-  std::weak_ptr<SingleConnectionTransport> weak = weak_from_this();
-  call->remote_address = address_;
-  call->cancel_timer = [loop = loop_](netpoll::TimerId timer) { loop->Cancel(timer); };
+  call->set_remote_address(address_);
   netpoll::ConnectionPtr conn;
   absl::Status fail_now;
   {
@@ -80,38 +79,14 @@ void SingleConnectionTransport::Send(ClientCallPtr call, netpoll::LinkBuffer fra
     }
   }
   if (!fail_now.ok()) {
-    // Completion always runs on the loop thread; the call is not in pending_.
-    loop_->RunInLoop([call, fail_now] { call->Complete(fail_now); });
+    call->Complete(std::move(fail_now));
     return;
   }
-  // Armed only once the call is in pending_, so that a timeout or cancel
-  // always finds it (or finds it already completed).
-  absl::Duration remaining = call->deadline() - absl::Now();
-  if (call->deadline() != absl::InfiniteFuture()) {
-    call->timer.store(loop_->RunAfter(remaining, [weak, id] {
-      if (auto self = weak.lock()) {
-        self->Fail(id, MakeRpcError(ERPCTIMEDOUT, "deadline exceeded before the response"));
-      }
-    }));
-  }
-  if (call->cancel.has_value()) {
-    call->cancel_registration.store(call->cancel->Register([weak, id, loop = loop_] {
-      loop->RunInLoop([weak, id] {
-        if (auto self = weak.lock()) self->Fail(id, absl::CancelledError("call cancelled"));
-      });
-    }));
-  }
-
   if (conn) {
     absl::Status written = conn->Write(std::move(frame));
     if (!written.ok()) {
-      loop_->RunInLoop([weak, id, written] {
-        if (auto self = weak.lock()) {
-          self->Fail(id,
-                     MakeRpcError(absl::IsResourceExhausted(written) ? EOVERCROWDED : EFAILEDSOCKET,
-                                  written.message()));
-        }
-      });
+      Fail(id, MakeRpcError(absl::IsResourceExhausted(written) ? EOVERCROWDED : EFAILEDSOCKET,
+                            written.message()));
     }
   }
 }
@@ -190,8 +165,11 @@ ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id) {
   return call;
 }
 
+void SingleConnectionTransport::Abandon(const ClientCallPtr& call, absl::Status status) {
+  Fail(call->correlation_id(), std::move(status));
+}
+
 void SingleConnectionTransport::Fail(int64_t correlation_id, absl::Status status) {
-  loop_->AssertInLoopThread();
   if (ClientCallPtr call = Take(correlation_id)) call->Complete(std::move(status));
 }
 

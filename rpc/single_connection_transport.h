@@ -7,12 +7,12 @@
 // calls and starts a backoff during which calls fail fast; the next call after
 // the backoff dials again.
 //
-// Every completion (response, timeout, cancel, connection failure, shutdown)
-// runs on the transport's loop thread, which makes exactly-once simple: the
-// first one to find the call in pending_ removes it and completes it.
+// Exactly once: whoever removes a call from pending_ (its response, the
+// connection failing, Abandon(), Shutdown()) completes it; the others find it
+// gone. A response for a call no longer pending is dropped.
 //
-// Thread safety: Send(), Shutdown() and in_flight() are safe from any thread.
-// Owned through shared_ptr; connection callbacks and timers hold weak_ptrs.
+// Thread safety: every public method is safe from any thread. Owned through
+// shared_ptr; connection callbacks hold weak_ptrs.
 #ifndef RPC_SINGLE_CONNECTION_TRANSPORT_H_
 #define RPC_SINGLE_CONNECTION_TRANSPORT_H_
 
@@ -31,6 +31,7 @@
 #include "netpoll/mutex.h"
 #include "rpc/client_call.h"
 #include "rpc/frame_codec.h"
+#include "rpc/transport.h"
 
 namespace nprpc {
 
@@ -41,23 +42,20 @@ struct TransportOptions {
   size_t max_body_size = kDefaultMaxBodySize;
 };
 
-class SingleConnectionTransport : public std::enable_shared_from_this<SingleConnectionTransport> {
+class SingleConnectionTransport : public Transport,
+                                  public std::enable_shared_from_this<SingleConnectionTransport> {
  public:
   // `loop` must outlive the transport.
   static std::shared_ptr<SingleConnectionTransport> Create(std::string address,
                                                            netpoll::EventLoop* loop,
                                                            const TransportOptions& options);
-  ~SingleConnectionTransport();
+  ~SingleConnectionTransport() override;
 
-  // Sends one encoded request frame for `call`; the call completes later on
-  // the loop thread. Arms the call's deadline timer and cancellation.
-  void Send(ClientCallPtr call, netpoll::LinkBuffer frame);
-
-  // Completes every in-flight call with CANCELLED and closes the connection.
-  // Blocks until done unless called on the loop thread. Later Sends fail.
-  void Shutdown();
-
-  size_t in_flight() const;
+  void Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::Time deadline) override;
+  void Abandon(const ClientCallPtr& call, absl::Status status) override;
+  // Later Sends fail with CANCELLED.
+  void Shutdown() override;
+  size_t in_flight() const override;
   netpoll::EventLoop* loop() const { return loop_; }
 
  private:
@@ -69,7 +67,7 @@ class SingleConnectionTransport : public std::enable_shared_from_this<SingleConn
   void OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn);
   void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input);
   void OnDisconnect(const netpoll::ConnectionPtr& conn, const absl::Status& reason);
-  // Loop thread: removes the call from pending_ and completes it with status.
+  // Removes the call from pending_ and completes it with status.
   void Fail(int64_t correlation_id, absl::Status status);
   ClientCallPtr Take(int64_t correlation_id);
 
