@@ -6,12 +6,21 @@
 # then a fresh gRPC echo server (//bench:grpc_echo_server) and runs
 # //bench:grpc_bench against it with the same flags; each server's peak RSS
 # therefore belongs to that point alone. Prints one table with both and the
-# ratios, then the verdicts against the targets of issue 4.
+# ratios, then the verdicts against the targets of issue 4. With --rounds N
+# the whole list of points is run N times (interleaved, so slow phases of a
+# noisy machine hit both sides) and the verdicts use the median ratio.
+#
+# Columns: qps and latency per side and nprpc/gRPC ratios; err = failed
+# calls; srv% = server CPU (% of one core); us/call = server CPU
+# microseconds per call (srv% / qps: less sensitive to the machine's noise
+# than qps); peakKiB = server VmHWM; oth% = CPU the rest of the machine
+# took during the window (the larger of the two sides).
 #
 # Usage: bench/run_rpc_bench.sh [options]
 #   --points "16:1 16:16 16:128 4096:128"   payload:concurrency points
 #   --duration 5            measured seconds per point and side
 #   --warmup 1              warm-up seconds per point and side
+#   --rounds 1              repeat every point this many times
 #   --channels 1            client channel objects (both sides)
 #   --connection-type single   rpc_bench --connection_type
 #   --nprpc-flags "..."     extra rpc_echo_server flags (e.g. "--threads=2")
@@ -30,6 +39,7 @@ cd "$(dirname "$0")/.."
 points="16:1 16:16 16:128 4096:128"
 duration=5
 warmup=1
+rounds=1
 channels=1
 connection_type=single
 nprpc_flags=""
@@ -41,13 +51,14 @@ while [ $# -gt 0 ]; do
     --points) points="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --channels) channels="$2"; shift 2 ;;
     --connection-type) connection_type="$2"; shift 2 ;;
     --nprpc-flags) nprpc_flags="$2"; shift 2 ;;
     --pin) pin=1; shift ;;
     --json) json_out="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -114,18 +125,29 @@ run_client() {
 
 field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+# Server CPU microseconds per call from a JSON line.
+cpu_per_call() {
+  awk -v c="$(field server_cpu_pct "$1")" -v q="$(field qps "$1")" \
+    'BEGIN { if (c == "" || c == "null" || q + 0 == 0) print "n/a"; else printf "%.1f", c * 1e4 / q }'
+}
+# median VALUES...: the median of the numeric values ("n/a" ignored).
+median() {
+  printf '%s\n' "$@" | grep -v '^n/a$' | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
-# nprpc_qps/grpc_qps per point, for the verdicts.
+# Per point, space-separated values of every round, for the verdicts.
 declare -A qps_ratio p50_ratio nprpc_rss
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs  $(uptime | sed 's/.*load/load/')"
 echo "# nprpc vs gRPC C++, loopback; clients and servers share the machine (pin=$pin);"
-echo "# duration=${duration}s warmup=${warmup}s channels=$channels connection_type=$connection_type"
+echo "# duration=${duration}s warmup=${warmup}s rounds=$rounds channels=$channels connection_type=$connection_type"
 echo "# noisy machine: compare the two sides within this run only"
-fmt='%7s %5s | %9s %9s %6s | %8s %8s %6s | %8s %8s | %7s %7s | %7s %7s | %9s %9s | %7s\n'
+fmt='%7s %5s | %9s %9s %6s | %8s %8s %6s | %8s %8s | %6s %6s | %6s %6s | %7s %7s %6s | %9s %9s | %5s\n'
 # shellcheck disable=SC2059  # the format is ours
 printf "$fmt" payload conc nprpc_qps grpc_qps ratio np_p50us gr_p50us ratio np_p99us \
-  gr_p99us np_err gr_err np_srv% gr_srv% np_peakKiB gr_peakKiB oth_cpu%
+  gr_p99us np_err gr_err np_srv% gr_srv% np_us/c gr_us/c ratio np_peakKiB gr_peakKiB oth%
+for _ in $(seq "$rounds"); do
 for point in $points; do
   payload="${point%%:*}"
   c="${point##*:}"
@@ -141,19 +163,24 @@ for point in $points; do
     [ -n "$np" ] && echo "$np" >>"$json_out"
     [ -n "$gr" ] && echo "$gr" >>"$json_out"
   fi
-  qps_ratio[$point]="$(ratio "$(field qps "$np")" "$(field qps "$gr")")"
-  p50_ratio[$point]="$(ratio "$(field p50_us "$np")" "$(field p50_us "$gr")")"
-  nprpc_rss[$point]="$(field server_peak_rss_kib "$np")"
+  qr="$(ratio "$(field qps "$np")" "$(field qps "$gr")")"
+  pr="$(ratio "$(field p50_us "$np")" "$(field p50_us "$gr")")"
+  np_cpu="$(cpu_per_call "$np")"
+  gr_cpu="$(cpu_per_call "$gr")"
+  qps_ratio[$point]+=" $qr"
+  p50_ratio[$point]+=" $pr"
+  nprpc_rss[$point]+=" $(field server_peak_rss_kib "$np")"
   # The busier of the two runs' "rest of the machine" figures.
   oth="$(awk -v a="$(field others_cpu_pct "$np")" -v b="$(field others_cpu_pct "$gr")" \
     'BEGIN { printf "%.0f", (a + 0 > b + 0) ? a : b }')"
   # shellcheck disable=SC2059
-  printf "$fmt" "$payload" "$c" "$(field qps "$np")" "$(field qps "$gr")" \
-    "${qps_ratio[$point]}" "$(field p50_us "$np")" "$(field p50_us "$gr")" \
-    "${p50_ratio[$point]}" "$(field p99_us "$np")" "$(field p99_us "$gr")" \
-    "$(field errors "$np")" "$(field errors "$gr")" "$(field server_cpu_pct "$np")" \
-    "$(field server_cpu_pct "$gr")" "${nprpc_rss[$point]}" \
+  printf "$fmt" "$payload" "$c" "$(field qps "$np")" "$(field qps "$gr")" "$qr" \
+    "$(field p50_us "$np")" "$(field p50_us "$gr")" "$pr" "$(field p99_us "$np")" \
+    "$(field p99_us "$gr")" "$(field errors "$np")" "$(field errors "$gr")" \
+    "$(field server_cpu_pct "$np")" "$(field server_cpu_pct "$gr")" "$np_cpu" "$gr_cpu" \
+    "$(ratio "$np_cpu" "$gr_cpu")" "$(field server_peak_rss_kib "$np")" \
     "$(field server_peak_rss_kib "$gr")" "$oth"
+done
 done
 
 # verdict NAME VALUE OP LIMIT: one line, "n/a" when the point was not run.
@@ -169,14 +196,18 @@ verdict() {
   printf '  %-34s %8s  %s %s  %s\n' "$name" "$value" "$op" "$limit" "$ok"
 }
 echo
-echo "# targets (issue 4), ratios nprpc/gRPC from this run"
-verdict "QPS ratio 16 B C=128" "${qps_ratio[16:128]:-}" ">=" 4
-verdict "QPS ratio 16 B C=16" "${qps_ratio[16:16]:-}" ">=" 1.7
-verdict "QPS ratio 4 KiB C=128" "${qps_ratio[4096:128]:-}" ">=" 2
-verdict "QPS ratio 16 B C=1" "${qps_ratio[16:1]:-}" ">=" 1.4
-verdict "p50 ratio 16 B C=1" "${p50_ratio[16:1]:-}" "<=" 0.7
-# The larger of the C=128 points' peaks.
-rss_mb="$(awk -v a="${nprpc_rss[16:128]:-}" -v b="${nprpc_rss[4096:128]:-}" \
-  'BEGIN { k = (a + 0 > b + 0) ? a : b; if (k == "") print ""; else printf "%.1f", k / 1024 }')"
+echo "# targets (issue 4): median over $rounds round(s) of nprpc/gRPC ratios from this run"
+# shellcheck disable=SC2086  # word lists on purpose
+{
+  verdict "QPS ratio 16 B C=128" "$(median ${qps_ratio[16:128]:-n/a})" ">=" 4
+  verdict "QPS ratio 16 B C=16" "$(median ${qps_ratio[16:16]:-n/a})" ">=" 1.7
+  verdict "QPS ratio 4 KiB C=128" "$(median ${qps_ratio[4096:128]:-n/a})" ">=" 2
+  verdict "QPS ratio 16 B C=1" "$(median ${qps_ratio[16:1]:-n/a})" ">=" 1.4
+  verdict "p50 ratio 16 B C=1" "$(median ${p50_ratio[16:1]:-n/a})" "<=" 0.7
+}
+# The largest nprpc peak of the C=128 points, over all rounds.
+# shellcheck disable=SC2086
+rss_mb="$(printf '%s\n' ${nprpc_rss[16:128]:-} ${nprpc_rss[4096:128]:-} | sort -g | tail -1 |
+  awk '{ printf "%.1f", $1 / 1024 }')"
 verdict "nprpc server peak RSS MB, C=128" "$rss_mb" "<=" 12
 echo "# done: $(uptime | sed 's/.*load/load/')"
