@@ -367,15 +367,18 @@ namespace {
 
 TEST_F(ConnectionTest, HandlerMayCloseTheConnectionAndKeepUsingItsArgument) {
   std::atomic<bool> saw_closed{false};
+  Notification handler_done;
   StartServer({}, [&](const ConnectionPtr& conn, LinkBuffer& input) {
     (void)input.Skip(input.Len());
     conn->Close(absl::CancelledError("closed by handler"));  // runs now: we are on the loop
     saw_closed = conn->state() == ConnectionState::kClosed;
+    handler_done.Notify();
   });
   BlockingClient client = Connect();
   ASSERT_TRUE(client.SendAll("bye").ok());
-  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(handler_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
   EXPECT_TRUE(saw_closed.load());
+  EXPECT_TRUE(recorder_.disconnected.HasBeenNotified());
 }
 
 }  // namespace

@@ -409,9 +409,14 @@ class CallController : public std::enable_shared_from_this<CallController> {
     if (cancel_.has_value()) cancel_->Unregister(cancel_registration_.load());
     // Losers are abandoned before the winner's response is moved over, so no
     // attempt still writes into memory the caller is about to see.
-    absl::Status loser_status =
-        status.ok() ? absl::CancelledError("another attempt answered first") : status;
-    for (auto& loser : losers) loser->endpoint->transport->Abandon(loser->call, loser_status);
+    for (auto& loser : losers) {
+      // A fresh Status per loser: sharing one rep across threads would hide
+      // its refcount from TSan (Debian's Abseil is not instrumented).
+      absl::Status loser_status = status.ok()
+                                      ? absl::CancelledError("another attempt answered first")
+                                      : absl::Status(status.code(), status.message());
+      loser->endpoint->transport->Abandon(loser->call, std::move(loser_status));
+    }
     if (winner && winner->private_response)
       response_->GetReflection()->Swap(response_, winner->private_response.get());
     if (winner && winner->private_info && info_ != nullptr)
