@@ -3,7 +3,8 @@
 // --concurrency=C calls are always outstanding: each completion (on a channel
 // loop thread) checks the echo and issues the next call at once through the
 // async Channel::CallMethod. Calls are spread over --channels Channel objects
-// (call slot i uses channel i % channels), each with --connection_type. After
+// (call slot i uses channel i % channels), each with --connection_type
+// (single, pooled or short: nprpc::ParseConnectionType). After
 // --warmup seconds, --duration seconds are measured; then it stops by itself
 // and prints QPS, latency percentiles, errors, its own CPU and, with
 // --server_pid, the server's CPU and peak RSS (bench/load_report.h; --json
@@ -24,7 +25,6 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "bench/closed_loop.h"
 #include "bench/load_flags.h"
 #include "bench/load_report.h"
@@ -33,13 +33,6 @@
 #include "rpc/channel.h"
 
 namespace {
-
-// The --connection_type values nprpc::ChannelOptions supports.
-absl::StatusOr<nprpc::ConnectionType> ParseConnectionType(const std::string& name) {
-  if (name == "single") return nprpc::ConnectionType::kSingle;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--connection_type=", name, " is not supported by nprpc yet (have: single)"));
-}
 
 // Request bytes: a fixed pattern, so the echo check compares real content.
 std::string PayloadOf(int size) {
@@ -58,7 +51,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rpc_bench: %s\n", config.status().ToString().c_str());
     return 2;
   }
-  absl::StatusOr<nprpc::ConnectionType> type = ParseConnectionType(config->connection_type);
+  absl::StatusOr<nprpc::ConnectionType> type = nprpc::ParseConnectionType(config->connection_type);
   if (!type.ok()) {
     std::fprintf(stderr, "rpc_bench: %s\n", type.status().ToString().c_str());
     return 2;
