@@ -155,7 +155,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
              std::shared_ptr<const ConnectionCallbacks> callbacks);
 
   void HandleEvents(uint32_t events) override;
-  void HandleRead();
+  // Reads until EAGAIN, or with stop_at_short_read until a read returns less
+  // than it asked for (the socket is drained then; see connection.cc).
+  void HandleRead(bool stop_at_short_read = false);
   void FlushInLoop();
   void CloseInLoop(absl::Status reason);
   void UpdateReadInterest();
