@@ -63,7 +63,7 @@ class CallController;
 class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
  public:
   ChannelCore(const ChannelOptions& options, std::unique_ptr<LoadBalancer> lb,
-              std::shared_ptr<netpoll::ConnectionPool> pool)
+              std::unique_ptr<netpoll::ConnectionPool> pool)
       : options_(options),
         loops_(options.loops ? options.loops : DefaultClientLoops()),
         timer_loop_(loops_->Next()),
@@ -116,7 +116,7 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
       transport_options.max_body_size = options_.max_body_size;
       return SingleConnectionTransport::Create(address, loops_->Next(), transport_options);
     }
-    return PooledTransport::Create(address, pool_);
+    return PooledTransport::Create(address, pool_.get());
   }
 
   // Shuts down removed endpoints whose attempts have all finished.
@@ -209,7 +209,9 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   netpoll::EventLoopGroup* const loops_;  // not owned
   netpoll::EventLoop* const timer_loop_;  // deadlines, retries, probes
   const std::unique_ptr<LoadBalancer> lb_;
-  const std::shared_ptr<netpoll::ConnectionPool> pool_;  // pooled and short only
+  // Pooled and short only. Destroyed by the Channel after Shutdown(), on the
+  // user's thread (the core itself may die later, on a loop thread).
+  std::unique_ptr<netpoll::ConnectionPool> pool_;
   RetryBudget budget_;
   std::atomic<int64_t> attempts_{0};
 
@@ -486,7 +488,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   if (!naming) return absl::InvalidArgumentError("null naming service");
   auto lb = LoadBalancer::Create(options.load_balancer);
   if (!lb.ok()) return lb.status();
-  std::shared_ptr<netpoll::ConnectionPool> pool;
+  std::unique_ptr<netpoll::ConnectionPool> pool;
   if (options.connection_type != ConnectionType::kSingle) {
     PooledTransportOptions pool_options;
     pool_options.short_connections = options.connection_type == ConnectionType::kShort;
@@ -507,7 +509,10 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
 
 Channel::Channel(std::shared_ptr<ChannelCore> core) : core_(std::move(core)) {}
 
-Channel::~Channel() { core_->Shutdown(); }
+Channel::~Channel() {
+  core_->Shutdown();
+  core_->pool_.reset();  // here, not on whichever thread drops the core last
+}
 
 size_t Channel::in_flight() const { return core_->in_flight(); }
 

@@ -112,7 +112,7 @@ struct PooledCallbacks {
   }
 };
 
-absl::StatusOr<std::shared_ptr<netpoll::ConnectionPool>> PooledTransport::MakePool(
+absl::StatusOr<std::unique_ptr<netpoll::ConnectionPool>> PooledTransport::MakePool(
     netpoll::EventLoopGroup* group, const PooledTransportOptions& options) {
   auto callbacks = std::make_shared<netpoll::ConnectionCallbacks>();
   size_t max_body = options.max_body_size;
@@ -141,18 +141,16 @@ absl::StatusOr<std::shared_ptr<netpoll::ConnectionPool>> PooledTransport::MakePo
     netpoll::MutexLock lock(&slot->mu);
     return slot->attempt == nullptr;
   };
-  auto pool = netpoll::ConnectionPool::Create(pool_options);
-  if (!pool.ok()) return pool.status();
-  return std::shared_ptr<netpoll::ConnectionPool>(std::move(*pool));
+  return netpoll::ConnectionPool::Create(pool_options);
 }
 
-std::shared_ptr<PooledTransport> PooledTransport::Create(
-    std::string address, std::shared_ptr<netpoll::ConnectionPool> pool) {
-  return std::shared_ptr<PooledTransport>(new PooledTransport(std::move(address), std::move(pool)));
+std::shared_ptr<PooledTransport> PooledTransport::Create(std::string address,
+                                                         netpoll::ConnectionPool* pool) {
+  return std::shared_ptr<PooledTransport>(new PooledTransport(std::move(address), pool));
 }
 
-PooledTransport::PooledTransport(std::string address, std::shared_ptr<netpoll::ConnectionPool> pool)
-    : address_(std::move(address)), pool_(std::move(pool)) {}
+PooledTransport::PooledTransport(std::string address, netpoll::ConnectionPool* pool)
+    : address_(std::move(address)), pool_(pool) {}
 
 PooledTransport::~PooledTransport() = default;
 
@@ -164,15 +162,16 @@ size_t PooledTransport::in_flight() const {
 void PooledTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::Time deadline) {
   call->set_remote_address(address_);
   auto attempt = std::make_shared<Attempt>(call, weak_from_this());
-  {
-    netpoll::MutexLock lock(&mu_);
-    if (shut_down_) {
-      call->Complete(absl::CancelledError("channel is shut down"));
-      return;
-    }
-    attempts_[call->correlation_id()] = attempt;
-  }
   std::weak_ptr<PooledTransport> weak = weak_from_this();
+  netpoll::MutexLock lock(&mu_);
+  if (shut_down_) {
+    call->Complete(absl::CancelledError("channel is shut down"));
+    return;
+  }
+  attempts_[call->correlation_id()] = attempt;
+  // Under mu_, so that Shutdown() (after which the pool may be destroyed)
+  // cannot slip in between the check and the use. Acquire never runs its
+  // callback inside the call, so holding mu_ here cannot deadlock.
   pool_->Acquire(address_, deadline,
                  [weak, attempt, frame = std::move(frame)](
                      absl::StatusOr<netpoll::ConnectionPool::Lease> lease) mutable {

@@ -41,13 +41,16 @@ struct PooledTransportOptions {
 
 class PooledTransport : public Transport, public std::enable_shared_from_this<PooledTransport> {
  public:
-  // One pool serves every endpoint of a channel: `pool` is shared and must
-  // outlive the transport. MakePool() builds one with the right callbacks.
-  static absl::StatusOr<std::shared_ptr<netpoll::ConnectionPool>> MakePool(
+  // One pool serves every endpoint of a channel. MakePool() builds one with
+  // the right callbacks.
+  static absl::StatusOr<std::unique_ptr<netpoll::ConnectionPool>> MakePool(
       netpoll::EventLoopGroup* group, const PooledTransportOptions& options);
 
+  // `pool` is not owned: it must stay alive until Shutdown() has returned;
+  // after that the transport never touches it. (The channel destroys the pool
+  // on its own thread, never on a loop thread.)
   static std::shared_ptr<PooledTransport> Create(std::string address,
-                                                 std::shared_ptr<netpoll::ConnectionPool> pool);
+                                                 netpoll::ConnectionPool* pool);
   ~PooledTransport() override;
 
   // One attempt in flight (defined in the .cc; shared with the connection
@@ -60,14 +63,14 @@ class PooledTransport : public Transport, public std::enable_shared_from_this<Po
   size_t in_flight() const override;
 
  private:
-  PooledTransport(std::string address, std::shared_ptr<netpoll::ConnectionPool> pool);
+  PooledTransport(std::string address, netpoll::ConnectionPool* pool);
   void OnAcquired(const std::shared_ptr<Attempt>& attempt,
                   absl::StatusOr<netpoll::ConnectionPool::Lease> lease, netpoll::LinkBuffer frame);
   void Forget(int64_t correlation_id);
   friend struct PooledCallbacks;
 
   const std::string address_;
-  const std::shared_ptr<netpoll::ConnectionPool> pool_;
+  netpoll::ConnectionPool* const pool_;  // not owned; used until Shutdown()
 
   mutable netpoll::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

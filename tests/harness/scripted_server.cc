@@ -65,7 +65,13 @@ std::shared_ptr<netpoll::ConnectionCallbacks> ScriptedServer::MakeCallbacks() {
       example::EchoRequest echo;
       (void)ParseFromLinkBuffer(frame.payload, echo);
       const std::string& method = frame.meta.request().method_name();
-      if (method == "Echo") {
+      if (method == "Whoami") echo.set_message(address());
+      int64_t delay_ms = echo_delay_ms_.load();
+      if ((method == "Echo" || method == "Whoami") && delay_ms > 0) {
+        auto shared = std::make_shared<DecodedFrame>(std::move(frame));
+        conn->loop()->RunAfter(absl::Milliseconds(delay_ms),
+                               [conn, shared, echo] { Answer(conn, *shared, echo); });
+      } else if (method == "Echo" || method == "Whoami") {
         Answer(conn, frame, echo);
       } else if (method == "Slow") {
         auto shared = std::make_shared<DecodedFrame>(std::move(frame));

@@ -12,6 +12,8 @@
 //   Garbage   answers with bytes that are not a baidu_std frame
 //   Twice     answers twice with the same correlation_id
 //   Fail      answers with error_code = request.code() (2001 when 0)
+//   Whoami    answers with this server's address as the message (after the
+//             server's echo delay, see SetEchoDelay)
 //
 //   ScriptedServer server;
 //   ASSERT_TRUE(server.Start().ok());            // 127.0.0.1, ephemeral port
@@ -47,6 +49,10 @@ class ScriptedServer {
 
   std::string address() const;
   int port() const { return port_; }
+  // Delays Echo and Whoami answers on this server (0: none).
+  void SetEchoDelay(absl::Duration delay) {
+    echo_delay_ms_.store(absl::ToInt64Milliseconds(delay));
+  }
   // Requests received (all methods).
   int64_t requests() const { return requests_.load(); }
   size_t connections();
@@ -58,6 +64,7 @@ class ScriptedServer {
   std::unique_ptr<netpoll::Server> server_;
   int port_ = 0;
   std::atomic<int64_t> requests_{0};
+  std::atomic<int64_t> echo_delay_ms_{0};
 };
 
 }  // namespace nprpc::testing

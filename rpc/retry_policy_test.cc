@@ -1,0 +1,74 @@
+#include "rpc/retry_policy.h"
+
+#include "gtest/gtest.h"
+#include "rpc/errors.h"
+
+namespace nprpc {
+namespace {
+
+TEST(IsRetryable, ConnectionFailuresOverloadAndLogoffAreRetried) {
+  RetryOptions options;
+  EXPECT_TRUE(IsRetryable(MakeRpcError(EFAILEDSOCKET, "x"), false, options));
+  EXPECT_TRUE(IsRetryable(MakeRpcError(EOVERCROWDED, "x"), false, options));
+  EXPECT_TRUE(IsRetryable(MakeRpcError(ELOGOFF, "x"), false, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(EINTERNAL, "x"), false, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(ERPCTIMEDOUT, "x"), false, options));
+  EXPECT_FALSE(IsRetryable(absl::CancelledError("x"), false, options));
+  EXPECT_FALSE(IsRetryable(absl::OkStatus(), false, options));
+}
+
+TEST(IsRetryable, ChosenCodesOnlyForIdempotentCalls) {
+  RetryOptions options;
+  options.retryable_error_codes = {ELIMIT};
+  EXPECT_FALSE(IsRetryable(MakeRpcError(ELIMIT, "x"), /*idempotent=*/false, options));
+  EXPECT_TRUE(IsRetryable(MakeRpcError(ELIMIT, "x"), /*idempotent=*/true, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(EINTERNAL, "x"), /*idempotent=*/true, options));
+}
+
+TEST(RetryBackoff, GrowsExponentiallyWithinJitterUpToTheCap) {
+  RetryOptions options;
+  options.initial_backoff = absl::Milliseconds(10);
+  options.max_backoff = absl::Milliseconds(100);
+  options.multiplier = 2;
+  options.jitter = 0.2;
+  for (int i = 0; i < 50; ++i) {
+    absl::Duration first = RetryBackoff(1, options);
+    EXPECT_GE(first, absl::Milliseconds(8));
+    EXPECT_LE(first, absl::Milliseconds(12));
+    absl::Duration third = RetryBackoff(3, options);
+    EXPECT_GE(third, absl::Milliseconds(32));
+    EXPECT_LE(third, absl::Milliseconds(48));
+    absl::Duration capped = RetryBackoff(20, options);
+    EXPECT_LE(capped, absl::Milliseconds(120));
+  }
+}
+
+TEST(RetryBudget, AllowsABurstThenAboutRatioTimesTheCalls) {
+  RetryOptions options;
+  options.budget_ratio = 0.1;
+  options.budget_max_tokens = 10;
+  RetryBudget budget(options);
+  int spent = 0;
+  for (int call = 0; call < 1000; ++call) {
+    budget.OnCall();
+    // Every call fails and asks for up to 3 retries (a total outage).
+    for (int r = 0; r < 3; ++r) spent += budget.TrySpend() ? 1 : 0;
+  }
+  EXPECT_GE(spent, 100);
+  EXPECT_LE(spent, 10 + 100 + 1);  // burst + 10 % of 1000 calls
+}
+
+TEST(RetryBudget, RefillsUpToItsCap) {
+  RetryOptions options;
+  options.budget_ratio = 0.5;
+  options.budget_max_tokens = 2;
+  RetryBudget budget(options);
+  for (int i = 0; i < 100; ++i) budget.OnCall();
+  EXPECT_DOUBLE_EQ(budget.tokens(), 2.0);
+  EXPECT_TRUE(budget.TrySpend());
+  EXPECT_TRUE(budget.TrySpend());
+  EXPECT_FALSE(budget.TrySpend());
+}
+
+}  // namespace
+}  // namespace nprpc

@@ -1,0 +1,380 @@
+// The client over several endpoints: connection types, load balancing,
+// retries, backup requests, health, membership changes. Every test checks
+// that each call completes exactly once.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "netpoll/mutex.h"
+#include "proto/echo.pb.h"
+#include "rpc/channel.h"
+#include "rpc/errors.h"
+#include "tests/harness/scripted_server.h"
+
+namespace nprpc {
+namespace {
+
+using example::EchoRequest;
+using example::EchoResponse;
+using testing::ScriptedServer;
+
+// N scripted servers and helpers to build list:// targets over them.
+class Cluster {
+ public:
+  explicit Cluster(int n) {
+    for (int i = 0; i < n; ++i) {
+      servers_.push_back(std::make_unique<ScriptedServer>());
+      EXPECT_TRUE(servers_.back()->Start().ok());
+    }
+  }
+  ScriptedServer& server(int i) { return *servers_[i]; }
+  std::string Target() {
+    std::vector<std::string> addresses;
+    for (auto& s : servers_) addresses.push_back(s->address());
+    return "list://" + absl::StrJoin(addresses, ",");
+  }
+  std::vector<ServerNode> Nodes(int skip = -1) {
+    std::vector<ServerNode> nodes;
+    for (int i = 0; i < static_cast<int>(servers_.size()); ++i) {
+      if (i != skip) nodes.push_back({servers_[i]->address(), 1});
+    }
+    return nodes;
+  }
+
+ private:
+  std::vector<std::unique_ptr<ScriptedServer>> servers_;
+};
+
+// Async calls with per-call completion counting.
+class Ledger {
+ public:
+  explicit Ledger(Channel* channel) : channel_(channel) {}
+
+  void Issue(absl::string_view method, CallOptions options = {}, int code = 0) {
+    int index;
+    {
+      netpoll::MutexLock lock(&mu_);
+      index = static_cast<int>(completions_.size());
+      completions_.push_back(0);
+    }
+    auto request = std::make_shared<EchoRequest>();
+    request->set_message(absl::StrCat("call-", index));
+    request->set_code(code);
+    auto response = std::make_shared<EchoResponse>();
+    channel_->CallMethod(
+        "example.EchoService", method, *request, response.get(), options,
+        [this, index, request, response](absl::Status status) {
+          netpoll::MutexLock lock(&mu_);
+          completions_[index]++;
+          outcomes_[status.ok() ? "OK" : absl::StatusCodeToString(status.code())]++;
+          cv_.SignalAll();
+        });
+  }
+  bool WaitAll(absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    netpoll::MutexLock lock(&mu_);
+    while (!AllDone()) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) return AllDone();
+    }
+    return true;
+  }
+  void ExpectExactlyOnce() {
+    absl::SleepFor(absl::Milliseconds(50));
+    netpoll::MutexLock lock(&mu_);
+    for (size_t i = 0; i < completions_.size(); ++i) EXPECT_EQ(completions_[i], 1) << i;
+  }
+  int Count(const std::string& outcome) {
+    netpoll::MutexLock lock(&mu_);
+    return outcomes_[outcome];
+  }
+
+ private:
+  bool AllDone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (int c : completions_) {
+      if (c == 0) return false;
+    }
+    return true;
+  }
+  Channel* const channel_;
+  netpoll::Mutex mu_;
+  netpoll::CondVar cv_;
+  std::vector<int> completions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> outcomes_ ABSL_GUARDED_BY(mu_);
+};
+
+std::string Whoami(Channel& channel, CallOptions options = {}) {
+  EchoRequest request;
+  request.set_message("?");
+  EchoResponse response;
+  absl::Status status =
+      channel.CallMethod("example.EchoService", "Whoami", request, &response, options);
+  return status.ok() ? response.message() : absl::StrCat("error: ", status.ToString());
+}
+
+ChannelOptions FastOptions(ConnectionType type) {
+  ChannelOptions options;
+  options.connection_type = type;
+  options.timeout = absl::Seconds(3);
+  options.reconnect_backoff = absl::Milliseconds(5);
+  options.max_reconnect_backoff = absl::Milliseconds(20);
+  options.health_check_interval = absl::Milliseconds(20);
+  options.max_health_check_interval = absl::Milliseconds(50);
+  options.retry.initial_backoff = absl::Milliseconds(1);
+  return options;
+}
+
+class EveryConnectionType : public ::testing::TestWithParam<ConnectionType> {};
+
+INSTANTIATE_TEST_SUITE_P(Cluster, EveryConnectionType,
+                         ::testing::Values(ConnectionType::kSingle, ConnectionType::kPooled,
+                                           ConnectionType::kShort),
+                         [](const ::testing::TestParamInfo<ConnectionType>& info) {
+                           switch (info.param) {
+                             case ConnectionType::kSingle:
+                               return "single";
+                             case ConnectionType::kPooled:
+                               return "pooled";
+                             case ConnectionType::kShort:
+                               return "short";
+                           }
+                           return "unknown";
+                         });
+
+TEST_P(EveryConnectionType, CallsSpreadOverEveryEndpointWithMetadataAndErrors) {
+  Cluster cluster(3);
+  auto channel = Channel::Create(cluster.Target(), FastOptions(GetParam()));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 30; ++i) seen[Whoami(**channel)]++;
+  ASSERT_EQ(seen.size(), 3u) << seen.begin()->first;
+  for (const auto& [who, count] : seen) EXPECT_EQ(count, 10) << who;
+
+  CallInfo info;
+  netpoll::LinkBuffer attachment;
+  attachment.WriteBinary("att");
+  CallOptions options;
+  options.metadata = {{"k", "v"}};
+  options.request_attachment = &attachment;
+  options.info = &info;
+  EchoRequest request;
+  request.set_message("hello");
+  EchoResponse response;
+  ASSERT_TRUE(
+      (*channel)->CallMethod("example.EchoService", "Echo", request, &response, options).ok());
+  EXPECT_EQ(response.message(), "hello");
+  EXPECT_EQ(info.response_attachment.ToString(), "att");
+  ASSERT_EQ(info.response_metadata.size(), 1u);
+
+  request.set_code(4242);
+  absl::Status failed = (*channel)->CallMethod("example.EchoService", "Fail", request, &response);
+  EXPECT_EQ(ErrorCodeOf(failed), 4242);
+
+  CallOptions short_deadline;
+  short_deadline.timeout = absl::Milliseconds(30);
+  request.set_code(500);
+  absl::Status slow =
+      (*channel)->CallMethod("example.EchoService", "Slow", request, &response, short_deadline);
+  EXPECT_EQ(ErrorCodeOf(slow), ERPCTIMEDOUT) << slow;
+  // The channel is still usable after an abandoned attempt.
+  EXPECT_EQ(Whoami(**channel).rfind("127.0.0.1:", 0), 0u);
+}
+
+TEST_P(EveryConnectionType, ServerDyingWithCallsInFlightIsRetriedOnTheOthers) {
+  Cluster cluster(3);
+  for (int i = 0; i < 3; ++i) cluster.server(i).SetEchoDelay(absl::Milliseconds(150));
+  ChannelOptions options = FastOptions(GetParam());
+  options.retry.budget_max_tokens = 200;
+  auto channel = Channel::Create(cluster.Target(), options);
+  ASSERT_TRUE(channel.ok());
+  Ledger ledger(channel->get());
+  for (int i = 0; i < 90; ++i) ledger.Issue("Echo");
+  absl::SleepFor(absl::Milliseconds(50));
+  cluster.server(0).Kill();
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(10)));
+  ledger.ExpectExactlyOnce();
+  EXPECT_EQ(ledger.Count("OK"), 90);
+}
+
+TEST_P(EveryConnectionType, ConcurrentLoadCompletesEveryCallOnce) {
+  Cluster cluster(2);
+  auto channel = Channel::Create(cluster.Target(), FastOptions(GetParam()));
+  ASSERT_TRUE(channel.ok());
+  Ledger ledger(channel->get());
+  for (int i = 0; i < 400; ++i) ledger.Issue("Echo");
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(20)));
+  ledger.ExpectExactlyOnce();
+  EXPECT_EQ(ledger.Count("OK"), 400);
+}
+
+TEST(Hedging, BackupRequestAnswersWhenTheFirstServerIsSlow) {
+  Cluster cluster(2);
+  cluster.server(0).SetEchoDelay(absl::Milliseconds(400));
+  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  options.backup_request_delay = absl::Milliseconds(30);
+  auto channel = Channel::Create(cluster.Target(), options);
+  ASSERT_TRUE(channel.ok());
+  for (int i = 0; i < 6; ++i) {
+    absl::Time start = absl::Now();
+    std::string who = Whoami(**channel);
+    // Whichever server rr picked first, the fast one answers in well under
+    // the slow one's 400 ms.
+    EXPECT_EQ(who, cluster.server(1).address());
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(300));
+  }
+  EXPECT_GT((*channel)->attempts(), 6);  // backups were sent
+}
+
+TEST(Hedging, FirstAttemptWinsWhenItIsFastAndNoBackupIsSent) {
+  Cluster cluster(2);
+  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  options.backup_request_delay = absl::Milliseconds(200);
+  auto channel = Channel::Create(cluster.Target(), options);
+  ASSERT_TRUE(channel.ok());
+  Ledger ledger(channel->get());
+  for (int i = 0; i < 50; ++i) ledger.Issue("Echo");
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(5)));
+  ledger.ExpectExactlyOnce();
+  EXPECT_EQ(ledger.Count("OK"), 50);
+  EXPECT_EQ((*channel)->attempts(), 50);
+}
+
+TEST(Hedging, EitherAttemptWinningCompletesTheCallOnce) {
+  Cluster cluster(2);
+  cluster.server(0).SetEchoDelay(absl::Milliseconds(40));
+  cluster.server(1).SetEchoDelay(absl::Milliseconds(40));
+  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  options.backup_request_delay = absl::Milliseconds(20);
+  options.retry.budget_max_tokens = 1000;
+  auto channel = Channel::Create(cluster.Target(), options);
+  ASSERT_TRUE(channel.ok());
+  Ledger ledger(channel->get());
+  // Both attempts answer within ~20 ms of each other: the race goes both ways.
+  for (int i = 0; i < 200; ++i) ledger.Issue("Echo");
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(10)));
+  ledger.ExpectExactlyOnce();
+  EXPECT_EQ(ledger.Count("OK"), 200);
+  EXPECT_GT((*channel)->attempts(), 200);
+}
+
+TEST(Retries, StopAtTheDeadline) {
+  Cluster cluster(2);
+  std::string target = cluster.Target();
+  cluster.server(0).Kill();
+  cluster.server(1).Kill();
+  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  options.retry.max_retries = 1000;
+  options.retry.budget_max_tokens = 1000;
+  options.retry.initial_backoff = absl::Milliseconds(10);
+  options.retry.max_backoff = absl::Milliseconds(10);
+  options.reconnect_backoff = absl::Milliseconds(1);
+  options.max_reconnect_backoff = absl::Milliseconds(1);
+  auto channel = Channel::Create(target, options);
+  ASSERT_TRUE(channel.ok());
+  CallOptions call;
+  call.timeout = absl::Milliseconds(200);
+  absl::Time start = absl::Now();
+  std::string who = Whoami(**channel, call);
+  absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(who.rfind("error: ", 0), 0u);
+  EXPECT_LT(took, absl::Milliseconds(400));
+  EXPECT_GE(took, absl::Milliseconds(150));  // it kept retrying until then
+  EXPECT_LT((*channel)->attempts(), 40);     // one attempt per ~10 ms backoff
+}
+
+TEST(Retries, BudgetBoundsExtraAttemptsDuringATotalOutage) {
+  Cluster cluster(3);
+  std::string target = cluster.Target();
+  for (int i = 0; i < 3; ++i) cluster.server(i).Kill();
+  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  options.retry.max_retries = 3;
+  options.retry.budget_ratio = 0.1;
+  options.retry.budget_max_tokens = 10;
+  auto channel = Channel::Create(target, options);
+  ASSERT_TRUE(channel.ok());
+  Ledger ledger(channel->get());
+  constexpr int kCalls = 500;
+  for (int i = 0; i < kCalls; ++i) ledger.Issue("Echo");
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(20)));
+  ledger.ExpectExactlyOnce();
+  EXPECT_EQ(ledger.Count("OK"), 0);
+  // Without a budget 3 retries per call would make 2000 attempts.
+  EXPECT_LE((*channel)->attempts(), kCalls + 10 + kCalls / 10 + 1);
+}
+
+TEST(ConsistentHashing, KeysKeepTheirServerAcrossMembershipChanges) {
+  Cluster cluster(4);
+  auto naming = std::make_shared<StaticNamingService>(cluster.Nodes());
+  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  options.load_balancer = "c_hash";
+  auto channel = Channel::Create(naming, options);
+  ASSERT_TRUE(channel.ok());
+  auto map_keys = [&] {
+    std::vector<std::string> owners;
+    for (int k = 0; k < 200; ++k) {
+      CallOptions call;
+      call.hash_key = absl::StrCat("user-", k);
+      owners.push_back(Whoami(**channel, call));
+    }
+    return owners;
+  };
+  std::vector<std::string> before = map_keys();
+  EXPECT_EQ(map_keys(), before);  // stable
+  naming->Update(cluster.Nodes(/*skip=*/2));
+  std::vector<std::string> during = map_keys();
+  int moved = 0;
+  for (size_t k = 0; k < before.size(); ++k) {
+    if (before[k] == during[k]) continue;
+    ++moved;
+    EXPECT_EQ(before[k], cluster.server(2).address()) << "key " << k << " moved without need";
+  }
+  // Only the removed server's share (about 1/4) moves.
+  EXPECT_GT(moved, 20);
+  EXPECT_LT(moved, 90);
+  naming->Update(cluster.Nodes());
+  EXPECT_EQ(map_keys(), before);  // and comes back
+}
+
+TEST(Membership, RemovingAnEndpointDrainsItsInFlightCalls) {
+  Cluster cluster(2);
+  cluster.server(0).SetEchoDelay(absl::Milliseconds(300));
+  auto naming = std::make_shared<StaticNamingService>(cluster.Nodes());
+  auto channel = Channel::Create(naming, FastOptions(ConnectionType::kSingle));
+  ASSERT_TRUE(channel.ok());
+  Ledger ledger(channel->get());
+  for (int i = 0; i < 20; ++i) ledger.Issue("Echo");
+  absl::SleepFor(absl::Milliseconds(50));
+  naming->Update(cluster.Nodes(/*skip=*/0));
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(5)));
+  ledger.ExpectExactlyOnce();
+  EXPECT_EQ(ledger.Count("OK"), 20);
+  // New calls only reach the remaining server.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Whoami(**channel), cluster.server(1).address());
+}
+
+TEST(Health, FailedEndpointIsTakenOutAndProbedBackIn) {
+  Cluster cluster(2);
+  auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kSingle));
+  ASSERT_TRUE(channel.ok());
+  EXPECT_EQ(Whoami(**channel).rfind("127.0.0.1:", 0), 0u);
+  cluster.server(0).Kill();
+  // Calls keep succeeding (retried on the other server), and after the first
+  // failure they all go to server 1.
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Whoami(**channel), cluster.server(1).address());
+  ASSERT_TRUE(cluster.server(0).Restart().ok());
+  // The probe brings server 0 back within a few probe intervals.
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  bool back = false;
+  while (!back && absl::Now() < deadline) {
+    back = Whoami(**channel) == cluster.server(0).address();
+    if (!back) absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_TRUE(back);
+}
+
+}  // namespace
+}  // namespace nprpc
