@@ -1,8 +1,42 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists: installs what is missing, builds every
-# target optimized, and runs the examples.
+# The main job, as far as it exists: installs what is missing, builds
+# optimized, then on loopback (ephemeral ports):
+#   1. the RPC echo server and the interop client, which runs every case of
+#      the brpc wire vectors (tests/data/baidu_std/README.md) over the three
+#      connection types;
+#   2. the raw netpoll echo server and client.
+# Every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-bazel build --config=opt //...
-echo "demo: build complete (examples arrive with the transport and RPC layers)"
+bazel build --config=opt //examples:all
+BIN="$(bazel info --config=opt bazel-bin)/examples"
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# Starts "$@" in the background and prints the address it reports.
+start_server() {
+  local out; out=$(mktemp)
+  "$@" >"$out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    if grep -q 'listening on' "$out"; then grep -oE 'listening on \S+' "$out" | awk '{print $3}'; return; fi
+    sleep 0.05
+  done
+  echo "server did not start: $*" >&2; cat "$out" >&2; exit 1
+}
+
+echo "== RPC: example.EchoService over baidu_std"
+rpc=$(start_server "$BIN/rpc_echo_server" --listen=127.0.0.1:0)
+echo "server on $rpc"
+for type in single pooled short; do
+  echo "-- connection type: $type"
+  "$BIN/rpc_echo_client" --server="$rpc" --connection_type="$type"
+done
+
+echo "== netpoll: raw byte echo"
+raw=$(start_server "$BIN/raw_echo_server" --listen=127.0.0.1:0)
+"$BIN/raw_echo_client" --server="$raw" --message="hello netpoll" --count=5
+echo "demo: done"
