@@ -34,8 +34,9 @@ Targets declared for name = "x":
   x_genproto genrule: runs protoc, produces <src>.pb.h / <src>.pb.cc.
   x          cc_library over the generated files, on @com_google_protobuf.
 
-To add a protoc plugin later, extend _protoc_command() with the plugin's
---plugin/--<name>_out flags and _generated_files() with its outputs.
+Plugins: `plugins` runs protoc plugins in the same protoc call (see
+proto_cc_library's docstring); codegen/nprpc.bzl's nprpc_cc_library uses it
+for protoc-gen-nprpc.
 """
 
 def _strip_proto(src):
@@ -49,15 +50,24 @@ def _generated_files(srcs):
     cc = [_strip_proto(s) + ".pb.cc" for s in srcs]
     return hdrs, cc
 
-def _protoc_command(srcs):
-    """The genrule command: one protoc run over srcs, C++ out to bazel-bin."""
+def _plugin_files(srcs, plugin, key):
+    """The outputs plugin[key] (a list of suffixes) names for srcs."""
+    return [_strip_proto(s) + suffix for s in srcs for suffix in plugin.get(key, [])]
+
+def _protoc_command(srcs, plugins = []):
+    """The genrule command: one protoc run over srcs, C++ (and plugins) out to bazel-bin."""
+    plugin_flags = []
+    for p in plugins:
+        plugin_flags.append("--plugin=protoc-gen-%s=$(location %s)" % (p["name"], p["tool"]))
+        options = p.get("options", "")
+        plugin_flags.append("--%s_out=%s$(GENDIR)" % (p["name"], options + ":" if options else ""))
     return " ".join([
         "$(location @com_google_protobuf//:protoc)",
         "-I.",
         "--cpp_out=$(GENDIR)",
-    ] + ["$(location %s)" % s for s in srcs])
+    ] + plugin_flags + ["$(location %s)" % s for s in srcs])
 
-def proto_cc_library(name, srcs, deps = [], visibility = None, testonly = False, **kwargs):
+def proto_cc_library(name, srcs, deps = [], visibility = None, testonly = False, plugins = [], **kwargs):
     """C++ library generated from srcs by protoc.
 
     Args:
@@ -66,6 +76,14 @@ def proto_cc_library(name, srcs, deps = [], visibility = None, testonly = False,
       deps: other proto_cc_library targets whose .proto files srcs import.
       visibility: applies to every declared target.
       testonly: applies to every declared target.
+      plugins: protoc plugins run in the same protoc call, each a dict:
+        name: the plugin's <name> (--plugin=protoc-gen-<name>=, --<name>_out=);
+        tool: the plugin binary's label;
+        options: its parameter string ("" or absent: none);
+        hdr_suffixes, src_suffixes: what it writes per .proto ("foo" +
+          suffix), added to the cc_library's hdrs / srcs;
+        extra_suffixes: outputs kept out of the cc_library (e.g. mocks);
+        deps: cc_library deps of the code it generates.
       **kwargs: extra cc_library attributes (copts, defines, ...).
     """
     proto_deps = [d + "_protos" for d in deps]
@@ -76,12 +94,19 @@ def proto_cc_library(name, srcs, deps = [], visibility = None, testonly = False,
         testonly = testonly,
     )
     hdrs, cc = _generated_files(srcs)
+    extra = []
+    plugin_deps = []
+    for p in plugins:
+        hdrs = hdrs + _plugin_files(srcs, p, "hdr_suffixes")
+        cc = cc + _plugin_files(srcs, p, "src_suffixes")
+        extra = extra + _plugin_files(srcs, p, "extra_suffixes")
+        plugin_deps = plugin_deps + [d for d in p.get("deps", []) if d not in plugin_deps]
     native.genrule(
         name = name + "_genproto",
         srcs = srcs + proto_deps,
-        outs = hdrs + cc,
-        cmd = _protoc_command(srcs),
-        tools = ["@com_google_protobuf//:protoc"],
+        outs = hdrs + cc + extra,
+        cmd = _protoc_command(srcs, plugins),
+        tools = ["@com_google_protobuf//:protoc"] + [p["tool"] for p in plugins],
         message = "protoc %s" % " ".join(srcs),
         visibility = ["//visibility:private"],
         testonly = testonly,
@@ -90,7 +115,7 @@ def proto_cc_library(name, srcs, deps = [], visibility = None, testonly = False,
         name = name,
         srcs = cc,
         hdrs = hdrs,
-        deps = deps + ["@com_google_protobuf//:protobuf"],
+        deps = deps + [d for d in plugin_deps if d not in deps] + ["@com_google_protobuf//:protobuf"],
         visibility = visibility,
         testonly = testonly,
         **kwargs
