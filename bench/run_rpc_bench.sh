@@ -111,6 +111,15 @@ start_server() {
   exit 1
 }
 
+# check_server NAME: says on stderr when the server under test died or was
+# told to stop during the run (its last output lines show why).
+check_server() {
+  if ! kill -0 "$server_pid" 2>/dev/null || grep -q '^signal' "$work/server.out"; then
+    echo "# $1 server (pid $server_pid) stopped during the run:" >&2
+    tail -3 "$work/server.out" "$work/server.err" >&2
+  fi
+}
+
 # run_client BINARY PAYLOAD CONCURRENCY [FLAGS...]: one JSON line on stdout.
 run_client() {
   local bin="$1" payload="$2" c="$3"
@@ -155,9 +164,11 @@ for point in $points; do
   start_server "$(binary //examples:rpc_echo_server)" $nprpc_flags
   np="$(run_client "$(binary //bench:rpc_bench)" "$payload" "$c" \
     --connection_type="$connection_type")"
+  check_server nprpc
   stop_server
   start_server "$(binary //bench:grpc_echo_server)"
   gr="$(run_client "$(binary //bench:grpc_bench)" "$payload" "$c")"
+  check_server gRPC
   stop_server
   if [ -n "$json_out" ]; then
     [ -n "$np" ] && echo "$np" >>"$json_out"
@@ -165,6 +176,13 @@ for point in $points; do
   fi
   qr="$(ratio "$(field qps "$np")" "$(field qps "$gr")")"
   pr="$(ratio "$(field p50_us "$np")" "$(field p50_us "$gr")")"
+  # A side with failed calls is not a comparison: keep the row, drop the
+  # ratios from the verdicts.
+  if [ "$(field errors "$np")" != 0 ] || [ "$(field errors "$gr")" != 0 ]; then
+    echo "# payload=$payload C=$c: failed calls, ratios left out of the verdicts" >&2
+    qr=n/a
+    pr=n/a
+  fi
   np_cpu="$(cpu_per_call "$np")"
   gr_cpu="$(cpu_per_call "$gr")"
   qps_ratio[$point]+=" $qr"
