@@ -16,20 +16,26 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# Starts "$@" in the background and prints the address it reports.
+# Starts "$@" in the background and sets $address to the address it reports.
+# Not run in $(...): the pid must reach this shell's cleanup.
+address=""
 start_server() {
   local out; out=$(mktemp)
   "$@" >"$out" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
-    if grep -q 'listening on' "$out"; then grep -oE 'listening on \S+' "$out" | awk '{print $3}'; return; fi
+    if grep -q 'listening on' "$out"; then
+      address=$(grep -oE 'listening on \S+' "$out" | awk '{print $3}')
+      return
+    fi
     sleep 0.05
   done
   echo "server did not start: $*" >&2; cat "$out" >&2; exit 1
 }
 
 echo "== RPC: example.EchoService over baidu_std"
-rpc=$(start_server "$BIN/rpc_echo_server" --listen=127.0.0.1:0)
+start_server "$BIN/rpc_echo_server" --listen=127.0.0.1:0
+rpc=$address
 echo "server on $rpc"
 for type in single pooled short; do
   echo "-- connection type: $type"
@@ -37,6 +43,7 @@ for type in single pooled short; do
 done
 
 echo "== netpoll: raw byte echo"
-raw=$(start_server "$BIN/raw_echo_server" --listen=127.0.0.1:0)
+start_server "$BIN/raw_echo_server" --listen=127.0.0.1:0
+raw=$address
 "$BIN/raw_echo_client" --server="$raw" --message="hello netpoll" --count=5
 echo "demo: done"
