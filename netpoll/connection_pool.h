@@ -167,9 +167,12 @@ class ConnectionPool {
     Connection* operator->() const { return connection().get(); }
     // The copy of the connection's on_prepare context (empty without one).
     const std::any& context() const;
+    // The context as the type on_prepare stored (std::bad_any_cast for any
+    // other type). Typically a shared_ptr to a thread-safe per-connection
+    // object, which this copy shares with Connection::context().
     template <typename T>
-    T& context() const {
-      return *std::any_cast<T>(&const_cast<std::any&>(context()));
+    const T& context() const {
+      return std::any_cast<const T&>(context());
     }
     // True when the connection was idle in the pool before this lease (it
     // has carried earlier requests), false when it was dialed for it.
