@@ -23,7 +23,7 @@
 #   --rounds 1              repeat every point this many times
 #   --channels 1            client channel objects (both sides)
 #   --connection-type single   rpc_bench --connection_type
-#   --nprpc-flags "..."     extra rpc_echo_server flags (e.g. "--threads=2")
+#   --nprpc-flags "..."     rpc_echo_server flags (default "--inline_handlers")
 #   --pin                   servers on CPU 0, clients on CPU 1
 #   --json FILE             append the clients' raw JSON lines to FILE
 #   --no-build              use the binaries already built
@@ -42,7 +42,10 @@ warmup=1
 rounds=1
 channels=1
 connection_type=single
-nprpc_flags=""
+# Echo handlers never block, so nprpc runs them on its I/O loop, as gRPC's
+# callback API runs its reactors on gRPC's own threads. Pass
+# --nprpc-flags "" to measure the worker-pool hand-off instead.
+nprpc_flags="--inline_handlers"
 pin=0
 json_out=""
 build=1

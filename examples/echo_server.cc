@@ -19,6 +19,8 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:8000", "address to serve on (ip:port or unix:/path)");
 ABSL_FLAG(int, threads, 4, "handler (worker) threads");
 ABSL_FLAG(int, io_loops, 1, "I/O loops");
+ABSL_FLAG(bool, inline_handlers, false,
+          "run handlers on the I/O loops instead of the worker pool (they never block)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   nprpc::ServerOptions options;
   options.num_worker_threads = absl::GetFlag(FLAGS_threads);
   options.num_io_loops = absl::GetFlag(FLAGS_io_loops);
+  options.run_handlers_inline = absl::GetFlag(FLAGS_inline_handlers);
   nprpc::Server server(options);
   if (absl::Status s = server.AddService(nprpc::examples::NewEchoService()); !s.ok()) {
     std::cerr << "AddService: " << s << "\n";

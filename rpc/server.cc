@@ -434,7 +434,8 @@ void Server::Core::HandleFrame(const netpoll::ConnectionPtr& conn,
       }
     }));
   }
-  if (options.run_handlers_inline) {
+  if (options.run_handlers_inline ||
+      method->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop) {
     call->Run();
     return;
   }

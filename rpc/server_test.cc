@@ -144,6 +144,27 @@ bool Eventually(Predicate predicate, absl::Duration timeout = absl::Seconds(10))
 
 // ------------------------------------------------------------------ fixture
 
+// Wraps a handler and declares it non-blocking: the server runs it on the
+// I/O loop instead of the worker pool.
+class IoLoopHandler : public MethodHandler {
+ public:
+  explicit IoLoopHandler(std::unique_ptr<MethodHandler> inner) : inner_(std::move(inner)) {}
+  std::unique_ptr<google::protobuf::Message> NewRequest() const override {
+    return inner_->NewRequest();
+  }
+  std::unique_ptr<google::protobuf::Message> NewResponse() const override {
+    return inner_->NewResponse();
+  }
+  void Call(ServerContext& context, const google::protobuf::Message& request,
+            google::protobuf::Message* response, Responder done) override {
+    inner_->Call(context, request, response, std::move(done));
+  }
+  ExecutionMode execution_mode() const override { return ExecutionMode::kIoLoop; }
+
+ private:
+  std::unique_ptr<MethodHandler> inner_;
+};
+
 // example.EchoService plus "test.TestService", whose methods block, hold,
 // complete late or twice, on EchoRequest/EchoResponse.
 class ServerTest : public ::testing::Test {
@@ -230,6 +251,16 @@ class ServerTest : public ::testing::Test {
                               }).detach();
                             }))
             .ok());
+    // Runs on the I/O loop (a handler that declares it never blocks).
+    EXPECT_TRUE(service
+                    ->AddMethod("OnLoop", std::make_unique<IoLoopHandler>(MakeUnaryMethodHandler(
+                                              req, resp,
+                                              [](ServerContext&, const auto&, auto* rs) {
+                                                static_cast<EchoResponse*>(rs)->set_message(
+                                                    "from the loop");
+                                                return absl::OkStatus();
+                                              })))
+                    .ok());
     // Completes twice.
     EXPECT_TRUE(
         service
@@ -454,6 +485,21 @@ TEST_F(ServerTest, FullWorkerQueueAnswersELimit) {
   release_.Notify();
   EXPECT_EQ(ReadReply(a).error_code, 0);
   EXPECT_EQ(ReadReply(b).error_code, 0);
+}
+
+TEST_F(ServerTest, IoLoopHandlerAnswersWhileEveryWorkerIsBusy) {
+  StartServer(ServerOptions{.num_worker_threads = 1});
+  BlockingClient a = Connect();
+  ASSERT_TRUE(a.SendAll(EncodeEcho({.service = "test.TestService", .method = "Block"})).ok());
+  ASSERT_TRUE(Eventually([&] { return started_.load() == 1; }));
+  // The only worker is blocked; a pool handler would wait behind it.
+  BlockingClient b = Connect();
+  Reply reply = Roundtrip(b, {.service = "test.TestService", .method = "OnLoop"});
+  EXPECT_EQ(reply.error_code, 0);
+  EXPECT_EQ(reply.message, "from the loop");
+  EXPECT_EQ(started_.load(), 1);
+  release_.Notify();
+  EXPECT_EQ(ReadReply(a).error_code, 0);
 }
 
 // ------------------------------------------------------------------ deadlines

@@ -98,6 +98,14 @@ class MethodHandler {
   // of `done` exists; the handler must not touch them after completing.
   virtual void Call(ServerContext& context, const google::protobuf::Message& request,
                     google::protobuf::Message* response, Responder done) = 0;
+
+  // Where the server runs Call(). kWorkerPool (the default) for handlers that
+  // may block; kIoLoop for handlers that never block (they only start
+  // asynchronous work: callback and coroutine handlers), which saves the
+  // hand-off to a worker thread, the largest cost of a small call.
+  // ServerOptions::run_handlers_inline puts every method on the I/O loop.
+  enum class ExecutionMode { kWorkerPool, kIoLoop };
+  virtual ExecutionMode execution_mode() const { return ExecutionMode::kWorkerPool; }
 };
 
 // Handlers as functions. A unary function returns its status; the server
