@@ -148,8 +148,13 @@ void Dialer::Dial(EventLoop* loop, absl::string_view address, const DialOptions&
       std::string(address), [loop, options, done = std::move(done)](
                                 absl::StatusOr<std::vector<SocketAddress>> addresses) mutable {
         if (!addresses.ok()) {
-          loop->RunInLoop(
-              [done = std::move(done), status = addresses.status()]() mutable { done(status); });
+          // A fresh Status, not a copy sharing the resolver's rep: the rep's
+          // refcount lives in Debian's uninstrumented Abseil, so TSan would
+          // not see the hand-over to the loop thread.
+          absl::Status status(addresses.status().code(), addresses.status().message());
+          loop->RunInLoop([done = std::move(done), status = std::move(status)]() mutable {
+            done(std::move(status));
+          });
           return;
         }
         Dial(loop, addresses->front(), options, std::move(done));
