@@ -91,7 +91,12 @@ void Connection::HandleEvents(uint32_t events) {
     // edge will announce it); plain input may stop at a short read.
     HandleRead(/*stop_at_short_read=*/!(events & (kPollHangUp | kPollError)));
   }
-  if ((events & kPollWritable) && state() != ConnectionState::kClosed) FlushInLoop();
+  // Edge-triggered epoll reports "writable" with every input event. Only
+  // output that an earlier writev left behind (EAGAIN) needs flushing here;
+  // new writes leave in the flush task queued at the end of this turn.
+  if ((events & kPollWritable) && !output_.empty() && state() != ConnectionState::kClosed) {
+    FlushInLoop();
+  }
 }
 
 void Connection::HandleRead(bool stop_at_short_read) {
