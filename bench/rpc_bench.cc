@@ -4,11 +4,13 @@
 // loop thread) checks the echo and issues the next call at once through the
 // async Channel::CallMethod. Calls are spread over --channels Channel objects
 // (call slot i uses channel i % channels), each with --connection_type
-// (single, pooled or short: nprpc::ParseConnectionType). After
-// --warmup seconds, --duration seconds are measured; then it stops by itself
-// and prints QPS, latency percentiles, errors, its own CPU and, with
-// --server_pid, the server's CPU and peak RSS (bench/load_report.h; --json
-// for one line). A progress line per second goes to stderr.
+// (single, pooled or short: nprpc::ParseConnectionType) and request payload
+// compression --compress (none, snappy, gzip or zlib; the echo server answers
+// uncompressed, brpc's default). After --warmup seconds, --duration seconds
+// are measured; then it stops by itself and prints QPS, latency percentiles,
+// errors, its own CPU and, with --server_pid, the server's CPU and peak RSS
+// (bench/load_report.h; --json for one line). A progress line per second
+// goes to stderr.
 //
 //   rpc_bench --server=127.0.0.1:41234 --concurrency=128 --payload=16
 //             --duration=5 --warmup=1 --server_pid=1234 [--json]
@@ -22,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,10 +32,29 @@
 #include "bench/load_flags.h"
 #include "bench/load_report.h"
 #include "proto/echo.pb.h"
+#include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 
+ABSL_FLAG(std::string, compress, "none", "request payload compression: none, snappy, gzip, zlib");
+
 namespace {
+
+// --compress as a CompressType; false for an unknown name.
+bool ParseCompress(const std::string& name, nprpc::CompressType* type) {
+  if (name == "none") {
+    *type = nprpc::CompressType::kNone;
+  } else if (name == "snappy") {
+    *type = nprpc::CompressType::kSnappy;
+  } else if (name == "gzip") {
+    *type = nprpc::CompressType::kGzip;
+  } else if (name == "zlib") {
+    *type = nprpc::CompressType::kZlib;
+  } else {
+    return false;
+  }
+  return true;
+}
 
 // Request bytes: a fixed pattern, so the echo check compares real content.
 std::string PayloadOf(int size) {
@@ -57,6 +79,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  nprpc::CallOptions call_options;  // the channel's timeout applies
+  if (!ParseCompress(absl::GetFlag(FLAGS_compress), &call_options.compress_type)) {
+    std::fprintf(stderr, "rpc_bench: --compress must be none, snappy, gzip or zlib\n");
+    return 2;
+  }
+
   nprpc::ChannelOptions options;
   options.connection_type = *type;
   options.timeout = config->timeout;
@@ -73,7 +101,6 @@ int main(int argc, char** argv) {
 
   example::EchoRequest request;
   request.set_message(PayloadOf(config->payload));
-  const nprpc::CallOptions call_options;  // the channel's timeout applies
   // One response per slot: a slot has one call in flight at a time.
   std::vector<example::EchoResponse> responses(static_cast<size_t>(config->concurrency));
 

@@ -24,6 +24,8 @@
 #   --channels 1            client channel objects (both sides)
 #   --connection-type single   rpc_bench --connection_type
 #   --nprpc-flags "..."     rpc_echo_server flags (default "--inline_handlers")
+#   --client-flags "..."    extra rpc_bench flags, e.g. "--compress=snappy"
+#   --no-grpc               nprpc only (gRPC columns empty, no verdicts)
 #   --pin                   servers on CPU 0, clients on CPU 1
 #   --json FILE             append the clients' raw JSON lines to FILE
 #   --no-build              use the binaries already built
@@ -46,6 +48,8 @@ connection_type=single
 # callback API runs its reactors on gRPC's own threads. Pass
 # --nprpc-flags "" to measure the worker-pool hand-off instead.
 nprpc_flags="--inline_handlers"
+client_flags=""
+grpc=1
 pin=0
 json_out=""
 build=1
@@ -58,10 +62,12 @@ while [ $# -gt 0 ]; do
     --channels) channels="$2"; shift 2 ;;
     --connection-type) connection_type="$2"; shift 2 ;;
     --nprpc-flags) nprpc_flags="$2"; shift 2 ;;
+    --client-flags) client_flags="$2"; shift 2 ;;
+    --no-grpc) grpc=0; shift ;;
     --pin) pin=1; shift ;;
     --json) json_out="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -153,7 +159,7 @@ declare -A qps_ratio p50_ratio nprpc_rss
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) CPUs  $(uptime | sed 's/.*load/load/')"
 echo "# nprpc vs gRPC C++, loopback; clients and servers share the machine (pin=$pin);"
-echo "# duration=${duration}s warmup=${warmup}s rounds=$rounds channels=$channels connection_type=$connection_type"
+echo "# duration=${duration}s warmup=${warmup}s rounds=$rounds channels=$channels connection_type=$connection_type client_flags=$client_flags"
 echo "# noisy machine: compare the two sides within this run only"
 fmt='%7s %5s | %9s %9s %6s | %8s %8s %6s | %8s %8s | %6s %6s | %6s %6s | %7s %7s %6s | %9s %9s | %5s\n'
 # shellcheck disable=SC2059  # the format is ours
@@ -165,14 +171,18 @@ for point in $points; do
   c="${point##*:}"
   # shellcheck disable=SC2086  # extra server flags split on purpose
   start_server "$(binary //examples:rpc_echo_server)" $nprpc_flags
+  # shellcheck disable=SC2086  # extra client flags split on purpose
   np="$(run_client "$(binary //bench:rpc_bench)" "$payload" "$c" \
-    --connection_type="$connection_type")"
+    --connection_type="$connection_type" $client_flags)"
   check_server nprpc
   stop_server
-  start_server "$(binary //bench:grpc_echo_server)"
-  gr="$(run_client "$(binary //bench:grpc_bench)" "$payload" "$c")"
-  check_server gRPC
-  stop_server
+  gr=""
+  if [ "$grpc" = 1 ]; then
+    start_server "$(binary //bench:grpc_echo_server)"
+    gr="$(run_client "$(binary //bench:grpc_bench)" "$payload" "$c")"
+    check_server gRPC
+    stop_server
+  fi
   if [ -n "$json_out" ]; then
     [ -n "$np" ] && echo "$np" >>"$json_out"
     [ -n "$gr" ] && echo "$gr" >>"$json_out"
@@ -181,7 +191,7 @@ for point in $points; do
   pr="$(ratio "$(field p50_us "$np")" "$(field p50_us "$gr")")"
   # A side with failed calls is not a comparison: keep the row, drop the
   # ratios from the verdicts.
-  if [ "$(field errors "$np")" != 0 ] || [ "$(field errors "$gr")" != 0 ]; then
+  if [ "$(field errors "$np")" != 0 ] || { [ "$grpc" = 1 ] && [ "$(field errors "$gr")" != 0 ]; }; then
     echo "# payload=$payload C=$c: failed calls, ratios left out of the verdicts" >&2
     qr=n/a
     pr=n/a

@@ -14,6 +14,8 @@ PACKAGES=(
   libsnappy-dev zlib1g-dev libssl-dev
   # Benchmark baseline only (bench/grpc_*): gRPC C++ and its protoc plugin
   libgrpc++-dev protobuf-compiler-grpc
+  # Benchmark report charts (bench/report.sh)
+  gnuplot-nox
 )
 
 missing=()

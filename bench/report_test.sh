@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Tests bench/report_gen.py on the canned run in bench/report_testdata/:
+#   1. the page from testdata/template.md (every section, every chart link)
+#      equals testdata/golden.md;
+#   2. the real bench/report_template.md renders (no unknown section);
+#   3. when gnuplot is installed, every chart renders to a PNG (skipped, with
+#      a message, when it is not).
+# Offline; runs no benchmark. Under Bazel: bazel test //bench:report_test.
+#
+# After an intended change of the generator:
+#   bench/report_test.sh --update     # rewrites bench/report_testdata/golden.md
+set -euo pipefail
+
+if [ -n "${TEST_SRCDIR:-}" ]; then
+  root="$TEST_SRCDIR/${TEST_WORKSPACE:-netpoll_rpc}"
+else
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+fi
+data="$root/bench/report_testdata"
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
+[ -z "${TEST_TMPDIR:-}" ] && trap 'rm -rf "$tmp"' EXIT
+
+gen() { python3 "$root/bench/report_gen.py" --run-dir "$data" "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# 1. Golden page. The page sits in docs/ and its charts in docs/img/, as in
+# the repository, so the links read img/bench_*.png.
+mkdir -p "$tmp/docs"
+gen --template "$data/template.md" --out "$tmp/docs/golden.md" --img-dir "$tmp/docs/img" \
+  --gnuplot off
+if [ "${1:-}" = --update ]; then
+  cp "$tmp/docs/golden.md" "$root/bench/report_testdata/golden.md"
+  echo "updated bench/report_testdata/golden.md"
+  exit 0
+fi
+diff -u "$data/golden.md" "$tmp/docs/golden.md" ||
+  fail "the generated page differs from bench/report_testdata/golden.md (if intended: bench/report_test.sh --update)"
+[ ! -e "$tmp/docs/img" ] || fail "--gnuplot off rendered charts"
+
+# 2. The real template: every {{section}} it names exists.
+gen --template "$root/bench/report_template.md" --out "$tmp/docs/real.md" \
+  --img-dir "$tmp/docs/img" --gnuplot off
+grep -q '{{' "$tmp/docs/real.md" && fail "an unfilled {{section}} in the real template's page"
+for heading in '## Targets' '## Transport echo' '## nprpc vs gRPC C++' '### Connection types' \
+  '### Compression' 'Generated'; do
+  grep -q "$heading" "$tmp/docs/real.md" || fail "the real page has no '$heading'"
+done
+
+# 3. Charts.
+if ! command -v gnuplot >/dev/null; then
+  echo "gnuplot not installed: chart rendering skipped (the markdown was checked)"
+  echo PASS
+  exit 0
+fi
+gen --template "$data/template.md" --out "$tmp/docs/charts.md" --img-dir "$tmp/docs/img"
+for chart in echo_qps echo_latency rpc_qps rpc_latency rpc_ratio; do
+  png="$tmp/docs/img/bench_$chart.png"
+  [ -s "$png" ] || fail "no chart $png"
+  [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+    fail "$png is not a PNG"
+  [ "$(stat -c %s "$png")" -gt 5000 ] || fail "$png is suspiciously small"
+done
+echo PASS
