@@ -363,7 +363,12 @@ class CallController : public std::enable_shared_from_this<CallController> {
   void OnAttemptDone(const std::shared_ptr<Attempt>& attempt, absl::Status status) {
     attempt->endpoint->outstanding.fetch_sub(1, std::memory_order_relaxed);
     if (status.ok()) attempt->endpoint->RecordLatency(absl::Now() - attempt->start);
-    if (ErrorCodeOf(status) == EFAILEDSOCKET) core_->ReportConnectionFailure(attempt->endpoint);
+    const bool answered = attempt->call->answered_by_server();
+    // Only our own connection failures say the endpoint is unreachable; an
+    // EFAILEDSOCKET the server answered with is about its downstream.
+    if (!answered && ErrorCodeOf(status) == EFAILEDSOCKET) {
+      core_->ReportConnectionFailure(attempt->endpoint);
+    }
     bool others_running = false;
     int retries = 0;
     {
@@ -373,7 +378,7 @@ class CallController : public std::enable_shared_from_this<CallController> {
       for (const auto& other : attempts_) others_running |= !other->done;
       retries = static_cast<int>(attempts_.size()) - 1;
     }
-    if (status.ok() || !IsRetryable(status, idempotent_, core_->options_.retry)) {
+    if (status.ok() || !IsRetryable(status, answered, idempotent_, core_->options_.retry)) {
       Finish(std::move(status), attempt);
       return;
     }

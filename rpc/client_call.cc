@@ -12,6 +12,11 @@ bool ClientCall::completed() const {
   return completed_;
 }
 
+bool ClientCall::answered_by_server() const {
+  netpoll::MutexLock lock(&mu_);
+  return answered_by_server_;
+}
+
 void ClientCall::set_remote_address(std::string address) {
   netpoll::MutexLock lock(&mu_);
   remote_address_ = std::move(address);
@@ -33,6 +38,7 @@ bool ClientCall::CompleteWithResponse(DecodedFrame frame, size_t max_body_size) 
   {
     netpoll::MutexLock lock(&mu_);
     if (completed_) return false;
+    answered_by_server_ = true;
     const wire::RpcResponseMeta& meta = frame.meta.response();
     if (absl::Status checksum = VerifyChecksum(frame); !checksum.ok()) {
       status = MakeRpcError(ERESPONSE, absl::StrCat("response ", checksum.message()));

@@ -37,6 +37,9 @@ class ClientCall {
 
   int64_t correlation_id() const { return correlation_id_; }
   bool completed() const;
+  // True when the server's response completed the attempt (an error code in
+  // it came from the server, not from our side of the connection).
+  bool answered_by_server() const;
 
   // Parses a response frame into the response message and CallInfo, then
   // completes. Returns false if the attempt had already completed.
@@ -59,6 +62,7 @@ class ClientCall {
   mutable netpoll::Mutex mu_;
   DoneCallback done_ ABSL_GUARDED_BY(mu_);
   bool completed_ ABSL_GUARDED_BY(mu_) = false;
+  bool answered_by_server_ ABSL_GUARDED_BY(mu_) = false;
   std::string remote_address_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -8,10 +8,12 @@
 
 namespace nprpc {
 
-bool IsRetryable(const absl::Status& status, bool idempotent, const RetryOptions& options) {
+bool IsRetryable(const absl::Status& status, bool answered_by_server, bool idempotent,
+                 const RetryOptions& options) {
   if (status.ok()) return false;
   int32_t code = ErrorCodeOf(status);
-  if (code == EFAILEDSOCKET || code == EOVERCROWDED || code == ELOGOFF) return true;
+  if (code == ELOGOFF) return true;
+  if (!answered_by_server && (code == EFAILEDSOCKET || code == EOVERCROWDED)) return true;
   if (!idempotent) return false;
   return std::find(options.retryable_error_codes.begin(), options.retryable_error_codes.end(),
                    code) != options.retryable_error_codes.end();

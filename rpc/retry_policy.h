@@ -2,11 +2,13 @@
 // keeps retries from amplifying an outage.
 //
 // Retried by default (the request did not reach a handler, or the server
-// refused it before running it): connection failures (EFAILEDSOCKET: could
-// not connect, or the connection broke), EOVERCROWDED, ELOGOFF (the server is
-// stopping). Opt-in: other error codes listed in retryable_error_codes, and
-// only for calls marked idempotent (CallOptions::idempotent), since the
-// server may have run the handler.
+// refused it before running it): failures on our side of the connection
+// (EFAILEDSOCKET: could not connect, or the connection broke; EOVERCROWDED:
+// too much queued), and ELOGOFF answered by a stopping server. An error code
+// the server answered with is otherwise its own verdict (a gateway relaying
+// its downstream's EFAILEDSOCKET has already retried): not retried, unless
+// listed in retryable_error_codes for calls marked idempotent
+// (CallOptions::idempotent), which applies to local failures too.
 //
 // Backoff: exponential from initial_backoff by `multiplier` up to
 // max_backoff, each wait scaled by a random factor in [1 - jitter, 1 + jitter].
@@ -45,8 +47,10 @@ struct RetryOptions {
   double budget_max_tokens = 10;
 };
 
-// Whether a failed attempt may be retried.
-bool IsRetryable(const absl::Status& status, bool idempotent, const RetryOptions& options);
+// Whether a failed attempt may be retried. `answered_by_server`: the status
+// came in the server's response rather than from the client side.
+bool IsRetryable(const absl::Status& status, bool answered_by_server, bool idempotent,
+                 const RetryOptions& options);
 
 // The wait before retry number `retry` (1 for the first retry).
 absl::Duration RetryBackoff(int retry, const RetryOptions& options);

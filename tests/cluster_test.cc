@@ -356,6 +356,25 @@ TEST(Membership, RemovingAnEndpointDrainsItsInFlightCalls) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Whoami(**channel), cluster.server(1).address());
 }
 
+TEST(Health, ConnectionFailureCodeAnsweredByAServerNeitherRetriesNorMarksItUnhealthy) {
+  // A gateway relays its downstream's EFAILEDSOCKET: the gateway itself is fine.
+  Cluster cluster(2);
+  auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kSingle));
+  ASSERT_TRUE(channel.ok());
+  EchoRequest request;
+  request.set_message("relay");
+  request.set_code(EFAILEDSOCKET);
+  EchoResponse response;
+  for (int i = 0; i < 4; ++i) {
+    absl::Status status = (*channel)->CallMethod("example.EchoService", "Fail", request, &response);
+    EXPECT_EQ(ErrorCodeOf(status), EFAILEDSOCKET);
+  }
+  EXPECT_EQ((*channel)->attempts(), 4);  // no retries
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 10; ++i) seen[Whoami(**channel)]++;
+  EXPECT_EQ(seen.size(), 2u);  // both servers still in rotation
+}
+
 TEST(Health, FailedEndpointIsTakenOutAndProbedBackIn) {
   Cluster cluster(2);
   auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kSingle));
