@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists: installs what is missing, builds
-# optimized, then on loopback (ephemeral ports):
-#   1. the RPC echo server and the interop client, which runs every case of
+# The demo: installs what is missing, builds optimized, then on loopback
+# (ephemeral ports):
+#   1. the microservices demo (examples/microservices/run_demo.sh): catalog,
+#      pricing and a coroutine gateway that calls both concurrently; sample
+#      quotes, a load with per-hop latencies, a stopped service and recovery;
+#   2. the RPC echo server and the interop client, which runs every case of
 #      the brpc wire vectors (tests/data/baidu_std/README.md) over the three
 #      connection types;
-#   2. the raw netpoll echo server and client.
+#   3. the raw netpoll echo server and client.
 # Every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-bazel build --config=opt //examples:all
+bazel build --config=opt //examples/...
 BIN="$(bazel info --config=opt bazel-bin)/examples"
+
+echo "== Microservices: gateway -> (catalog || pricing)"
+MS="$BIN/microservices"
+examples/microservices/run_demo.sh "$MS/catalog_server" "$MS/pricing_server" \
+  "$MS/gateway_server" "$MS/shop_client"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
