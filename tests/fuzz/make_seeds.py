@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed inputs of tests/fuzz/corpus/ (run from the repo root).
+
+The captured brpc frames (tests/data/baidu_std/*/{request,response}.bin) are
+copied in as they are; the rest is made here: edge cases of the 12-byte
+header, requests to every method of the fuzz server, pipelined and
+concatenated frames, and LinkBuffer op sequences. Rerunning rewrites the same
+files; crashers found by tools/fuzz.sh are added next to them by hand.
+"""
+import glob
+import os
+import random
+import shutil
+import struct
+
+ROOT = "tests/fuzz/corpus"
+
+
+def varint(n):
+    n &= (1 << 64) - 1
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def field(num, wire, payload):
+    key = varint((num << 3) | wire)
+    if wire == 0:
+        return key + varint(payload)
+    return key + varint(len(payload)) + payload
+
+
+def request_meta(service, method, cid, attachment=0, timeout_ms=None, compress=0, user_fields=(),
+                 checksum=None):
+    req = field(1, 2, service.encode()) + field(2, 2, method.encode())
+    if timeout_ms is not None:
+        req += field(8, 0, timeout_ms)
+    meta = field(1, 2, req) + field(3, 0, compress) + field(4, 0, cid)
+    if attachment:
+        meta += field(5, 0, attachment)
+    for k, v in user_fields:
+        meta += field(9, 2, field(1, 2, k.encode()) + field(2, 2, v.encode()))
+    if checksum is not None:
+        meta += field(11, 0, 1) + field(12, 2, checksum)
+    return meta
+
+
+def echo_request(message, code=None):
+    out = field(1, 2, message.encode())
+    if code is not None:
+        out += field(2, 0, code)
+    return out
+
+
+def frame(meta, payload=b"", attachment=b""):
+    body = meta + payload + attachment
+    return b"PRPC" + struct.pack(">II", len(body), len(meta)) + body
+
+
+def write(target, name, data):
+    os.makedirs(os.path.join(ROOT, target), exist_ok=True)
+    with open(os.path.join(ROOT, target, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    for path in sorted(glob.glob("tests/data/baidu_std/*/*.bin")):
+        case = os.path.basename(os.path.dirname(path))
+        name = "%s.%s" % (case, os.path.basename(path))
+        for target in ("frame_decoder_fuzz", "server_dispatch_fuzz"):
+            os.makedirs(os.path.join(ROOT, target), exist_ok=True)
+            shutil.copyfile(path, os.path.join(ROOT, target, name))
+
+    basic = open("tests/data/baidu_std/echo_basic/request.bin", "rb").read()
+    edge = {
+        "empty": b"",
+        "magic_prefix": b"PR",
+        "magic_only": b"PRPC",
+        "bad_magic_http": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "bad_magic_late": b"PRPX" + b"\0" * 8,
+        "announces_4gib": b"PRPC\xff\xff\xff\xff\x00\x00\x00\x10",
+        "meta_over_body": b"PRPC\x00\x00\x00\x04\x00\x00\x00\x08abcd",
+        "empty_body": b"PRPC\x00\x00\x00\x00\x00\x00\x00\x00",
+        "unparsable_meta": b"PRPC\x00\x00\x00\x04\x00\x00\x00\x04\xff\xff\xff\xff",
+        "no_request_no_response": frame(field(4, 0, 7)),
+        "both_request_and_response": frame(
+            request_meta("a.B", "C", 1) + field(2, 2, field(1, 0, 0))),
+        "negative_attachment": frame(request_meta("a.B", "C", 1) + field(5, 0, -1)),
+        "attachment_too_large": frame(request_meta("a.B", "C", 1, attachment=100), b"x"),
+        "missing_method_name": frame(field(1, 2, field(1, 2, b"a.B")) + field(4, 0, 1)),
+        "two_frames": basic + basic,
+        "frame_then_garbage": basic + b"garbage!",
+        "frame_then_partial": basic + basic[:20],
+    }
+    for name, data in edge.items():
+        for target in ("frame_decoder_fuzz", "server_dispatch_fuzz"):
+            write(target, name, data)
+
+    # Requests to each method of the fuzz server.
+    calls = {
+        "echo": frame(request_meta("example.EchoService", "Echo", 1), echo_request("hi")),
+        "fail": frame(request_meta("example.EchoService", "Fail", 2), echo_request("no", 4242)),
+        "missing": frame(request_meta("example.EchoService", "Missing", 3), echo_request("m")),
+        "inline_attachment": frame(
+            request_meta("fuzz.FuzzService", "Inline", 4, attachment=5, user_fields=[("k", "v")]),
+            echo_request("in", 1), b"attch"),
+        "inline_gzip": frame(request_meta("fuzz.FuzzService", "Inline", 5), echo_request("g" * 64, 2)),
+        "inline_zlib": frame(request_meta("fuzz.FuzzService", "Inline", 6), echo_request("z" * 64, 3)),
+        "drop": frame(request_meta("fuzz.FuzzService", "Drop", 7), echo_request("d")),
+        "twice": frame(request_meta("fuzz.FuzzService", "Twice", 8), echo_request("t")),
+        "status": frame(request_meta("fuzz.FuzzService", "Status", 9), echo_request("s", 5)),
+        "deadline_1ms": frame(request_meta("example.EchoService", "Echo", 10, timeout_ms=1),
+                              echo_request("late")),
+        "bad_payload": frame(request_meta("example.EchoService", "Echo", 11), b"\xff\xff\xff"),
+        "bad_gzip": frame(request_meta("example.EchoService", "Echo", 12, compress=2), b"notgzip"),
+        "bad_checksum": frame(request_meta("example.EchoService", "Echo", 13, checksum=b"\0\0\0\0"),
+                              echo_request("c")),
+        "unknown_service": frame(request_meta("no.Such", "Echo", 14), echo_request("u")),
+        "response_frame": frame(field(2, 2, field(1, 0, 0)) + field(4, 0, 15)),
+    }
+    for name, data in calls.items():
+        write("server_dispatch_fuzz", "call_" + name, data)
+        write("frame_decoder_fuzz", "call_" + name, data)
+    pipelined = b"".join(
+        frame(request_meta("example.EchoService", "Echo", 100 + i), echo_request("p%d" % i))
+        for i in range(16))
+    write("server_dispatch_fuzz", "pipelined_16", pipelined)
+    mixed = b"".join(calls[k] for k in ("echo", "drop", "twice", "inline_gzip", "status", "fail"))
+    write("server_dispatch_fuzz", "mixed_methods", mixed)
+    write("server_dispatch_fuzz", "pipelined_then_garbage", pipelined + b"XXXXXXXXXXXX")
+
+    # LinkBuffer op sequences: every op on every slot, then random ones.
+    rng = random.Random(8)
+    every_op = bytearray()
+    for op in range(20):
+        for slot in range(3):
+            every_op += bytes([op, slot, 0, rng.randrange(256), rng.randrange(256),
+                               rng.randrange(256)])
+    write("link_buffer_fuzz", "every_op", bytes(every_op))
+    views = bytes([0, 0, 0, 200, 1, 0, 0, 0x10, 0x40, 5, 0, 0, 30, 6, 0, 0, 10, 8, 0, 0, 40, 12,
+                   0, 0, 20, 14, 1, 1, 13, 0, 0, 15, 0, 0, 19, 0, 0])
+    write("link_buffer_fuzz", "views_across_slice_append", views)
+    malloc = bytes([3, 0, 0, 100, 0, 0, 0, 50, 3, 0, 0, 60, 4, 0, 0, 120, 18, 0, 0, 0xff, 0xff,
+                    19, 1, 0])
+    write("link_buffer_fuzz", "malloc_pending_then_io", malloc)
+    external = bytes([2, 0, 0, 0x00, 0x10, 13, 0, 0, 12, 0, 1, 250, 17, 0, 0, 16, 1, 0, 2, 0,
+                      0, 0x20, 8, 2, 0, 251])
+    write("link_buffer_fuzz", "external_memory_shared", external)
+    for i in range(4):
+        write("link_buffer_fuzz", "random_%d" % i, bytes(rng.randrange(256) for _ in range(512)))
+
+
+if __name__ == "__main__":
+    main()
