@@ -6,23 +6,34 @@
 namespace nprpc {
 namespace {
 
-TEST(IsRetryable, ConnectionFailuresOverloadAndLogoffAreRetried) {
+constexpr bool kLocal = false;
+constexpr bool kFromServer = true;
+
+TEST(IsRetryable, LocalConnectionFailuresOverloadAndLogoffAreRetried) {
   RetryOptions options;
-  EXPECT_TRUE(IsRetryable(MakeRpcError(EFAILEDSOCKET, "x"), false, options));
-  EXPECT_TRUE(IsRetryable(MakeRpcError(EOVERCROWDED, "x"), false, options));
-  EXPECT_TRUE(IsRetryable(MakeRpcError(ELOGOFF, "x"), false, options));
-  EXPECT_FALSE(IsRetryable(MakeRpcError(EINTERNAL, "x"), false, options));
-  EXPECT_FALSE(IsRetryable(MakeRpcError(ERPCTIMEDOUT, "x"), false, options));
-  EXPECT_FALSE(IsRetryable(absl::CancelledError("x"), false, options));
-  EXPECT_FALSE(IsRetryable(absl::OkStatus(), false, options));
+  EXPECT_TRUE(IsRetryable(MakeRpcError(EFAILEDSOCKET, "x"), kLocal, false, options));
+  EXPECT_TRUE(IsRetryable(MakeRpcError(EOVERCROWDED, "x"), kLocal, false, options));
+  EXPECT_TRUE(IsRetryable(MakeRpcError(ELOGOFF, "x"), kFromServer, false, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(EINTERNAL, "x"), kFromServer, false, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(ERPCTIMEDOUT, "x"), kLocal, false, options));
+  EXPECT_FALSE(IsRetryable(absl::CancelledError("x"), kLocal, false, options));
+  EXPECT_FALSE(IsRetryable(absl::OkStatus(), kLocal, false, options));
+}
+
+TEST(IsRetryable, ConnectionFailureCodesAnsweredByAServerAreItsVerdict) {
+  // A gateway relaying its downstream's failure has retried already.
+  RetryOptions options;
+  EXPECT_FALSE(IsRetryable(MakeRpcError(EFAILEDSOCKET, "x"), kFromServer, false, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(EOVERCROWDED, "x"), kFromServer, false, options));
 }
 
 TEST(IsRetryable, ChosenCodesOnlyForIdempotentCalls) {
   RetryOptions options;
   options.retryable_error_codes = {ELIMIT};
-  EXPECT_FALSE(IsRetryable(MakeRpcError(ELIMIT, "x"), /*idempotent=*/false, options));
-  EXPECT_TRUE(IsRetryable(MakeRpcError(ELIMIT, "x"), /*idempotent=*/true, options));
-  EXPECT_FALSE(IsRetryable(MakeRpcError(EINTERNAL, "x"), /*idempotent=*/true, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(ELIMIT, "x"), kFromServer, /*idempotent=*/false, options));
+  EXPECT_TRUE(IsRetryable(MakeRpcError(ELIMIT, "x"), kFromServer, /*idempotent=*/true, options));
+  EXPECT_FALSE(
+      IsRetryable(MakeRpcError(EINTERNAL, "x"), kFromServer, /*idempotent=*/true, options));
 }
 
 TEST(RetryBackoff, GrowsExponentiallyWithinJitterUpToTheCap) {
