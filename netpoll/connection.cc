@@ -137,9 +137,16 @@ void Connection::HandleRead(bool stop_at_short_read) {
   }
   if (!error.ok()) {
     if (absl::IsOutOfRange(error)) {
-      // The peer closed its write side: send what is pending, then close.
+      // The peer closed its write side: send what is pending, then close,
+      // unless the handler wants to answer what it is still working on.
       peer_closed_ = true;
-      CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+      if (callbacks_->on_peer_closed && state() == ConnectionState::kActive) {
+        UpdateReadInterest();  // stops reading: nothing more will come
+        ConnectionPtr self = self_;
+        callbacks_->on_peer_closed(self);
+      } else {
+        CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+      }
     } else {
       CloseInLoop(error);
     }

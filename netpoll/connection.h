@@ -7,6 +7,8 @@
 //   input:    bytes read until EAGAIN -> on_request(conn, input); the handler
 //             consumes whole frames and leaves a partial frame buffered. It is
 //             called again only when more bytes arrive.
+//   EOF:      on_peer_closed if set (the handler closes when done), else
+//             CloseAfterFlush
 //   close:    kClosed -> fd removed and closed -> on_disconnect(reason)
 //             -> close callbacks, each exactly once, in the order added.
 //
@@ -91,6 +93,12 @@ struct ConnectionCallbacks {
   // Slice() what must outlive it.
   std::function<void(const ConnectionPtr&, LinkBuffer& input)> on_request;
   std::function<void(const ConnectionPtr&, const absl::Status& reason)> on_disconnect;
+  // The peer closed its write side (EOF) after its last bytes went to
+  // on_request. Unset: the connection flushes pending output and closes
+  // (CloseAfterFlush). Set: reading stops but the connection stays open for
+  // writing, and closing it (typically CloseAfterFlush once every answer is
+  // written) is up to the callback; timeouts still apply.
+  std::function<void(const ConnectionPtr&)> on_peer_closed;
   // above_high = true when output crossed the high watermark, false when it
   // drained below the low one.
   std::function<void(const ConnectionPtr&, bool above_high)> on_output_watermark;

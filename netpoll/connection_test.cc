@@ -209,6 +209,51 @@ TEST_F(ConnectionTest, HalfCloseFromPeerStillDeliversTheReply) {
   ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
 }
 
+TEST(ConnectionPeerClosedTest, OnPeerClosedKeepsTheConnectionOpenForLaterReplies) {
+  // The handler answers from another thread after the peer's FIN; with
+  // on_peer_closed set the connection waits for it instead of closing.
+  Notification peer_closed;
+  ConnectionPtr server_conn;
+  Mutex mu;
+  auto callbacks = std::make_shared<ConnectionCallbacks>();
+  callbacks->on_request = [](const ConnectionPtr&, LinkBuffer& input) { input.Clear(); };
+  callbacks->on_peer_closed = [&](const ConnectionPtr& conn) {
+    {
+      MutexLock lock(&mu);
+      server_conn = conn;
+    }
+    peer_closed.Notify();
+  };
+  ServerOptions options;
+  options.num_loops = 1;
+  options.callbacks = callbacks;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Start(*SocketAddress::Parse("127.0.0.1:0")).ok());
+  auto client = BlockingClient::Connect((*server)->listen_address());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->SendAll("question").ok());
+  client->ShutdownWrite();
+  ASSERT_TRUE(peer_closed.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(50));  // a close would reach the client now
+  ConnectionPtr conn;
+  {
+    MutexLock lock(&mu);
+    conn = server_conn;
+  }
+  EXPECT_TRUE(conn->active());
+  std::thread late([conn] {
+    ASSERT_TRUE(conn->Write("late answer").ok());
+    conn->CloseAfterFlush();
+  });
+  late.join();
+  auto rest = client->ReadUntilEof();
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(*rest, "late answer");
+  conn.reset();
+  (*server)->Shutdown(absl::Seconds(1));
+}
+
 TEST_F(ConnectionTest, PeerResetClosesWithAnErrorAndServerKeepsServing) {
   StartServer();
   BlockingClient client = Connect();

@@ -39,6 +39,8 @@ struct ConnState {
   std::deque<DecodedFrame> queued;  // decoded while in_flight was at the limit
   bool paused = false;              // we called PauseRead()
   bool closed = false;
+  // The peer half-closed: close once every call read so far is answered.
+  bool peer_closed = false;
   // Raised on close; read by the ServerContexts of this connection's calls.
   std::shared_ptr<std::atomic<bool>> closed_flag = std::make_shared<std::atomic<bool>>(false);
 };
@@ -66,6 +68,11 @@ struct Server::Core : std::enable_shared_from_this<Server::Core> {
                    DecodedFrame frame);
   // Loop thread: a call of `conn` completed (its slot is free).
   void OnCallDone(const netpoll::ConnectionPtr& conn, const std::shared_ptr<ConnState>& cs);
+  // Loop thread: the peer of `conn` closed its write side.
+  void OnPeerClosed(const netpoll::ConnectionPtr& conn);
+  // Loop thread: after a half-close, closes `conn` once nothing is left to
+  // answer (the answers already written are flushed first).
+  void MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn, const ConnState& cs);
   // Loop thread: answers a request that never reaches a handler.
   void ReplyError(const netpoll::ConnectionPtr& conn, const DecodedFrame& frame,
                   MethodEntry* method, int32_t code, absl::string_view text);
@@ -347,6 +354,20 @@ void Server::Core::OnCallDone(const netpoll::ConnectionPtr& conn,
     cs->paused = false;
     conn->ResumeRead();
   }
+  MaybeCloseAfterPeer(conn, *cs);
+}
+
+void Server::Core::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
+  conn->loop()->AssertInLoopThread();
+  std::shared_ptr<ConnState> cs = ConnStateOf(*conn);
+  cs->peer_closed = true;
+  MaybeCloseAfterPeer(conn, *cs);
+}
+
+void Server::Core::MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn, const ConnState& cs) {
+  if (cs.peer_closed && !cs.closed && cs.in_flight == 0 && cs.queued.empty()) {
+    conn->CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+  }
 }
 
 void Server::Core::HandleFrame(const netpoll::ConnectionPtr& conn,
@@ -511,6 +532,7 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   netpoll::ServerOptions transport;
   transport.group = group_.get();
   transport.connection.idle_timeout = options_.idle_timeout;
+  transport.connection.read_timeout = options_.read_timeout;
   // A whole frame of the largest allowed body must fit in the input buffer,
   // and no more: with the frames queued behind max_in_flight_per_connection,
   // this bounds what one connection can make the server hold.
@@ -526,6 +548,15 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   transport.callbacks->on_request = [weak](const netpoll::ConnectionPtr& conn,
                                            netpoll::LinkBuffer& input) {
     if (std::shared_ptr<Core> core = weak.lock()) core->OnRequest(conn, input);
+  };
+  // A client that half-closes after its last request still gets every
+  // answer: the connection closes when the last one is written.
+  transport.callbacks->on_peer_closed = [weak](const netpoll::ConnectionPtr& conn) {
+    if (std::shared_ptr<Core> core = weak.lock()) {
+      core->OnPeerClosed(conn);
+    } else {
+      conn->CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+    }
   };
   transport.callbacks->on_disconnect = [](const netpoll::ConnectionPtr& conn,
                                           const absl::Status& reason) {

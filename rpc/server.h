@@ -82,6 +82,10 @@ struct ServerOptions {
   size_t max_decompressed_size = kDefaultMaxDecompressedSize;
   // Connections with no traffic either way for this long are closed.
   absl::Duration idle_timeout = absl::InfiniteDuration();
+  // Connections holding a partial frame that gets no new byte for this long
+  // are closed (a peer that stalls mid-frame, or trickles bytes more slowly
+  // than this: slowloris). Infinite: never.
+  absl::Duration read_timeout = absl::InfiniteDuration();
   // Grace period used by the destructor when Shutdown() was not called.
   absl::Duration shutdown_grace = absl::Seconds(5);
   // Start error_text with "[<listen address>][E<code>]" as a brpc server does.
