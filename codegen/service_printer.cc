@@ -151,7 +151,9 @@ const BaseStyle kCallback = {
     "CallbackService",
     "  // Callback server base: a handler completes its call through `done`\n"
     "  // exactly once, from any thread, now or later (`context`, `request` and\n"
-    "  // `response` stay valid until then). Unoverridden methods answer\n"
+    "  // `response` stay valid until then). Handlers run on the server's I/O\n"
+    "  // loop: never block in them (hand blocking work to a thread of your own\n"
+    "  // and complete `done` from there). Unoverridden methods answer\n"
     "  // UNIMPLEMENTED.\n",
     "    virtual void $Method$(::nprpc::ServerContext& context,\n"
     "        const $Request$& request, $Response$* response,\n"
@@ -162,9 +164,9 @@ const BaseStyle kCoroutine = {
     "CoroutineService",
     "  // Coroutine server base: a handler is a coroutine returning its status;\n"
     "  // it may co_await stub calls (XxxAsync) and nprpc::WhenAll without\n"
-    "  // blocking any thread. It starts on a worker thread and continues, after\n"
-    "  // each await, on the thread that completed it (for a stub call, the\n"
-    "  // channel's I/O loop thread): never block in it. Outgoing calls inherit\n"
+    "  // blocking any thread. It starts on the server's I/O loop and continues,\n"
+    "  // after each await, on the thread that completed it (for a stub call,\n"
+    "  // the channel's I/O loop thread): never block in it. Outgoing calls inherit\n"
     "  // the call's deadline and metadata. Unoverridden methods answer\n"
     "  // UNIMPLEMENTED.\n",
     "    virtual ::nprpc::Task<::absl::Status> $Method$(::nprpc::ServerContext& context,\n"

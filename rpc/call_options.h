@@ -113,6 +113,10 @@ struct CallOptions {
 
   // Not owned; filled before completion when set. Must outlive the call.
   CallInfo* info = nullptr;
+
+  // Generated stubs merge the deadline and metadata of the incoming call being
+  // handled (if any) into these options; false opts this call out.
+  bool propagate_context = true;
 };
 
 }  // namespace nprpc

@@ -365,7 +365,8 @@ class [[nodiscard]] CallMethodAwaitable {
   bool await_ready() const noexcept { return false; }
   template <typename Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
-    return Start(propagate_ ? task_internal::ContextOf(awaiting) : nullptr, awaiting);
+    const bool propagate = propagate_ && options_.propagate_context;
+    return Start(propagate ? task_internal::ContextOf(awaiting) : nullptr, awaiting);
   }
   absl::Status await_resume() { return std::move(status_); }
 

@@ -5,12 +5,16 @@
 //              runs where the server runs handlers (its worker pool) and
 //              completes the call with the returned status.
 //   callback:  void Fn(ServerContext&, const Request&, Response*, Responder)
+//              runs on the server's I/O loop (it must not block) and
 //              completes the call through the Responder, once, from any
 //              thread.
 //   coroutine: Task<absl::Status> Fn(ServerContext&, const Request&, Response*)
-//              starts on the worker thread; after each co_await it continues
-//              where the awaited work completed (for a stub call: the
-//              channel's loop thread) and completes the call from there.
+//              starts on the server's I/O loop (it must not block); after
+//              each co_await it continues where the awaited work completed
+//              (for a stub call: the channel's loop thread) and completes the
+//              call from there.
+// Callback and coroutine handlers skip the hand-off to a worker thread (the
+// largest cost of a small call): MethodHandler::ExecutionMode::kIoLoop.
 //
 // Every style makes the incoming call current (ScopedServerContext) while the
 // handler's synchronous part runs, and a coroutine handler's tasks carry it
@@ -82,6 +86,9 @@ class CallbackMethodHandler final : public TypedMethodHandler<Request, Response>
     fn_(context, static_cast<const Request&>(request), static_cast<Response*>(response),
         std::move(done));
   }
+  MethodHandler::ExecutionMode execution_mode() const override {
+    return MethodHandler::ExecutionMode::kIoLoop;
+  }
 
  private:
   Fn fn_;
@@ -102,6 +109,9 @@ class CoroutineMethodHandler final : public TypedMethodHandler<Request, Response
                                        [done = std::move(done)](absl::Status status) {
                                          done.Finish(std::move(status));
                                        }));
+  }
+  MethodHandler::ExecutionMode execution_mode() const override {
+    return MethodHandler::ExecutionMode::kIoLoop;
   }
 
  private:

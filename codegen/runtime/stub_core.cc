@@ -14,7 +14,9 @@ StubCore::StubCore(Channel* channel, absl::string_view service, const StubOption
 
 CallOptions StubCore::WithThreadContext(const CallOptions& options) const {
   const ServerContext* context = CurrentServerContext();
-  if (!options_.propagate_context || context == nullptr) return options;
+  if (!options_.propagate_context || !options.propagate_context || context == nullptr) {
+    return options;
+  }
   return PropagateContext(*context, options);
 }
 

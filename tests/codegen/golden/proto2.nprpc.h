@@ -93,7 +93,9 @@ class Legacy final {
 
   // Callback server base: a handler completes its call through `done`
   // exactly once, from any thread, now or later (`context`, `request` and
-  // `response` stay valid until then). Unoverridden methods answer
+  // `response` stay valid until then). Handlers run on the server's I/O
+  // loop: never block in them (hand blocking work to a thread of your own
+  // and complete `done` from there). Unoverridden methods answer
   // UNIMPLEMENTED.
   class CallbackService : public ::nprpc::Service {
    public:
@@ -107,9 +109,9 @@ class Legacy final {
 
   // Coroutine server base: a handler is a coroutine returning its status;
   // it may co_await stub calls (XxxAsync) and nprpc::WhenAll without
-  // blocking any thread. It starts on a worker thread and continues, after
-  // each await, on the thread that completed it (for a stub call, the
-  // channel's I/O loop thread): never block in it. Outgoing calls inherit
+  // blocking any thread. It starts on the server's I/O loop and continues,
+  // after each await, on the thread that completed it (for a stub call,
+  // the channel's I/O loop thread): never block in it. Outgoing calls inherit
   // the call's deadline and metadata. Unoverridden methods answer
   // UNIMPLEMENTED.
   class CoroutineService : public ::nprpc::Service {
@@ -195,7 +197,9 @@ class Second final {
 
   // Callback server base: a handler completes its call through `done`
   // exactly once, from any thread, now or later (`context`, `request` and
-  // `response` stay valid until then). Unoverridden methods answer
+  // `response` stay valid until then). Handlers run on the server's I/O
+  // loop: never block in them (hand blocking work to a thread of your own
+  // and complete `done` from there). Unoverridden methods answer
   // UNIMPLEMENTED.
   class CallbackService : public ::nprpc::Service {
    public:
@@ -209,9 +213,9 @@ class Second final {
 
   // Coroutine server base: a handler is a coroutine returning its status;
   // it may co_await stub calls (XxxAsync) and nprpc::WhenAll without
-  // blocking any thread. It starts on a worker thread and continues, after
-  // each await, on the thread that completed it (for a stub call, the
-  // channel's I/O loop thread): never block in it. Outgoing calls inherit
+  // blocking any thread. It starts on the server's I/O loop and continues,
+  // after each await, on the thread that completed it (for a stub call,
+  // the channel's I/O loop thread): never block in it. Outgoing calls inherit
   // the call's deadline and metadata. Unoverridden methods answer
   // UNIMPLEMENTED.
   class CoroutineService : public ::nprpc::Service {
