@@ -13,6 +13,7 @@
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
+#include "tests/harness/call_ledger.h"
 #include "tests/harness/scripted_server.h"
 
 namespace nprpc {
@@ -21,81 +22,7 @@ namespace {
 using example::EchoRequest;
 using example::EchoResponse;
 using testing::ScriptedServer;
-
-// Issues async calls and accounts for their completions.
-class Ledger {
- public:
-  explicit Ledger(Channel* channel) : channel_(channel) {}
-
-  void Issue(absl::string_view method, int code = 0, CallOptions options = {}) {
-    int index;
-    {
-      netpoll::MutexLock lock(&mu_);
-      index = static_cast<int>(completions_.size());
-      completions_.push_back(0);
-    }
-    auto request = std::make_shared<EchoRequest>();
-    request->set_message(absl::StrCat("call-", index));
-    request->set_code(code);
-    auto response = std::make_shared<EchoResponse>();
-    channel_->CallMethod(
-        "example.EchoService", method, *request, response.get(), options,
-        [this, index, request, response](absl::Status status) {
-          netpoll::MutexLock lock(&mu_);
-          completions_[index]++;
-          outcomes_[status.ok() ? "OK" : absl::StatusCodeToString(status.code())]++;
-          if (status.ok() && response->message() != request->message()) {
-            mismatches_++;
-          }
-          cv_.SignalAll();
-        });
-  }
-
-  // Waits until every issued call completed once (or the timeout).
-  bool WaitAll(absl::Duration timeout) {
-    absl::Time deadline = absl::Now() + timeout;
-    netpoll::MutexLock lock(&mu_);
-    while (!AllDoneLocked()) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) return AllDoneLocked();
-    }
-    return true;
-  }
-
-  // Every call completed exactly once.
-  void ExpectExactlyOnce() {
-    absl::SleepFor(absl::Milliseconds(50));  // a second completion would show now
-    netpoll::MutexLock lock(&mu_);
-    for (size_t i = 0; i < completions_.size(); ++i) {
-      EXPECT_EQ(completions_[i], 1) << "call " << i;
-    }
-    EXPECT_EQ(mismatches_, 0);
-  }
-
-  int Count(const std::string& outcome) {
-    netpoll::MutexLock lock(&mu_);
-    auto it = outcomes_.find(outcome);
-    return it == outcomes_.end() ? 0 : it->second;
-  }
-  int issued() {
-    netpoll::MutexLock lock(&mu_);
-    return static_cast<int>(completions_.size());
-  }
-
- private:
-  bool AllDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (int c : completions_) {
-      if (c == 0) return false;
-    }
-    return true;
-  }
-
-  Channel* const channel_;
-  netpoll::Mutex mu_;
-  netpoll::CondVar cv_;
-  std::vector<int> completions_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int> outcomes_ ABSL_GUARDED_BY(mu_);
-  int mismatches_ ABSL_GUARDED_BY(mu_) = 0;
-};
+using Ledger = testing::CallLedger;
 
 class ChannelFaultTest : public ::testing::Test {
  protected:
@@ -143,7 +70,7 @@ TEST_F(ChannelFaultTest, ConnectionResetFailsTheCallsOnThatConnection) {
 TEST_F(ChannelFaultTest, ResponsesAfterTheTimeoutAreDropped) {
   CallOptions options;
   options.timeout = absl::Milliseconds(30);
-  for (int i = 0; i < 100; ++i) ledger_->Issue("Slow", /*delay ms=*/60, options);
+  for (int i = 0; i < 100; ++i) ledger_->Issue("Slow", options, /*delay ms=*/60);
   ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
   absl::SleepFor(absl::Milliseconds(100));  // every late response has arrived
   ledger_->ExpectExactlyOnce();
@@ -152,7 +79,8 @@ TEST_F(ChannelFaultTest, ResponsesAfterTheTimeoutAreDropped) {
 }
 
 TEST_F(ChannelFaultTest, SlowServerStillAnswersEveryCallWithinItsDeadline) {
-  for (int i = 0; i < 200; ++i) ledger_->Issue(i % 2 ? "Slow" : "Echo", /*delay ms=*/i % 20);
+  for (int i = 0; i < 200; ++i)
+    ledger_->Issue(i % 2 ? "Slow" : "Echo", CallOptions(), /*delay ms=*/i % 20);
   ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
   ledger_->ExpectExactlyOnce();
   EXPECT_EQ(ledger_->Count("OK"), 200);
@@ -188,7 +116,7 @@ TEST_F(ChannelFaultTest, MixedFaultsUnderConcurrentLoadCompleteEveryCallOnce) {
   const char* methods[] = {"Echo", "Slow", "Fail", "Echo", "Twice", "Never"};
   for (int round = 0; round < 5; ++round) {
     for (int i = 0; i < 100; ++i) {
-      ledger_->Issue(methods[i % 6], /*code=*/i % 30, short_deadline);
+      ledger_->Issue(methods[i % 6], short_deadline, /*code=*/i % 30);
     }
     if (round == 2) ledger_->Issue("Reset");
     absl::SleepFor(absl::Milliseconds(20));

@@ -14,6 +14,7 @@
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
+#include "tests/harness/call_ledger.h"
 #include "tests/harness/scripted_server.h"
 
 namespace nprpc {
@@ -22,6 +23,7 @@ namespace {
 using example::EchoRequest;
 using example::EchoResponse;
 using testing::ScriptedServer;
+using Ledger = testing::CallLedger;
 
 // N scripted servers and helpers to build list:// targets over them.
 class Cluster {
@@ -48,63 +50,6 @@ class Cluster {
 
  private:
   std::vector<std::unique_ptr<ScriptedServer>> servers_;
-};
-
-// Async calls with per-call completion counting.
-class Ledger {
- public:
-  explicit Ledger(Channel* channel) : channel_(channel) {}
-
-  void Issue(absl::string_view method, CallOptions options = {}, int code = 0) {
-    int index;
-    {
-      netpoll::MutexLock lock(&mu_);
-      index = static_cast<int>(completions_.size());
-      completions_.push_back(0);
-    }
-    auto request = std::make_shared<EchoRequest>();
-    request->set_message(absl::StrCat("call-", index));
-    request->set_code(code);
-    auto response = std::make_shared<EchoResponse>();
-    channel_->CallMethod(
-        "example.EchoService", method, *request, response.get(), options,
-        [this, index, request, response](absl::Status status) {
-          netpoll::MutexLock lock(&mu_);
-          completions_[index]++;
-          outcomes_[status.ok() ? "OK" : absl::StatusCodeToString(status.code())]++;
-          cv_.SignalAll();
-        });
-  }
-  bool WaitAll(absl::Duration timeout) {
-    absl::Time deadline = absl::Now() + timeout;
-    netpoll::MutexLock lock(&mu_);
-    while (!AllDone()) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) return AllDone();
-    }
-    return true;
-  }
-  void ExpectExactlyOnce() {
-    absl::SleepFor(absl::Milliseconds(50));
-    netpoll::MutexLock lock(&mu_);
-    for (size_t i = 0; i < completions_.size(); ++i) EXPECT_EQ(completions_[i], 1) << i;
-  }
-  int Count(const std::string& outcome) {
-    netpoll::MutexLock lock(&mu_);
-    return outcomes_[outcome];
-  }
-
- private:
-  bool AllDone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (int c : completions_) {
-      if (c == 0) return false;
-    }
-    return true;
-  }
-  Channel* const channel_;
-  netpoll::Mutex mu_;
-  netpoll::CondVar cv_;
-  std::vector<int> completions_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int> outcomes_ ABSL_GUARDED_BY(mu_);
 };
 
 std::string Whoami(Channel& channel, CallOptions options = {}) {
