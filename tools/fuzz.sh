@@ -117,10 +117,10 @@ for target in "${TARGETS[@]}"; do
     "$OUT/corpus/$target" "tests/fuzz/corpus/$target" >"$OUT/$target.log" 2>&1
   rc=$?
   set -e
-  grep -E '^#[0-9]+ +(INITED|DONE)' "$OUT/$target.log" | tail -2
+  { grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$OUT/$target.log" || true; } | tail -2
   grep -E '^stat::' "$OUT/$target.log" || true
   if [ $rc -ne 0 ]; then
     echo "fuzz: $target FAILED (exit $rc); see $OUT/$target.log and $OUT/artifacts/"
-    grep -E 'ERROR|invariant violated|SUMMARY' "$OUT/$target.log" | head -5
+    { grep -E 'ERROR|invariant violated|SUMMARY' "$OUT/$target.log" || true; } | head -5
   fi
 done
