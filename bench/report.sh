@@ -143,7 +143,7 @@ meta mode "$([ "$quick" = 1 ] && echo quick || echo full)"
 meta command "bench/report.sh${args[*]:+ ${args[*]}}"
 meta started_utc "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta commit "$(git rev-parse --short HEAD)"
-meta commit_subject "$(git log -1 --format=%s | cut -c1-100)"
+meta commit_subject "$(git log -1 --format=%s | awk '{ print (length($0) > 100 ? substr($0, 1, 100) "…" : $0) }')"
 meta commit_date "$(git log -1 --format=%cd --date=format:'%Y-%m-%d %H:%M')"
 # Uncommitted edits in the tree (other engineers work in the same checkout).
 meta dirty_files "$(git status --porcelain --untracked-files=no | wc -l)"

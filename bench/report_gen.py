@@ -245,9 +245,28 @@ def section_machine(run):
         f"- Load average (1, 5, 15 min): before {m.get('load_before', '?')}; "
         f"at the start of the echo runs {m.get('load_echo', '?')}, of nprpc vs gRPC "
         f"{m.get('load_rpc', '?')}, of the connection types {m.get('load_conn', '?')}, "
-        f"of compression {m.get('load_compress', '?')}; after {m.get('load_after', '?')}.",
+        f"of compression {m.get('load_compress', '?')}; after {m.get('load_after', '?')}. "
+        + noise_summary(run),
     ]
     return "\n".join(lines)
+
+
+def all_rows(run):
+    return [*run.echo.values(), *run.rpc.values(), *run.conn.values(), *run.compress.values()]
+
+
+def noise_summary(run):
+    """One sentence on how much the rest of the machine took during the windows."""
+    values = sorted(v for v in (num(r, "others_cpu_pct") for r in all_rows(run)) if v is not None)
+    if not values:
+        return "No row recorded the rest of the machine's CPU."
+    noisy = sum(1 for v in values if v > NOISY_OTHERS_PCT)
+    median = values[len(values) // 2]
+    return (
+        f"Other processes used {values[0]:.0f}-{values[-1]:.0f} % CPU (median {median:.0f} %, of "
+        f"200 %) during the measured windows; {noisy} of {len(values)} rows are marked ⚠ "
+        f"(> {NOISY_OTHERS_PCT:.0f} %)."
+    )
 
 
 def section_commands(run):
@@ -537,6 +556,12 @@ def gp_block(name, rows):
     return "\n".join(lines)
 
 
+def gp_headroom(rows):
+    """A y range from 0 with room above the highest value for the key."""
+    values = [v for r in rows for v in r[1:] if v is not None]
+    return f"set yrange [0:{max(values) * 1.3:.4g}]" if values else "set yrange [0:*]"
+
+
 def gp_conc_axis(conns):
     tics = ", ".join(f'"{c}" {c}' for c in conns)
     lo, hi = min(conns), max(conns)
@@ -554,7 +579,7 @@ def gp_common():
     return "\n".join(
         [
             "set grid lc rgb '#dddddd'",
-            "set key top left box opaque",
+            "set key top left box opaque width 2",
             "set style line 1 lc rgb '#1f77b4' lw 2 pt 7",
             "set style line 2 lc rgb '#ff7f0e' lw 2 pt 5",
             "set style line 3 lc rgb '#2ca02c' lw 2 pt 9",
@@ -574,7 +599,7 @@ def chart_echo_qps(run):
         parts.append(gp_block(f"q{p}", rows))
         parts.append(f'set title "{fmt_size(p)} payload"')
         plots = [f"$q{p} using 1:{i + 2} with linespoints ls {i + 1} title '{s}'" for i, s in enumerate(ECHO_SERVERS)]
-        parts.append("set yrange [0:*]")
+        parts.append(gp_headroom(rows))
         parts.append("plot " + ", \\\n     ".join(plots))
     parts.append("unset multiplot")
     return "bench_echo_qps.png", "\n".join(parts), (400 * len(payloads) + 100, 450)
@@ -625,7 +650,7 @@ def chart_rpc_qps(run):
         rows = [[str(c), num(run.rpc.get(("nprpc", p, c)), "qps"), num(run.rpc.get(("grpc", p, c)), "qps")] for c in conns]
         parts.append(gp_block(f"r{p}", rows))
         parts.append(f'set title "{fmt_size(p)} payload"')
-        parts.append("set yrange [0:*]")
+        parts.append(gp_headroom(rows))
         parts.append(f"plot $r{p} using 1:2 with linespoints ls 1 title 'nprpc', \\\n     $r{p} using 1:3 with linespoints ls 2 title 'gRPC C++'")
     parts.append("unset multiplot")
     return "bench_rpc_qps.png", "\n".join(parts), (400 * len(payloads) + 100, 450)
