@@ -328,6 +328,14 @@ void Connection::ResumeRead() {
   loop_->RunInLoop([self] {
     self->user_paused_ = false;
     self->UpdateReadInterest();
+    // Input the handler left buffered while paused (whole frames it chose
+    // not to take yet) gets another on_request now: the peer may be waiting
+    // for answers and send nothing that would trigger one.
+    if (!self->input_.empty() && self->callbacks_->on_request && self->active()) {
+      self->callbacks_->on_request(self, self->input_);
+      self->input_.Release();
+      self->UpdateReadInterest();
+    }
   });
 }
 

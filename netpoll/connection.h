@@ -17,8 +17,10 @@
 //
 // Backpressure: reading stops while buffered input reaches max_input_bytes
 // (and resumes when the handler consumes), PauseRead()/ResumeRead() stop and
-// restart EPOLLIN, and the output has high/low watermark callbacks and a hard
-// cap (Write() fails with ResourceExhausted beyond max_output_bytes).
+// restart EPOLLIN (ResumeRead() also calls on_request again when input is
+// buffered, so a paused handler may leave whole frames for later), and the output has high/low
+// watermark callbacks and a hard cap (Write() fails with ResourceExhausted beyond
+// max_output_bytes).
 //
 // Timeouts (checked on a lazily re-armed per-connection timer): read timeout
 // = a partial frame sits buffered with no new bytes; write timeout = output is

@@ -310,6 +310,17 @@ void Server::Core::OnRequest(const netpoll::ConnectionPtr& conn, netpoll::LinkBu
   conn->loop()->AssertInLoopThread();
   std::shared_ptr<ConnState> cs = ConnStateOf(*conn);
   while (!cs->closed) {
+    if (cs->queued.size() >= static_cast<size_t>(options.max_in_flight_per_connection)) {
+      // Enough decoded frames wait already: leave the rest as bytes in
+      // `input` (capped by max_input_bytes, where reading stops). Decoding
+      // everything a pipelining client sent would hold ~20x its bytes and
+      // keep the loop busy; ResumeRead() hands the rest back (OnCallDone).
+      if (!cs->paused) {
+        cs->paused = true;
+        conn->PauseRead();
+      }
+      return;
+    }
     DecodeResult r = decoder.Decode(input);
     if (r.need_more()) return;
     if (r.is_error()) {
@@ -365,7 +376,7 @@ void Server::Core::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
 }
 
 void Server::Core::MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn, const ConnState& cs) {
-  if (cs.peer_closed && !cs.closed && cs.in_flight == 0 && cs.queued.empty()) {
+  if (cs.peer_closed && !cs.closed && !cs.paused && cs.in_flight == 0 && cs.queued.empty()) {
     conn->CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
   }
 }

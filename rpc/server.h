@@ -72,8 +72,10 @@ struct ServerOptions {
   // Per method, keyed "package.Service/Method"; absent or 0 = unlimited.
   absl::flat_hash_map<std::string, int> method_max_concurrency{};
   // Calls being handled at once per connection. Beyond it the server stops
-  // reading that connection (frames already read wait in order) until calls
-  // complete, so a pipelining client cannot grow memory without bound.
+  // reading that connection until calls complete: at most this many more
+  // decoded frames wait in order, and the rest stays undecoded in the input
+  // buffer (at most max_body_size plus two headers), so a pipelining client
+  // cannot grow memory without bound.
   int max_in_flight_per_connection = 256;
 
   // Frames announcing a larger body close the connection (from the header).

@@ -535,9 +535,10 @@ TEST_F(FaultMatrixTest, PipelinedFloodIsBoundedByTheInFlightLimit) {
   options.max_in_flight_per_connection = 64;
   StartServer(options);
   MakeChannel();
-  constexpr int kCalls = 20000;
+  // ~5 MB of frames: decoded all at once they would take ~90 MiB.
+  constexpr int kCalls = 100000;
   std::string flood;
-  for (int i = 1; i <= kCalls; ++i) flood += EncodeCall("Sleep", i, i % 100 == 0 ? 1 : 0);
+  for (int i = 1; i <= kCalls; ++i) flood += EncodeCall("Sleep", i, i % 1000 == 0 ? 1 : 0);
   absl::StatusOr<BlockingClient> c =
       BlockingClient::Connect(server_->listen_address(), absl::Seconds(30));
   ASSERT_TRUE(c.ok());
