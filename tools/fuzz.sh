@@ -68,11 +68,22 @@ CFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer
   $(pkg-config --cflags protobuf $ABSL_MODULES))
 LIBS=($(pkg-config --libs protobuf $ABSL_MODULES snappy zlib) -lpthread)
 
-# Compiles one source to an object (again only when the source is newer).
+# Compiles one source to an object, again only when the source or one of the
+# project headers it includes (from clang's -MMD list) is newer than the
+# object: a stale object compiled against an older header breaks the layout
+# of shared types (a changed ServerOptions once read as a stack overflow).
 compile() {
   local src="$1" obj="$OUT/obj/${1//\//_}.o"
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then
-    clang++ "${CFLAGS[@]}" -c "$src" -o "$obj"
+  local stale=0
+  if [ ! -f "$obj" ] || [ ! -f "$obj.d" ]; then
+    stale=1
+  else
+    for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$obj.d"); do
+      if [ "$dep" -nt "$obj" ]; then stale=1; break; fi
+    done
+  fi
+  if [ "$stale" -eq 1 ]; then
+    clang++ "${CFLAGS[@]}" -MMD -MF "$obj.d" -c "$src" -o "$obj"
   fi
   echo "$obj"
 }
