@@ -428,3 +428,34 @@ TEST_F(ConnectionTest, HandlerMayCloseTheConnectionAndKeepUsingItsArgument) {
 
 }  // namespace
 }  // namespace netpoll
+
+namespace netpoll {
+namespace {
+
+TEST(ConnectionTimeouts, PerConnectionIdleTimeoutOverridesTheServerDefault) {
+  auto callbacks = std::make_shared<ConnectionCallbacks>();
+  Notification closed;
+  absl::Status reason;
+  callbacks->on_connect = [](const ConnectionPtr& conn) {
+    // The server default has no timeouts; this connection gets its own.
+    conn->SetTimeouts(absl::InfiniteDuration(), absl::InfiniteDuration(), absl::Milliseconds(100));
+  };
+  callbacks->on_disconnect = [&](const ConnectionPtr&, const absl::Status& why) {
+    reason = why;
+    closed.Notify();
+  };
+  ServerOptions options;
+  options.num_loops = 1;
+  options.callbacks = callbacks;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Start(*SocketAddress::Parse("127.0.0.1:0")).ok());
+  auto client = testing::BlockingClient::Connect((*server)->listen_address());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(reason)) << reason;
+  EXPECT_TRUE(client->WaitForClose(absl::Seconds(2)));
+}
+
+}  // namespace
+}  // namespace netpoll
