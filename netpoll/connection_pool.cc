@@ -28,10 +28,11 @@ void RunActions(Actions& actions) {
 }
 
 enum class EntryState {
-  kLeased,   // held by a Lease, or being handed to a waiter
-  kIdle,     // in its address's idle list
-  kClosing,  // the pool closed it; its close callback has not run yet
-  kClosed,   // its close callback ran; no longer counted
+  kArriving,  // dialed; still counted in `dialing` until OnDialDone places it
+  kLeased,    // held by a Lease, or being handed to a waiter
+  kIdle,      // in its address's idle list
+  kClosing,   // the pool closed it; its close callback has not run yet
+  kClosed,    // its close callback ran; no longer counted
 };
 
 struct Waiter {
@@ -503,9 +504,11 @@ class Core : public std::enable_shared_from_this<Core> {
       ConnectionPtr conn = std::move(*dialed);
       auto entry = std::make_shared<Entry>(conn, conn->context(), a);
       {
+        // Still counted as dialing until placed below: a Pump in between
+        // (maintenance, another thread) must not see one connection too few
+        // and dial an extra one.
         MutexLock lock(&mu_);
-        a->dialing--;
-        a->leased++;
+        entry->state = EntryState::kArriving;
         live_[conn->id()] = entry;
       }
       // Runs at once (here) when the connection is already closed.
@@ -514,7 +517,10 @@ class Core : public std::enable_shared_from_this<Core> {
         if (auto self = weak.lock()) self->OnClosed(entry);
       });
       MutexLock lock(&mu_);
-      if (entry->state == EntryState::kLeased) {
+      if (entry->state == EntryState::kArriving) {
+        a->dialing--;
+        a->leased++;
+        entry->state = EntryState::kLeased;
         if (shut_down_) {
           CloseLeasedLocked(entry, absl::CancelledError("connection pool destroyed"), &actions);
         } else if (!a->waiters.empty()) {
@@ -541,6 +547,10 @@ class Core : public std::enable_shared_from_this<Core> {
       MutexLock lock(&mu_);
       AddressState* a = entry->address;
       switch (entry->state) {
+        case EntryState::kArriving:
+          a->dialing--;
+          a->counters.dead++;
+          break;
         case EntryState::kIdle:
           RemoveIdleLocked(entry.get());
           a->counters.dead++;

@@ -354,6 +354,37 @@ TEST_F(ConnectionPoolTest, MinIdleWarmsUpConnectionsInTheBackground) {
   EXPECT_EQ(server_.connection_count(), 3u);
 }
 
+// A dialed connection stays counted as "dialing" until the pool has placed
+// it, so the maintenance timer (here every millisecond, on another loop)
+// never sees one connection too few and dials past min_idle.
+TEST_F(ConnectionPoolTest, MinIdleWarmUpNeverOvershootsWhileDialsComplete) {
+  ConnectionPoolOptions options = Options();
+  options.min_idle = 4;
+  options.max_active_per_address = 64;
+  options.maintenance_interval = absl::Milliseconds(1);
+  CreatePool(options);
+  for (int round = 0; round < 20; ++round) {
+    pool_->WarmUp(server_.address());
+    ASSERT_TRUE(WaitFor([&] { return Stats().idle == 4; })) << "round " << round;
+    // Empty the idle list so that the next round warms up from zero.
+    std::vector<Lease> leases;
+    for (int i = 0; i < 4; ++i) {
+      auto lease = Acquire();
+      ASSERT_TRUE(lease.ok()) << lease.status();
+      leases.push_back(std::move(*lease));
+    }
+    for (auto& lease : leases) {
+      lease.MarkBroken();
+      lease.Release();
+    }
+    ASSERT_TRUE(WaitFor([&] { return Stats().active == 0; }));
+  }
+  absl::SleepFor(absl::Milliseconds(20));
+  ConnectionPoolStats stats = Stats();
+  EXPECT_EQ(stats.idle, 4);
+  EXPECT_EQ(stats.dialing, 0);
+}
+
 TEST_F(ConnectionPoolTest, ConnectionClosedByTheServerWhileIdleIsNeverHandedOut) {
   CreatePool(Options());
   uint64_t old_id;
