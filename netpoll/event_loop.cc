@@ -74,22 +74,34 @@ void EventLoop::Run() {
   thread_id_.store(std::this_thread::get_id());
   while (!stop_.load(std::memory_order_acquire)) {
     turn_time_ = MonotonicNow();
+    if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
     absl::Duration wait = timers_.TimeUntilNext(turn_time_);
     int timeout_ms = -1;
     if (wait != absl::InfiniteDuration()) {
       timeout_ms = static_cast<int>(std::ceil(absl::ToDoubleMilliseconds(wait)));
     }
+    bool sleeping;
     {
       MutexLock lock(&mu_);
-      if (!pending_.empty()) timeout_ms = 0;
+      // Work queued since it was last drained (no wake-up was sent for it).
+      if (!pending_.empty() || !timer_ops_.empty()) timeout_ms = 0;
+      sleeping = sleeping_ = timeout_ms != 0;
+      sleep_until_ =
+          timeout_ms < 0 ? absl::InfiniteFuture() : turn_time_ + absl::Milliseconds(timeout_ms);
     }
     absl::StatusOr<int> n = poller_->Wait(absl::MakeSpan(ready_), timeout_ms);
     turn_time_ = MonotonicNow();
+    if (sleeping) {
+      MutexLock lock(&mu_);
+      sleeping_ = false;
+    }
     if (!n.ok()) {
       NP_LOG(ERROR) << options_.name << ": " << n.status();
       continue;
     }
     for (int i = 0; i < *n; ++i) ready_[i].handler->HandleEvents(ready_[i].events);
+    // Cancellations queued before now take effect before timers fire.
+    if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
     timers_.RunExpired(turn_time_);
     RunQueuedTasks();
   }
@@ -112,7 +124,7 @@ void EventLoop::Wake() {
     if (wake_pending_) return;
     wake_pending_ = true;
   }
-  waker_->Wake();
+  SendWakeup();
 }
 
 void EventLoop::RunInLoop(Task task) {
@@ -123,17 +135,22 @@ void EventLoop::RunInLoop(Task task) {
   }
 }
 
+void EventLoop::SendWakeup() {
+  stats_.Add(stats_.wakeups, 1);
+  waker_->Wake();
+}
+
 void EventLoop::QueueInLoop(Task task) {
   bool wake;
   {
     MutexLock lock(&mu_);
     pending_.push_back(std::move(task));
-    // The loop thread drains pending_ at the end of its turn, so it needs no
-    // wake-up; another thread must wake it unless a wake-up is in flight.
-    wake = !IsInLoopThread() && !wake_pending_;
+    // A loop that is not sleeping (this thread among them) drains pending_
+    // before it next sleeps: Run() checks pending_ under mu_ before Wait.
+    wake = sleeping_ && !wake_pending_;
     if (wake) wake_pending_ = true;
   }
-  if (wake) waker_->Wake();
+  if (wake) SendWakeup();
 }
 
 void EventLoop::RunQueuedTasks() {
@@ -153,11 +170,45 @@ void EventLoop::RunQueuedTasks() {
 
 TimerId EventLoop::ScheduleTimer(absl::Duration delay, absl::Duration interval, Task task) {
   TimerId id = next_timer_id_.fetch_add(1, std::memory_order_relaxed);
-  auto schedule = [this, id, delay, interval, task = std::move(task)]() mutable {
-    timers_.Schedule(id, MonotonicNow() + delay, interval, std::move(task));
-  };
-  RunInLoop(std::move(schedule));
+  const absl::Time when = MonotonicNow() + delay;
+  if (IsInLoopThread()) {
+    timers_.Schedule(id, when, interval, std::move(task));
+  } else {
+    PostTimerOp(TimerOp{id, when, interval, std::move(task)});
+  }
   return id;
+}
+
+void EventLoop::PostTimerOp(TimerOp op) {
+  bool wake;
+  {
+    MutexLock lock(&mu_);
+    const absl::Time run_by = op.task ? op.when : absl::InfiniteFuture();
+    timer_ops_.push_back(std::move(op));
+    has_timer_ops_.store(true, std::memory_order_release);
+    wake = sleeping_ && !wake_pending_ &&
+           (run_by < sleep_until_ || timer_ops_.size() >= kMaxLazyTimerOps);
+    if (wake) wake_pending_ = true;
+  }
+  if (wake) SendWakeup();
+}
+
+void EventLoop::ApplyTimerOps() {
+  // A local list: erasing a timer destroys its task, whose destructor may
+  // post or cancel timers and so re-enter here.
+  std::vector<TimerOp> ops;
+  {
+    MutexLock lock(&mu_);
+    ops.swap(timer_ops_);
+    has_timer_ops_.store(false, std::memory_order_release);
+  }
+  for (TimerOp& op : ops) {
+    if (op.task) {
+      timers_.Schedule(op.id, op.when, op.interval, std::move(op.task));
+    } else {
+      timers_.Cancel(op.id);
+    }
+  }
 }
 
 TimerId EventLoop::RunAfter(absl::Duration delay, Task task) {
@@ -171,7 +222,13 @@ TimerId EventLoop::RunEvery(absl::Duration interval, Task task) {
 
 void EventLoop::Cancel(TimerId id) {
   if (id == kInvalidTimerId) return;
-  RunInLoop([this, id] { timers_.Cancel(id); });
+  if (IsInLoopThread()) {
+    // The timer may still be queued by another thread: apply that first.
+    if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
+    timers_.Cancel(id);
+  } else {
+    PostTimerOp(TimerOp{id, absl::InfinitePast(), absl::ZeroDuration(), nullptr});
+  }
 }
 
 absl::Status EventLoop::AddFd(int fd, uint32_t interest, IoHandler* handler) {

@@ -4,11 +4,17 @@
 //
 // One turn of the loop:
 //   1. poller Wait (timeout = time to the next timer; woken early by an
-//      eventfd when another thread queues a task)
+//      eventfd when another thread queues a task or an earlier timer)
 //   2. HandleEvents of every ready IoHandler
-//   3. expired timers
+//   3. timers scheduled or cancelled from other threads, then expired timers
 //   4. queued tasks, including those queued by steps 2-3 (so writes issued
 //      while handling a turn's input are flushed once, at the end of the turn)
+//
+// A wake-up costs an eventfd write and a context switch, so other threads
+// wake the loop only when it sleeps in Wait and cannot let the work wait: a
+// loop that is awake drains queued work before it next sleeps, a timer
+// cancellation never wakes it, and a timer due no earlier than the loop's own
+// wake-up time waits for it (kMaxLazyTimerOps such operations do wake it).
 //
 // Thread safety: Run() binds the loop to the calling thread; every method
 // marked "loop thread" must then be called on it (they assert). RunInLoop(),
@@ -87,8 +93,24 @@ class EventLoop {
   class Waker;
   EventLoop(const EventLoopOptions& options, std::unique_ptr<Poller> poller,
             std::unique_ptr<Waker> waker);
+  // A timer scheduled (task set) or cancelled (task empty) off the loop.
+  struct TimerOp {
+    TimerId id;
+    absl::Time when;
+    absl::Duration interval;
+    Task task;
+  };
+  // Timer operations queued without a wake-up wake the loop at this many.
+  static constexpr size_t kMaxLazyTimerOps = 1024;
+
   void RunQueuedTasks();
   void Wake();
+  void SendWakeup();  // the eventfd write, counted in stats().wakeups
+  // Any thread: queues `op`; wakes the loop only when it sleeps past the
+  // op's due time or too many ops wait.
+  void PostTimerOp(TimerOp op);
+  // Loop thread: applies the queued timer operations in order.
+  void ApplyTimerOps();
   TimerId ScheduleTimer(absl::Duration delay, absl::Duration interval, Task task);
 
   // Constant after construction.
@@ -110,8 +132,14 @@ class EventLoop {
 
   Mutex mu_;
   std::vector<Task> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<TimerOp> timer_ops_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> has_timer_ops_{false};  // !timer_ops_.empty(), read unlocked
   // True while a wake-up is in flight; avoids one eventfd write per task.
   bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // True while the loop thread is (about to be) blocked in Wait with a
+  // non-zero timeout; it wakes by itself at sleep_until_ (MonotonicNow()).
+  bool sleeping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time sleep_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 }  // namespace netpoll

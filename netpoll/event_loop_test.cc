@@ -109,6 +109,66 @@ TEST_F(EventLoopTest, RunEveryRepeatsUntilCancelled) {
   EXPECT_EQ(runs.load(), after_cancel);
 }
 
+// The loop sleeps until its 300 ms timer; a cancellation from another thread
+// does not wake it, yet takes effect before the timer would fire.
+TEST_F(EventLoopTest, CancelFromAnotherThreadNeverWakesTheLoopAndStillWins) {
+  std::atomic<bool> fired{false};
+  TimerId id = loop_->RunAfter(absl::Milliseconds(300), [&] { fired = true; });
+  absl::SleepFor(absl::Milliseconds(5));  // the loop is asleep until then
+  const int64_t wakeups = loop_->stats().wakeups.load();
+  loop_->Cancel(id);
+  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_FALSE(fired.load());
+  EXPECT_EQ(loop_->stats().wakeups.load(), wakeups);
+}
+
+// A timer due before the loop's own next wake-up wakes it; one due after
+// does not.
+TEST_F(EventLoopTest, TimerFromAnotherThreadWakesTheLoopOnlyWhenDueEarlier) {
+  TimerId far = loop_->RunAfter(absl::Seconds(30), [] {});
+  RunAndWait([] {});  // the 30 s timer is in place; the loop sleeps on it
+  absl::SleepFor(absl::Milliseconds(5));
+  int64_t wakeups = loop_->stats().wakeups.load();
+  Notification fired;
+  absl::Time start = absl::Now();
+  loop_->RunAfter(absl::Milliseconds(20), [&] { fired.Notify(); });
+  ASSERT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(19));
+  EXPECT_LE(loop_->stats().wakeups.load(), wakeups + 1);
+  // Now the loop sleeps until the 30 s timer again: a later timer waits.
+  absl::SleepFor(absl::Milliseconds(5));
+  wakeups = loop_->stats().wakeups.load();
+  std::atomic<bool> later_fired{false};
+  TimerId later = loop_->RunAfter(absl::Seconds(60), [&] { later_fired = true; });
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(loop_->stats().wakeups.load(), wakeups);
+  loop_->Cancel(later);
+  loop_->Cancel(far);
+  RunAndWait([] {});
+  EXPECT_FALSE(later_fired.load());
+}
+
+// Timer operations that did not wake the loop are bounded: the
+// kMaxLazyTimerOps-th one wakes it, so they cannot pile up.
+TEST_F(EventLoopTest, ManyLazyTimerOperationsWakeTheLoopEventually) {
+  TimerId far = loop_->RunAfter(absl::Seconds(30), [] {});
+  RunAndWait([] {});
+  absl::SleepFor(absl::Milliseconds(5));
+  const int64_t wakeups = loop_->stats().wakeups.load();
+  std::atomic<int> fired{0};
+  for (int i = 0; i < 5000; ++i) {
+    loop_->Cancel(loop_->RunAfter(absl::Seconds(40), [&] { fired++; }));
+  }
+  // 10,000 operations, at most one wake-up per 1,024 (fewer when the loop
+  // drains some before sleeping again).
+  RunAndWait([] {});
+  int64_t woken = loop_->stats().wakeups.load() - wakeups;
+  EXPECT_GE(woken, 1);
+  EXPECT_LE(woken, 10 + 1);  // + RunAndWait's own
+  loop_->Cancel(far);
+  EXPECT_EQ(fired.load(), 0);
+}
+
 TEST(EventLoop, TasksQueuedBeforeStopStillRun) {
   auto loop = EventLoop::Create();
   ASSERT_TRUE(loop.ok());

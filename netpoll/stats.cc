@@ -12,6 +12,7 @@ TransportStatsSnapshot& TransportStatsSnapshot::operator+=(const TransportStatsS
   timeouts += other.timeouts;
   accept_errors += other.accept_errors;
   write_calls += other.write_calls;
+  wakeups += other.wakeups;
   return *this;
 }
 
@@ -26,6 +27,7 @@ TransportStatsSnapshot LoopStats::Snapshot() const {
   s.timeouts = timeouts.load(std::memory_order_relaxed);
   s.accept_errors = accept_errors.load(std::memory_order_relaxed);
   s.write_calls = write_calls.load(std::memory_order_relaxed);
+  s.wakeups = wakeups.load(std::memory_order_relaxed);
   return s;
 }
 

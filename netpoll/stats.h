@@ -20,6 +20,7 @@ struct TransportStatsSnapshot {
   int64_t timeouts = 0;  // read, write and idle timeouts that closed a connection
   int64_t accept_errors = 0;
   int64_t write_calls = 0;  // writev() calls that sent bytes (coalescing shows here)
+  int64_t wakeups = 0;      // eventfd wake-ups of the loops by other threads
 
   TransportStatsSnapshot& operator+=(const TransportStatsSnapshot& other);
 };
@@ -41,6 +42,7 @@ class LoopStats {
   std::atomic<int64_t> timeouts{0};
   std::atomic<int64_t> accept_errors{0};
   std::atomic<int64_t> write_calls{0};
+  std::atomic<int64_t> wakeups{0};
 };
 
 }  // namespace netpoll
