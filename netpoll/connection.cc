@@ -182,6 +182,7 @@ absl::Status Connection::Write(LinkBuffer data) {
   size_t n = data.Len();
   if (n == 0) return absl::OkStatus();
   bool queue_flush = false;
+  bool early = false;
   {
     MutexLock lock(&mu_);
     if (closing_ || closed_) return absl::FailedPreconditionError("connection is closed");
@@ -195,7 +196,14 @@ absl::Status Connection::Write(LinkBuffer data) {
     pending_.Append(std::move(data));
     queue_flush = !flush_queued_;
     flush_queued_ = true;
+    if (options_.flush_after_writes > 0 && ++pending_writes_ >= options_.flush_after_writes) {
+      pending_writes_ = 0;
+      early = true;
+    }
   }
+  // On the loop thread, typically while a batch of input is being handled:
+  // send what is ready now so the peer starts on it while this turn goes on.
+  if (early && loop_->IsInLoopThread()) FlushEarlyInLoop();
   if (queue_flush) {
     // Queued (also on the loop thread) so that every write of this turn leaves
     // in one writev.
@@ -204,11 +212,30 @@ absl::Status Connection::Write(LinkBuffer data) {
   return absl::OkStatus();
 }
 
+// One writev of the pending output, in the middle of a turn; errors and a
+// full socket buffer are left to the FlushInLoop queued for the turn's end.
+void Connection::FlushEarlyInLoop() {
+  {
+    MutexLock lock(&mu_);
+    if (pending_.empty()) return;
+    if (output_.empty()) last_write_ = loop_->turn_time();
+    output_.Append(std::move(pending_));
+  }
+  if (state() == ConnectionState::kClosed || !registered_) return;
+  absl::StatusOr<size_t> n = output_.WriteToFd(fd_.get());
+  if (!n.ok() || *n == 0) return;  // the queued FlushInLoop handles both
+  last_write_ = loop_->turn_time();
+  loop_->stats().Add(loop_->stats().write_calls, 1);
+  output_bytes_.fetch_sub(*n, std::memory_order_relaxed);
+  loop_->stats().Add(loop_->stats().bytes_out, static_cast<int64_t>(*n));
+}
+
 void Connection::FlushInLoop() {
   loop_->AssertInLoopThread();
   {
     MutexLock lock(&mu_);
     flush_queued_ = false;
+    pending_writes_ = 0;
     if (!pending_.empty()) {
       // Write progress is measured from when output became pending.
       if (output_.empty()) last_write_ = loop_->turn_time();

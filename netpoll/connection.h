@@ -78,6 +78,12 @@ struct ConnectionOptions {
   size_t output_low_watermark = 1 << 20;
   // Write() fails with ResourceExhausted when output would exceed this.
   size_t max_output_bytes = 256 << 20;
+  // Writes on the loop thread leave in one writev at the end of the turn;
+  // every this many writes within a turn (per connection) they leave at
+  // once, so that a peer sending a batch of requests gets the first answers
+  // while the rest are still being handled, and both sides stay busy
+  // instead of taking turns. 0: only at the end of the turn.
+  int flush_after_writes = 8;
   // Bytes one read may take at most.
   size_t read_chunk_bytes = 64 << 10;
   bool tcp_nodelay = true;
@@ -169,6 +175,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   // than it asked for (the socket is drained then; see connection.cc).
   void HandleRead(bool stop_at_short_read = false);
   void FlushInLoop();
+  void FlushEarlyInLoop();  // loop thread
   void CloseInLoop(absl::Status reason);
   void UpdateReadInterest();
   void CheckTimeouts();
@@ -206,7 +213,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   Mutex mu_;
   LinkBuffer pending_ ABSL_GUARDED_BY(mu_);  // written by Write(), not yet in output_
   bool flush_queued_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no more writes accepted
+  int pending_writes_ ABSL_GUARDED_BY(mu_) = 0;  // since the last flush
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;    // no more writes accepted
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<absl::AnyInvocable<void()>> close_callbacks_ ABSL_GUARDED_BY(mu_);
 };

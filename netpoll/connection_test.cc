@@ -144,7 +144,9 @@ TEST_F(ConnectionTest, PrepareErrorRejectsTheConnection) {
 }
 
 TEST_F(ConnectionTest, WritesFromOneTurnLeaveInOneWritev) {
-  StartServer({}, [](const ConnectionPtr& conn, LinkBuffer& input) {
+  ConnectionOptions options;
+  options.flush_after_writes = 0;  // only at the end of the turn
+  StartServer(options, [](const ConnectionPtr& conn, LinkBuffer& input) {
     (void)input.Skip(input.Len());
     for (int i = 0; i < 10; ++i) (void)conn->Write(std::string(10, static_cast<char>('a' + i)));
   });
@@ -158,6 +160,35 @@ TEST_F(ConnectionTest, WritesFromOneTurnLeaveInOneWritev) {
   // The counter is bumped just after writev returns: give it a moment.
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(server_->Stats().write_calls - before, 1);
+}
+
+// With flush_after_writes = 4, the first four writes of a turn reach the peer
+// while the handler is still running; the turn's ten writes take three
+// writev calls (4 + 4 + 2).
+TEST_F(ConnectionTest, EveryFlushAfterWritesWritesLeaveBeforeTheTurnEnds) {
+  Notification first_four_read;
+  std::atomic<bool> read_during_turn{false};
+  ConnectionOptions options;
+  options.flush_after_writes = 4;
+  StartServer(options, [&](const ConnectionPtr& conn, LinkBuffer& input) {
+    (void)input.Skip(input.Len());
+    for (int i = 0; i < 4; ++i) (void)conn->Write(std::string(10, static_cast<char>('a' + i)));
+    read_during_turn = first_four_read.WaitForNotificationWithTimeout(absl::Seconds(5));
+    for (int i = 4; i < 10; ++i) (void)conn->Write(std::string(10, static_cast<char>('a' + i)));
+  });
+  BlockingClient client = Connect();
+  int64_t before = server_->Stats().write_calls;
+  ASSERT_TRUE(client.SendAll("go").ok());
+  auto first = client.ReadExactly(40);
+  first_four_read.Notify();
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->substr(30), std::string(10, 'd'));
+  auto rest = client.ReadExactly(60);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->substr(50), std::string(10, 'j'));
+  EXPECT_TRUE(read_during_turn.load());
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(server_->Stats().write_calls - before, 3);
 }
 
 TEST_F(ConnectionTest, WritesFromManyThreadsAllArriveIntact) {
