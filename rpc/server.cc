@@ -632,6 +632,8 @@ ServerStats Server::Stats() const {
   stats.total.succeeded = core_->succeeded.load(std::memory_order_relaxed);
   stats.total.failed = core_->failed.load(std::memory_order_relaxed);
   stats.protocol_errors = core_->protocol_errors.load(std::memory_order_relaxed);
+  if (transport_ != nullptr)
+    stats.connections = static_cast<int64_t>(transport_->connection_count());
   {
     netpoll::MutexLock lock(&core_->mu);
     stats.total.in_flight = core_->in_flight;

@@ -106,6 +106,8 @@ struct ServerStats {
   MethodStats total;  // every request, including unknown methods
   // Connections closed for a protocol error (bad magic, oversized body, ...).
   int64_t protocol_errors = 0;
+  // Open connections now (0 before Start() and after Shutdown()).
+  int64_t connections = 0;
   // Keyed "package.Service/Method".
   std::map<std::string, MethodStats> methods;
 };

@@ -352,6 +352,7 @@ TEST_F(ServerTest, UnknownServiceAndMethodAnswer1002AndKeepTheConnectionOpen) {
   EXPECT_EQ(stats.total.failed, 2);
   EXPECT_EQ(stats.total.succeeded, 1);
   EXPECT_EQ(stats.methods["example.EchoService/Echo"].succeeded, 1);
+  EXPECT_EQ(stats.connections, 1);  // kept open
 }
 
 TEST_F(ServerTest, UnparsablePayloadAnswersERequestAndKeepsTheConnection) {

@@ -613,7 +613,7 @@ TEST_F(FaultMatrixTest, SlowlorisConnectionsAreReapedAndOthersStayFast) {
     return us;
   };
   measure(50);  // warm up
-  const double unloaded_p99 = Percentile(measure(400), 0.99);
+  const double unloaded_p99 = Percentile(measure(1000), 0.99);
 
   constexpr int kTricklers = 1000;
   const std::string frame = EncodeCall("Echo", 1, 0, "example.EchoService");
@@ -622,6 +622,11 @@ TEST_F(FaultMatrixTest, SlowlorisConnectionsAreReapedAndOthersStayFast) {
     c.fd = ConnectNonBlocking(port_);
     ASSERT_GE(c.fd, 0) << std::strerror(errno);
   }
+  // The slowloris state, not the connect burst (a case of its own below):
+  // measure once the server holds every trickler's connection.
+  ASSERT_TRUE(
+      Eventually([&] { return server_->Stats().connections >= kTricklers + 1; }, absl::Seconds(15)))
+      << server_->Stats().connections << " connections accepted";
   // One byte per connection per second, from another thread.
   std::atomic<bool> stop{false};
   std::atomic<int> reaped{0};
@@ -649,7 +654,7 @@ TEST_F(FaultMatrixTest, SlowlorisConnectionsAreReapedAndOthersStayFast) {
       for (int i = 0; i < 20 && !stop.load(); ++i) absl::SleepFor(absl::Milliseconds(50));
     }
   });
-  const double loaded_p99 = Percentile(measure(400), 0.99);
+  const double loaded_p99 = Percentile(measure(1000), 0.99);
   EXPECT_TRUE(Eventually([&] { return reaped.load() == kTricklers; }, absl::Seconds(15)))
       << reaped.load() << " of " << kTricklers << " reaped";
   const double reap_seconds = absl::ToDoubleSeconds(absl::Now() - trickle_start);
@@ -662,7 +667,7 @@ TEST_F(FaultMatrixTest, SlowlorisConnectionsAreReapedAndOthersStayFast) {
   CloseAll(conns);
   ASSERT_TRUE(ledger_.WaitAll(absl::Seconds(5)));
   ledger_.ExpectExactlyOnce();
-  EXPECT_EQ(ledger_.Count("OK"), 850);
+  EXPECT_EQ(ledger_.Count("OK"), 2050);
   const double ratio = loaded_p99 / std::max(unloaded_p99, 1.0);
   // Behaviour, not speed: every call of the well-behaved client succeeded
   // (the 850 OKs above) while 1,000 tricklers were connected, and they were
