@@ -13,6 +13,8 @@ namespace {
 std::atomic<uint64_t> g_next_connection_id{1};
 // A read shorter than this (and than what was asked for) drained the socket.
 constexpr size_t kShortRead = 4096;
+// The smallest read offer (one 4 KiB block); see HandleRead.
+constexpr size_t kMinReadHint = 4096;
 }  // namespace
 
 ConnectionPtr Connection::Create(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
@@ -105,7 +107,8 @@ void Connection::HandleRead(bool stop_at_short_read) {
   bool would_block = false;
   absl::Status error;
   while (input_.Len() < options_.max_input_bytes) {
-    size_t room = std::min(options_.read_chunk_bytes, options_.max_input_bytes - input_.Len());
+    size_t room =
+        std::min({read_hint_, options_.read_chunk_bytes, options_.max_input_bytes - input_.Len()});
     absl::StatusOr<size_t> n = input_.ReadFromFd(fd_.get(), room);
     if (!n.ok()) {
       error = n.status();
@@ -117,11 +120,22 @@ void Connection::HandleRead(bool stop_at_short_read) {
     }
     got_bytes = true;
     loop_->stats().Add(loop_->stats().bytes_in, static_cast<int64_t>(*n));
+    // The next read offers what this one suggests: x4 after a full read (a
+    // stream), halved after one that used under an eighth (small frames).
+    // A 16-byte echo then reads into a 4 KiB block, not a 64 KiB one: with
+    // 1,000 connections a turn took 64 MiB of blocks, far beyond the block
+    // cache, and the heap churn showed as page faults (8 % of the server).
+    if (*n == room) {
+      read_hint_ = std::min(read_hint_ * 4, options_.read_chunk_bytes);
+    } else if (*n < room / 8) {
+      read_hint_ = std::max(read_hint_ / 2, kMinReadHint);
+    }
     // A stream socket that returns fewer bytes than were asked for has an
     // empty receive queue, and edge-triggered epoll reports any byte (or FIN)
     // that arrives after this read: skip the read that would only say EAGAIN
     // (a third of the syscalls of a small echo). ReadFromFd offers at least
-    // min(room, 64 KiB); kShortRead stays well below that.
+    // room (at least kMinReadHint = kShortRead unless the input is nearly
+    // full), so a read below min(room, kShortRead) drained the socket.
     if (stop_at_short_read && *n < std::min(room, kShortRead)) {
       would_block = true;
       break;

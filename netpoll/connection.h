@@ -84,7 +84,8 @@ struct ConnectionOptions {
   // while the rest are still being handled, and both sides stay busy
   // instead of taking turns. 0: only at the end of the turn.
   int flush_after_writes = 8;
-  // Bytes one read may take at most.
+  // Bytes one read may take at most (reads start at 4 KiB and grow while
+  // they fill what they offer).
   size_t read_chunk_bytes = 64 << 10;
   bool tcp_nodelay = true;
 };
@@ -214,7 +215,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   LinkBuffer pending_ ABSL_GUARDED_BY(mu_);  // written by Write(), not yet in output_
   bool flush_queued_ ABSL_GUARDED_BY(mu_) = false;
   int pending_writes_ ABSL_GUARDED_BY(mu_) = 0;  // since the last flush
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;    // no more writes accepted
+  size_t read_hint_ = 4096;                    // loop thread: bytes the next read offers (adaptive)
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no more writes accepted
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<absl::AnyInvocable<void()>> close_callbacks_ ABSL_GUARDED_BY(mu_);
 };
