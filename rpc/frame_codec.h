@@ -77,7 +77,8 @@ class DecodeResult {
   bool is_error() const { return state_ == State::kError; }
 
   // need_more(): at least this many more bytes are needed before Decode()
-  // can answer differently.
+  // can return a frame (it may answer an error sooner: a bad magic shows
+  // after its first wrong byte).
   size_t bytes_needed() const { return bytes_needed_; }
   // is_error(): why; OK otherwise.
   const absl::Status& status() const { return status_; }
