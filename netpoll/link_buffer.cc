@@ -441,9 +441,11 @@ absl::StatusOr<size_t> LinkBuffer::ReadFromFd(int fd, size_t max_bytes) {
     iov[iov_count++] = {fresh->data, fresh_len};
   }
 
+  // One iovec (the usual case: a fresh block) takes read(), which the
+  // kernel serves with less work than readv().
   ssize_t rc;
   do {
-    rc = ::readv(fd, iov, iov_count);
+    rc = iov_count == 1 ? ::read(fd, iov[0].iov_base, iov[0].iov_len) : ::readv(fd, iov, iov_count);
   } while (rc < 0 && errno == EINTR);
   if (rc <= 0) {
     int err = errno;
@@ -478,13 +480,16 @@ absl::StatusOr<size_t> LinkBuffer::WriteToFd(int fd) {
   struct iovec iov[IOV_MAX];
   size_t iov_count = GetReadableIovecs(iov, IOV_MAX);
 
+  // send()/sendmsg() for MSG_NOSIGNAL (no SIGPIPE from a closed peer);
+  // one iovec takes send(), which skips the msghdr and iovec import.
   struct msghdr msg = {};
   msg.msg_iov = iov;
   msg.msg_iovlen = iov_count;
-  const char* op = "sendmsg";
+  const char* op = iov_count == 1 ? "send" : "sendmsg";
   ssize_t rc;
   do {
-    rc = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    rc = iov_count == 1 ? ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                        : ::sendmsg(fd, &msg, MSG_NOSIGNAL);
   } while (rc < 0 && errno == EINTR);
   if (rc < 0 && errno == ENOTSOCK) {
     op = "writev";
