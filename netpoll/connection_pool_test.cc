@@ -97,6 +97,15 @@ class ConnectionPoolTest : public ::testing::Test {
     options.group = group_.get();
     return options;
   }
+  // For the min_idle warm-up tests: `cap` connections per address at most,
+  // maintenance (and so warm-up) every `interval`.
+  ConnectionPoolOptions WarmUpOptions(size_t min_idle, size_t cap, absl::Duration interval) {
+    ConnectionPoolOptions options = Options();
+    options.min_idle = min_idle;
+    options.max_active_per_address = cap;
+    options.maintenance_interval = interval;
+    return options;
+  }
   void CreatePool(const ConnectionPoolOptions& options) {
     auto pool = ConnectionPool::Create(options);
     ASSERT_TRUE(pool.ok()) << pool.status();
@@ -332,11 +341,7 @@ TEST_F(ConnectionPoolTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
 }
 
 TEST_F(ConnectionPoolTest, MinIdleWarmsUpConnectionsInTheBackground) {
-  ConnectionPoolOptions options = Options();
-  options.min_idle = 2;
-  options.max_active_per_address = 3;
-  options.maintenance_interval = absl::Milliseconds(20);
-  CreatePool(options);
+  CreatePool(WarmUpOptions(/*min_idle=*/2, /*cap=*/3, absl::Milliseconds(20)));
   pool_->WarmUp(server_.address());
   ASSERT_TRUE(WaitFor([&] { return Stats().idle == 2; }));
   EXPECT_TRUE(WaitFor([&] { return server_.connection_count() == 2; }));
@@ -358,11 +363,7 @@ TEST_F(ConnectionPoolTest, MinIdleWarmsUpConnectionsInTheBackground) {
 // it, so the maintenance timer (here every millisecond, on another loop)
 // never sees one connection too few and dials past min_idle.
 TEST_F(ConnectionPoolTest, MinIdleWarmUpNeverOvershootsWhileDialsComplete) {
-  ConnectionPoolOptions options = Options();
-  options.min_idle = 4;
-  options.max_active_per_address = 64;
-  options.maintenance_interval = absl::Milliseconds(1);
-  CreatePool(options);
+  CreatePool(WarmUpOptions(/*min_idle=*/4, /*cap=*/64, absl::Milliseconds(1)));
   for (int round = 0; round < 20; ++round) {
     pool_->WarmUp(server_.address());
     ASSERT_TRUE(WaitFor([&] { return Stats().idle == 4; })) << "round " << round;
