@@ -18,8 +18,8 @@
 // What copies and what does not:
 //   no copy: Slice, Clone, Append(LinkBuffer&&), Skip, Release, WriteBinary of
 //            >= kCopyThreshold bytes with a deleter, Next/Peek when the bytes
-//            are contiguous in one block, ReadFromFd/WriteToFd (readv/writev
-//            straight into/out of the blocks), ForEachChunk.
+//            are contiguous in one block, ReadFromFd/WriteToFd (read/readv and
+//            send/sendmsg straight into/out of the blocks), ForEachChunk.
 //   copies:  WriteBinary below kCopyThreshold (or without a deleter),
 //            Next/Peek across a block boundary (one copy into scratch memory
 //            owned by the buffer until Release), ReadString, ReadBinary,
@@ -158,16 +158,18 @@ class LinkBuffer {
 
   // ---------------------------------------------------------------- I/O
 
-  // One readv() into the spare room of the tail block plus fresh blocks, up
-  // to max_bytes. Returns bytes read; 0 when the read would block.
-  // OutOfRange("end of stream") at EOF; Unavailable (with strerror) on other
-  // errors (ECONNRESET, ...). EINTR is retried.
+  // One read into the spare room of the tail block plus a fresh block, up to
+  // max_bytes (readv() for both, read() when there is one). Returns bytes
+  // read; 0 when the read would block. OutOfRange("end of stream") at EOF;
+  // Unavailable (with strerror) on other errors (ECONNRESET, ...). EINTR is
+  // retried.
   absl::StatusOr<size_t> ReadFromFd(int fd, size_t max_bytes);
 
-  // One writev() of up to IOV_MAX iovecs from the head; consumes what the
+  // One write of up to IOV_MAX iovecs from the head (sendmsg(), or send()
+  // for one iovec; writev() when fd is not a socket); consumes what the
   // kernel took. Returns bytes written; 0 when it would block or the buffer is
   // empty. Unavailable (with strerror) on errors (EPIPE, ECONNRESET, ...).
-  // Uses send flags MSG_NOSIGNAL when fd is a socket.
+  // MSG_NOSIGNAL on sockets: a closed peer is an error, never SIGPIPE.
   absl::StatusOr<size_t> WriteToFd(int fd);
 
  private:
