@@ -144,27 +144,6 @@ bool Eventually(Predicate predicate, absl::Duration timeout = absl::Seconds(10))
 
 // ------------------------------------------------------------------ fixture
 
-// Wraps a handler and declares it non-blocking: the server runs it on the
-// I/O loop instead of the worker pool.
-class IoLoopHandler : public MethodHandler {
- public:
-  explicit IoLoopHandler(std::unique_ptr<MethodHandler> inner) : inner_(std::move(inner)) {}
-  std::unique_ptr<google::protobuf::Message> NewRequest() const override {
-    return inner_->NewRequest();
-  }
-  std::unique_ptr<google::protobuf::Message> NewResponse() const override {
-    return inner_->NewResponse();
-  }
-  void Call(ServerContext& context, const google::protobuf::Message& request,
-            google::protobuf::Message* response, Responder done) override {
-    inner_->Call(context, request, response, std::move(done));
-  }
-  ExecutionMode execution_mode() const override { return ExecutionMode::kIoLoop; }
-
- private:
-  std::unique_ptr<MethodHandler> inner_;
-};
-
 // example.EchoService plus "test.TestService", whose methods block, hold,
 // complete late or twice, on EchoRequest/EchoResponse.
 class ServerTest : public ::testing::Test {
@@ -253,13 +232,14 @@ class ServerTest : public ::testing::Test {
             .ok());
     // Runs on the I/O loop (a handler that declares it never blocks).
     EXPECT_TRUE(service
-                    ->AddMethod("OnLoop", std::make_unique<IoLoopHandler>(MakeUnaryMethodHandler(
+                    ->AddMethod("OnLoop", MakeUnaryMethodHandler(
                                               req, resp,
                                               [](ServerContext&, const auto&, auto* rs) {
                                                 static_cast<EchoResponse*>(rs)->set_message(
                                                     "from the loop");
                                                 return absl::OkStatus();
-                                              })))
+                                              },
+                                              MethodHandler::ExecutionMode::kIoLoop))
                     .ok());
     // Completes twice.
     EXPECT_TRUE(

@@ -48,10 +48,12 @@ namespace {
 class FunctionMethodHandler : public MethodHandler {
  public:
   FunctionMethodHandler(const google::protobuf::Message* request_prototype,
-                        const google::protobuf::Message* response_prototype, AsyncHandlerFn fn)
+                        const google::protobuf::Message* response_prototype, AsyncHandlerFn fn,
+                        ExecutionMode mode)
       : request_prototype_(request_prototype),
         response_prototype_(response_prototype),
-        fn_(std::move(fn)) {}
+        fn_(std::move(fn)),
+        mode_(mode) {}
 
   std::unique_ptr<google::protobuf::Message> NewRequest() const override {
     return std::unique_ptr<google::protobuf::Message>(request_prototype_->New());
@@ -63,11 +65,13 @@ class FunctionMethodHandler : public MethodHandler {
             google::protobuf::Message* response, Responder done) override {
     fn_(context, request, response, std::move(done));
   }
+  ExecutionMode execution_mode() const override { return mode_; }
 
  private:
   const google::protobuf::Message* const request_prototype_;   // not owned
   const google::protobuf::Message* const response_prototype_;  // not owned
   const AsyncHandlerFn fn_;
+  const ExecutionMode mode_;
 };
 
 AsyncHandlerFn AsyncFromUnary(UnaryHandlerFn fn) {
@@ -80,17 +84,20 @@ AsyncHandlerFn AsyncFromUnary(UnaryHandlerFn fn) {
 
 std::unique_ptr<MethodHandler> MakeMethodHandler(
     const google::protobuf::Message* request_prototype,
-    const google::protobuf::Message* response_prototype, AsyncHandlerFn fn) {
+    const google::protobuf::Message* response_prototype, AsyncHandlerFn fn,
+    MethodHandler::ExecutionMode mode) {
   NP_CHECK(request_prototype != nullptr && response_prototype != nullptr && fn);
   return std::make_unique<FunctionMethodHandler>(request_prototype, response_prototype,
-                                                 std::move(fn));
+                                                 std::move(fn), mode);
 }
 
 std::unique_ptr<MethodHandler> MakeUnaryMethodHandler(
     const google::protobuf::Message* request_prototype,
-    const google::protobuf::Message* response_prototype, UnaryHandlerFn fn) {
+    const google::protobuf::Message* response_prototype, UnaryHandlerFn fn,
+    MethodHandler::ExecutionMode mode) {
   NP_CHECK(fn);
-  return MakeMethodHandler(request_prototype, response_prototype, AsyncFromUnary(std::move(fn)));
+  return MakeMethodHandler(request_prototype, response_prototype, AsyncFromUnary(std::move(fn)),
+                           mode);
 }
 
 int32_t HandlerErrorCode(const absl::Status& status) {

@@ -125,13 +125,16 @@ UnaryHandlerFn TypedUnary(Fn fn) {
 }
 
 // MethodHandlers over prototypes (not owned; generated default instances
-// live forever) and a function.
+// live forever) and a function, run where `mode` says (kIoLoop only for a
+// function that never blocks).
 std::unique_ptr<MethodHandler> MakeMethodHandler(
     const google::protobuf::Message* request_prototype,
-    const google::protobuf::Message* response_prototype, AsyncHandlerFn fn);
+    const google::protobuf::Message* response_prototype, AsyncHandlerFn fn,
+    MethodHandler::ExecutionMode mode = MethodHandler::ExecutionMode::kWorkerPool);
 std::unique_ptr<MethodHandler> MakeUnaryMethodHandler(
     const google::protobuf::Message* request_prototype,
-    const google::protobuf::Message* response_prototype, UnaryHandlerFn fn);
+    const google::protobuf::Message* response_prototype, UnaryHandlerFn fn,
+    MethodHandler::ExecutionMode mode = MethodHandler::ExecutionMode::kWorkerPool);
 
 // The error_code a handler's status is answered with (see the header
 // comment); 0 for OK.

@@ -127,6 +127,19 @@ TEST(ServiceTest, RejectsUnknownDuplicateAndNamelessMethods) {
   EXPECT_NE(named.FindMethod("X"), nullptr);
 }
 
+TEST(ServiceTest, FunctionHandlersRunOnTheWorkerPoolUnlessToldOtherwise) {
+  const auto* req = &example::EchoRequest::default_instance();
+  const auto* resp = &example::EchoResponse::default_instance();
+  auto ok = [](ServerContext&, const google::protobuf::Message&, google::protobuf::Message*) {
+    return absl::OkStatus();
+  };
+  EXPECT_EQ(MakeUnaryMethodHandler(req, resp, ok)->execution_mode(),
+            MethodHandler::ExecutionMode::kWorkerPool);
+  EXPECT_EQ(MakeUnaryMethodHandler(req, resp, ok, MethodHandler::ExecutionMode::kIoLoop)
+                ->execution_mode(),
+            MethodHandler::ExecutionMode::kIoLoop);
+}
+
 TEST(ServiceTest, AsyncMethodMayCompleteFromAnotherThread) {
   Service service(EchoServiceDescriptor());
   std::thread worker;

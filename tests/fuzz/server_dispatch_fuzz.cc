@@ -71,26 +71,6 @@ using example::EchoResponse;
 
 constexpr absl::Duration kInputTimeout = absl::Seconds(10);
 
-// Runs another handler on the I/O loop.
-class IoLoopHandler : public MethodHandler {
- public:
-  explicit IoLoopHandler(std::unique_ptr<MethodHandler> inner) : inner_(std::move(inner)) {}
-  std::unique_ptr<google::protobuf::Message> NewRequest() const override {
-    return inner_->NewRequest();
-  }
-  std::unique_ptr<google::protobuf::Message> NewResponse() const override {
-    return inner_->NewResponse();
-  }
-  void Call(ServerContext& context, const google::protobuf::Message& request,
-            google::protobuf::Message* response, Responder done) override {
-    inner_->Call(context, request, response, std::move(done));
-  }
-  ExecutionMode execution_mode() const override { return ExecutionMode::kIoLoop; }
-
- private:
-  std::unique_ptr<MethodHandler> inner_;
-};
-
 // fuzz.FuzzService, on EchoRequest/EchoResponse:
 //   Inline  echoes on the I/O loop, with attachment and user fields, and
 //           compresses the response with `code` % 4
@@ -102,7 +82,7 @@ std::unique_ptr<Service> NewFuzzService() {
   const auto* req = &EchoRequest::default_instance();
   const auto* resp = &EchoResponse::default_instance();
   NP_CHECK(service
-               ->AddMethod("Inline", std::make_unique<IoLoopHandler>(MakeUnaryMethodHandler(
+               ->AddMethod("Inline", MakeUnaryMethodHandler(
                                          req, resp,
                                          [](ServerContext& ctx, const google::protobuf::Message& m,
                                             google::protobuf::Message* r) {
@@ -114,7 +94,8 @@ std::unique_ptr<Service> NewFuzzService() {
                                            ctx.set_response_compress_type(
                                                static_cast<CompressType>(in.code() & 3));
                                            return absl::OkStatus();
-                                         })))
+                                         },
+                                         MethodHandler::ExecutionMode::kIoLoop))
                .ok());
   NP_CHECK(
       service
