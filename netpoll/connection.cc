@@ -226,22 +226,33 @@ absl::Status Connection::Write(LinkBuffer data) {
   return absl::OkStatus();
 }
 
-// One writev of the pending output, in the middle of a turn; errors and a
+void Connection::TakePendingLocked() {
+  if (pending_.empty()) return;
+  // Write progress is measured from when output became pending.
+  if (output_.empty()) last_write_ = loop_->turn_time();
+  output_.Append(std::move(pending_));
+}
+
+absl::StatusOr<size_t> Connection::WriteOutputOnce() {
+  absl::StatusOr<size_t> n = output_.WriteToFd(fd_.get());
+  if (n.ok() && *n > 0) {
+    last_write_ = loop_->turn_time();
+    loop_->stats().Add(loop_->stats().write_calls, 1);
+    output_bytes_.fetch_sub(*n, std::memory_order_relaxed);
+    loop_->stats().Add(loop_->stats().bytes_out, static_cast<int64_t>(*n));
+  }
+  return n;
+}
+
+// One write of the pending output, in the middle of a turn; errors and a
 // full socket buffer are left to the FlushInLoop queued for the turn's end.
 void Connection::FlushEarlyInLoop() {
   {
     MutexLock lock(&mu_);
-    if (pending_.empty()) return;
-    if (output_.empty()) last_write_ = loop_->turn_time();
-    output_.Append(std::move(pending_));
+    TakePendingLocked();
   }
-  if (state() == ConnectionState::kClosed || !registered_) return;
-  absl::StatusOr<size_t> n = output_.WriteToFd(fd_.get());
-  if (!n.ok() || *n == 0) return;  // the queued FlushInLoop handles both
-  last_write_ = loop_->turn_time();
-  loop_->stats().Add(loop_->stats().write_calls, 1);
-  output_bytes_.fetch_sub(*n, std::memory_order_relaxed);
-  loop_->stats().Add(loop_->stats().bytes_out, static_cast<int64_t>(*n));
+  if (state() == ConnectionState::kClosed || !registered_ || output_.empty()) return;
+  (void)WriteOutputOnce();
 }
 
 void Connection::FlushInLoop() {
@@ -250,24 +261,16 @@ void Connection::FlushInLoop() {
     MutexLock lock(&mu_);
     flush_queued_ = false;
     pending_writes_ = 0;
-    if (!pending_.empty()) {
-      // Write progress is measured from when output became pending.
-      if (output_.empty()) last_write_ = loop_->turn_time();
-      output_.Append(std::move(pending_));
-    }
+    TakePendingLocked();
   }
   if (state() == ConnectionState::kClosed || !registered_) return;
   while (!output_.empty()) {
-    absl::StatusOr<size_t> n = output_.WriteToFd(fd_.get());
+    absl::StatusOr<size_t> n = WriteOutputOnce();
     if (!n.ok()) {
       CloseInLoop(n.status());
       return;
     }
     if (*n == 0) break;  // kernel buffer full: EPOLLOUT (edge) will call us again
-    last_write_ = loop_->turn_time();
-    loop_->stats().Add(loop_->stats().write_calls, 1);
-    output_bytes_.fetch_sub(*n, std::memory_order_relaxed);
-    loop_->stats().Add(loop_->stats().bytes_out, static_cast<int64_t>(*n));
   }
   output_.Release();
   size_t pending = output_bytes_.load(std::memory_order_relaxed);

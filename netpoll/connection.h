@@ -177,6 +177,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   void HandleRead(bool stop_at_short_read = false);
   void FlushInLoop();
   void FlushEarlyInLoop();  // loop thread
+  // Loop thread: moves pending_ behind output_.
+  void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loop thread: one write of output_, counted (bytes, calls, progress).
+  absl::StatusOr<size_t> WriteOutputOnce();
   void CloseInLoop(absl::Status reason);
   void UpdateReadInterest();
   void CheckTimeouts();
