@@ -31,11 +31,15 @@
 #include "bench/closed_loop.h"
 #include "bench/load_flags.h"
 #include "bench/load_report.h"
+#include "netpoll/event_loop_group.h"
 #include "proto/echo.pb.h"
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 
+ABSL_FLAG(int, busy_poll_us, -1,
+          "client loops' busy poll in microseconds (0: off; -1: the default client loops, "
+          "netpoll::kDefaultBusyPoll)");
 ABSL_FLAG(std::string, compress, "none", "request payload compression: none, snappy, gzip, zlib");
 
 namespace {
@@ -86,6 +90,17 @@ int main(int argc, char** argv) {
   }
 
   nprpc::ChannelOptions options;
+  std::unique_ptr<netpoll::EventLoopGroup> loops;  // outlives the channels
+  if (int us = absl::GetFlag(FLAGS_busy_poll_us); us >= 0) {
+    absl::StatusOr<std::unique_ptr<netpoll::EventLoopGroup>> group =
+        netpoll::EventLoopGroup::Create({.name = "rpc_bench", .busy_poll = absl::Microseconds(us)});
+    if (!group.ok()) {
+      std::fprintf(stderr, "rpc_bench: %s\n", group.status().ToString().c_str());
+      return 2;
+    }
+    loops = *std::move(group);
+    options.loops = loops.get();
+  }
   options.connection_type = *type;
   options.timeout = config->timeout;
   std::vector<std::unique_ptr<nprpc::Channel>> channels;

@@ -26,6 +26,8 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "address to listen on (port 0 = any)");
 ABSL_FLAG(int, loops, 1, "event loops (threads); 0 = one per core");
+ABSL_FLAG(int, busy_poll_us, -1,
+          "loops' busy poll in microseconds (0: off; -1: netpoll::kDefaultBusyPoll)");
 ABSL_FLAG(bool, reuse_port, false, "one SO_REUSEPORT listener per loop");
 ABSL_FLAG(int, idle_timeout_ms, 0, "close connections idle this long; 0 = never");
 ABSL_FLAG(int, grace_ms, 2000, "graceful shutdown period after SIGINT/SIGTERM");
@@ -58,6 +60,9 @@ int main(int argc, char** argv) {
   netpoll::ServerOptions options;
   options.num_loops = absl::GetFlag(FLAGS_loops);
   options.reuse_port = absl::GetFlag(FLAGS_reuse_port);
+  if (int us = absl::GetFlag(FLAGS_busy_poll_us); us >= 0) {
+    options.busy_poll = absl::Microseconds(us);
+  }
   if (int ms = absl::GetFlag(FLAGS_idle_timeout_ms); ms > 0) {
     options.connection.idle_timeout = absl::Milliseconds(ms);
   }

@@ -1,10 +1,12 @@
 #include "netpoll/event_loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -72,33 +74,45 @@ void EventLoop::Run() {
   NP_CHECK(!running_.exchange(true)) << "EventLoop " << options_.name << " already running";
   t_loop_in_this_thread = this;
   thread_id_.store(std::this_thread::get_id());
+  bool had_io = false;  // the previous turn had a ready fd
   while (!stop_.load(std::memory_order_acquire)) {
     turn_time_ = MonotonicNow();
     if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
     absl::Duration wait = timers_.TimeUntilNext(turn_time_);
-    int timeout_ms = -1;
-    if (wait != absl::InfiniteDuration()) {
-      timeout_ms = static_cast<int>(std::ceil(absl::ToDoubleMilliseconds(wait)));
+    int polled = 0;
+    if (had_io && ShouldBusyPoll(wait)) {
+      polled = BusyPoll(turn_time_ + std::min(wait, options_.busy_poll));
+      turn_time_ = MonotonicNow();
+      wait = timers_.TimeUntilNext(turn_time_);
     }
-    bool sleeping;
-    {
-      MutexLock lock(&mu_);
-      // Work queued since it was last drained (no wake-up was sent for it).
-      if (!pending_.empty() || !timer_ops_.empty()) timeout_ms = 0;
-      sleeping = sleeping_ = timeout_ms != 0;
-      sleep_until_ =
-          timeout_ms < 0 ? absl::InfiniteFuture() : turn_time_ + absl::Milliseconds(timeout_ms);
+    absl::StatusOr<int> n = polled;
+    if (polled == 0) {
+      int timeout_ms = -1;
+      if (wait != absl::InfiniteDuration()) {
+        timeout_ms = static_cast<int>(std::ceil(absl::ToDoubleMilliseconds(wait)));
+      }
+      bool sleeping;
+      {
+        MutexLock lock(&mu_);
+        // Work queued since it was last drained (no wake-up was sent for it).
+        if (!pending_.empty() || !timer_ops_.empty()) timeout_ms = 0;
+        sleeping = sleeping_ = timeout_ms != 0;
+        sleep_until_ =
+            timeout_ms < 0 ? absl::InfiniteFuture() : turn_time_ + absl::Milliseconds(timeout_ms);
+      }
+      n = poller_->Wait(absl::MakeSpan(ready_), timeout_ms);
+      turn_time_ = MonotonicNow();
+      if (sleeping) {
+        MutexLock lock(&mu_);
+        sleeping_ = false;
+      }
+      if (!n.ok()) {
+        NP_LOG(ERROR) << options_.name << ": " << n.status();
+        had_io = false;
+        continue;
+      }
     }
-    absl::StatusOr<int> n = poller_->Wait(absl::MakeSpan(ready_), timeout_ms);
-    turn_time_ = MonotonicNow();
-    if (sleeping) {
-      MutexLock lock(&mu_);
-      sleeping_ = false;
-    }
-    if (!n.ok()) {
-      NP_LOG(ERROR) << options_.name << ": " << n.status();
-      continue;
-    }
+    had_io = *n > 0;
     for (int i = 0; i < *n; ++i) ready_[i].handler->HandleEvents(ready_[i].events);
     // Cancellations queued before now take effect before timers fire.
     if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
@@ -111,6 +125,48 @@ void EventLoop::Run() {
   thread_id_.store(std::thread::id());
   t_loop_in_this_thread = nullptr;
   running_.store(false);
+}
+
+bool EventLoop::ShouldBusyPoll(absl::Duration wait) {
+  if (options_.busy_poll <= absl::ZeroDuration() || wait <= absl::ZeroDuration()) return false;
+  if (busy_poll_score_ >= kBusyPollMinScore) return true;
+  // Polls have mostly found nothing: poll on every kBusyPollProbeTurns-th
+  // turn only, to notice when traffic gets dense again.
+  if (++busy_poll_probe_ < kBusyPollProbeTurns) return false;
+  busy_poll_probe_ = 0;
+  return true;
+}
+
+int EventLoop::BusyPoll(absl::Time until) {
+  // sleeping_ stays false: other threads queue work without waking the loop,
+  // and the loop finds it here.
+  stats_.Add(stats_.busy_polls, 1);
+  int found = 0;
+  bool queued = false;
+  do {
+    absl::StatusOr<int> n = poller_->Wait(absl::MakeSpan(ready_), 0);
+    if (n.ok() && *n > 0) {
+      found = *n;
+      break;
+    }
+    queued = has_timer_ops_.load(std::memory_order_acquire);
+    if (!queued) {
+      MutexLock lock(&mu_);
+      queued = !pending_.empty();
+    }
+    if (queued) break;
+    // Lets a thread waiting for this CPU (perhaps the peer this loop waits
+    // for) run first; returns at once when none is.
+    sched_yield();
+  } while (!stop_.load(std::memory_order_acquire) && MonotonicNow() < until);
+  // The score is a moving average of the hit rate (weight 1/8 per poll).
+  if (found > 0 || queued) {
+    stats_.Add(stats_.busy_poll_hits, 1);
+    busy_poll_score_ += (kBusyPollFullScore - busy_poll_score_) / 8;
+  } else {
+    busy_poll_score_ -= (busy_poll_score_ + 7) / 8;
+  }
+  return found;
 }
 
 void EventLoop::Stop() {

@@ -17,6 +17,7 @@ absl::StatusOr<std::unique_ptr<EventLoopGroup>> EventLoopGroup::Create(
   for (int i = 0; i < n; ++i) {
     EventLoopOptions loop_options;
     loop_options.name = absl::StrCat(options.name, "-", i);
+    loop_options.busy_poll = options.busy_poll;
     auto loop = EventLoop::Create(loop_options);
     if (!loop.ok()) return loop.status();
     group->loops_.push_back(std::move(*loop));

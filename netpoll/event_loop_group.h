@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "netpoll/event_loop.h"
 
 namespace netpoll {
@@ -23,6 +24,8 @@ struct EventLoopGroupOptions {
   // 0 means one loop per core (std::thread::hardware_concurrency()).
   int num_loops = 0;
   std::string name = "netpoll";
+  // Each loop's EventLoopOptions::busy_poll.
+  absl::Duration busy_poll = kDefaultBusyPoll;
 };
 
 class EventLoopGroup {

@@ -1,10 +1,14 @@
 #include "netpoll/event_loop.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "netpoll/logging.h"
 #include "netpoll/mutex.h"
 
 namespace netpoll {
@@ -167,6 +171,123 @@ TEST_F(EventLoopTest, ManyLazyTimerOperationsWakeTheLoopEventually) {
   EXPECT_LE(woken, 10 + 1);  // + RunAndWait's own
   loop_->Cancel(far);
   EXPECT_EQ(fired.load(), 0);
+}
+
+// A loop on its own thread with a pipe registered on it; each byte written to
+// the pipe is one turn with I/O.
+class PipeLoop : public IoHandler {
+ public:
+  explicit PipeLoop(absl::Duration busy_poll) {
+    EventLoopOptions options;
+    options.busy_poll = busy_poll;
+    auto loop = EventLoop::Create(options);
+    NP_CHECK(loop.ok()) << loop.status();
+    loop_ = std::move(*loop);
+    NP_CHECK(::pipe2(fds_, O_NONBLOCK | O_CLOEXEC) == 0);
+    thread_ = std::thread([this] { loop_->Run(); });
+    Notification added;
+    loop_->QueueInLoop([&] {
+      NP_CHECK(loop_->AddFd(fds_[0], kPollReadable, this).ok());
+      added.Notify();
+    });
+    added.WaitForNotification();
+  }
+  ~PipeLoop() override {
+    Stop();
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    loop_->Stop();
+    thread_.join();
+  }
+  // Writes one byte and waits until the loop has read it.
+  void Send() {
+    const int64_t before = bytes_read_.load();
+    ASSERT_EQ(::write(fds_[1], "x", 1), 1);
+    while (bytes_read_.load() == before) absl::SleepFor(absl::Microseconds(50));
+  }
+  void HandleEvents(uint32_t) override {
+    char buf[64];
+    ssize_t n;
+    while ((n = ::read(fds_[0], buf, sizeof(buf))) > 0) bytes_read_ += n;
+    if (on_read) on_read();
+  }
+
+  EventLoop& loop() { return *loop_; }
+  absl::AnyInvocable<void()> on_read;  // set before the first Send()
+
+ private:
+  std::unique_ptr<EventLoop> loop_;
+  int fds_[2] = {-1, -1};
+  std::thread thread_;
+  std::atomic<int64_t> bytes_read_{0};
+};
+
+// After a turn with I/O the loop polls instead of sleeping: input and tasks
+// that arrive meanwhile are picked up by the poll, and a task queued from
+// another thread needs no eventfd wake-up.
+TEST(EventLoopBusyPoll, InputAndTasksArrivingWhileItPollsNeedNoWakeUp) {
+  PipeLoop pipe(absl::Seconds(30));
+  pipe.Send();
+  absl::SleepFor(absl::Milliseconds(20));  // the loop is polling now
+  const int64_t wakeups = pipe.loop().stats().wakeups.load();
+  const int64_t hits = pipe.loop().stats().busy_poll_hits.load();
+  pipe.Send();
+  EXPECT_EQ(pipe.loop().stats().busy_poll_hits.load(), hits + 1);
+  absl::SleepFor(absl::Milliseconds(20));
+  Notification ran;
+  pipe.loop().QueueInLoop([&] { ran.Notify(); });
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(pipe.loop().stats().busy_poll_hits.load(), hits + 2);
+  EXPECT_EQ(pipe.loop().stats().wakeups.load(), wakeups);
+}
+
+// Input that comes long after each poll gave up: the polls find nothing, and
+// the loop soon polls on few of its turns.
+TEST(EventLoopBusyPoll, PollsThatFindNothingBackOff) {
+  PipeLoop pipe(absl::Milliseconds(1));
+  constexpr int kTurns = 40;
+  for (int i = 0; i < kTurns; ++i) {
+    pipe.Send();
+    absl::SleepFor(absl::Milliseconds(10));  // the 1 ms poll has ended
+  }
+  const int64_t polls = pipe.loop().stats().busy_polls.load();
+  EXPECT_GE(polls, 5);
+  // 11 misses bring the hit rate below a quarter; then one turn in 64.
+  EXPECT_LE(polls, kTurns / 2);
+}
+
+TEST(EventLoopBusyPoll, ZeroNeverPolls) {
+  PipeLoop pipe(absl::ZeroDuration());
+  for (int i = 0; i < 10; ++i) pipe.Send();
+  EXPECT_EQ(pipe.loop().stats().busy_polls.load(), 0);
+}
+
+// A poll lasts until the next timer at most, and ends early for Stop() and
+// for a timer scheduled from another thread.
+TEST(EventLoopBusyPoll, TimersAndStopEndALongPoll) {
+  PipeLoop pipe(absl::Seconds(30));
+  Notification own_timer;
+  bool armed = false;  // loop thread
+  pipe.on_read = [&] {
+    if (armed) return;
+    armed = true;
+    pipe.loop().RunAfter(absl::Milliseconds(20), [&] { own_timer.Notify(); });
+  };
+  const absl::Time start = absl::Now();
+  pipe.Send();
+  ASSERT_TRUE(own_timer.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  pipe.Send();  // polling again, with no timer due
+  absl::SleepFor(absl::Milliseconds(20));
+  Notification other_timer;
+  pipe.loop().RunAfter(absl::Milliseconds(10), [&] { other_timer.Notify(); });
+  ASSERT_TRUE(other_timer.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  pipe.Send();
+  absl::SleepFor(absl::Milliseconds(20));
+  pipe.Stop();  // Stop() from another thread sends no task: the poll sees stop_
+  EXPECT_LT(absl::Now() - start, absl::Seconds(25));
 }
 
 TEST(EventLoop, TasksQueuedBeforeStopStillRun) {

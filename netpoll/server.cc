@@ -97,6 +97,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   } else {
     EventLoopGroupOptions group_options;
     group_options.num_loops = options.num_loops;
+    group_options.busy_poll = options.busy_poll;
     group_options.name = "server";
     auto group = EventLoopGroup::Create(group_options);
     if (!group.ok()) return group.status();

@@ -43,6 +43,8 @@ enum class LoadBalancePolicy { kRoundRobin, kLeastConnections };
 struct ServerOptions {
   // Loops to create when `group` is null (0: one per core).
   int num_loops = 0;
+  // EventLoopOptions::busy_poll of the loops it creates.
+  absl::Duration busy_poll = kDefaultBusyPoll;
   // Use these loops instead of creating a group; not owned, must outlive the
   // server.
   EventLoopGroup* group = nullptr;

@@ -13,6 +13,8 @@ TransportStatsSnapshot& TransportStatsSnapshot::operator+=(const TransportStatsS
   accept_errors += other.accept_errors;
   write_calls += other.write_calls;
   wakeups += other.wakeups;
+  busy_polls += other.busy_polls;
+  busy_poll_hits += other.busy_poll_hits;
   return *this;
 }
 
@@ -28,6 +30,8 @@ TransportStatsSnapshot LoopStats::Snapshot() const {
   s.accept_errors = accept_errors.load(std::memory_order_relaxed);
   s.write_calls = write_calls.load(std::memory_order_relaxed);
   s.wakeups = wakeups.load(std::memory_order_relaxed);
+  s.busy_polls = busy_polls.load(std::memory_order_relaxed);
+  s.busy_poll_hits = busy_poll_hits.load(std::memory_order_relaxed);
   return s;
 }
 

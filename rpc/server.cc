@@ -535,8 +535,8 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
     pool_ = std::move(*pool);
     core_->pool = pool_.get();
   }
-  absl::StatusOr<std::unique_ptr<netpoll::EventLoopGroup>> group =
-      netpoll::EventLoopGroup::Create({.num_loops = options_.num_io_loops, .name = "nprpc-io"});
+  absl::StatusOr<std::unique_ptr<netpoll::EventLoopGroup>> group = netpoll::EventLoopGroup::Create(
+      {.num_loops = options_.num_io_loops, .name = "nprpc-io", .busy_poll = options_.io_busy_poll});
   if (!group.ok()) return group.status();
   group_ = std::move(*group);
 

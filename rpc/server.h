@@ -43,6 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "netpoll/event_loop.h"
 #include "netpoll/mutex.h"
 #include "netpoll/socket_address.h"
 #include "rpc/baidu_std.h"
@@ -60,6 +61,8 @@ class WorkerPool;
 struct ServerOptions {
   // I/O loops (threads that read, decode and write).
   int num_io_loops = 1;
+  // netpoll::EventLoopOptions::busy_poll of the I/O loops.
+  absl::Duration io_busy_poll = netpoll::kDefaultBusyPoll;
   // Handler threads and their queue. A full queue answers ELIMIT.
   int num_worker_threads = 4;
   size_t max_queued_calls = 10000;
