@@ -84,15 +84,46 @@ void ClosedLoop::Done(int slot, const absl::Status& status) {
     }
   }
   if (stopping_.load(std::memory_order_acquire)) {
-    s.stopped.store(true, std::memory_order_release);
-    // Under mu_, so that Run() cannot see the last decrement, return, and
-    // have the ClosedLoop destroyed before this signal is done with it.
-    netpoll::MutexLock lock(&mu_);
-    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) drained_.SignalAll();
+    StopSlot(s);
+    return;
+  }
+  if (options_.think_time_s > 0) {
+    netpoll::MutexLock lock(&pace_mu_);
+    paced_.push_back({slot, NowNs() + SecondsToNs(options_.think_time_s)});
+    pace_cv_.Signal();
     return;
   }
   s.issued_ns = NowNs();
   issue_(slot);
+}
+
+void ClosedLoop::StopSlot(Slot& s) {
+  s.stopped.store(true, std::memory_order_release);
+  // Under mu_, so that Run() cannot see the last decrement, return, and
+  // have the ClosedLoop destroyed before this signal is done with it.
+  netpoll::MutexLock lock(&mu_);
+  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) drained_.SignalAll();
+}
+
+void ClosedLoop::Pace() {
+  while (true) {
+    Paced next;
+    {
+      netpoll::MutexLock lock(&pace_mu_);
+      while (paced_.empty() && !pacer_exit_) pace_cv_.Wait(&pace_mu_);
+      if (paced_.empty()) return;  // pacer_exit_
+      next = paced_.front();
+      paced_.pop_front();
+    }
+    SleepUntil(next.due_ns);
+    Slot& s = slots_[next.slot];
+    if (stopping_.load(std::memory_order_acquire)) {
+      StopSlot(s);
+      continue;
+    }
+    s.issued_ns = NowNs();
+    issue_(next.slot);
+  }
 }
 
 void ClosedLoop::Progress(int64_t until_ns, const char* phase) {
@@ -130,6 +161,8 @@ LoadResult ClosedLoop::Run() {
   measure_begin_ns_ = start_ns_ + SecondsToNs(options_.warmup_s);
   measure_end_ns_ = measure_begin_ns_ + SecondsToNs(options_.duration_s);
   outstanding_.store(concurrency, std::memory_order_release);
+  std::thread pacer;
+  if (options_.think_time_s > 0) pacer = std::thread([this] { Pace(); });
   for (int i = 0; i < concurrency; ++i) {
     slots_[i].issued_ns = NowNs();
     issue_(i);
@@ -162,6 +195,14 @@ LoadResult ClosedLoop::Run() {
     while (Outstanding() > 0) {
       if (drained_.WaitWithDeadline(&mu_, deadline)) break;
     }
+  }
+  if (pacer.joinable()) {
+    {
+      netpoll::MutexLock lock(&pace_mu_);
+      pacer_exit_ = true;
+      pace_cv_.Signal();
+    }
+    pacer.join();
   }
 
   LoadResult r;

@@ -1,7 +1,8 @@
 // ClosedLoop: the load model of rpc_bench and grpc_bench. `concurrency` slots
 // each keep exactly one asynchronous call outstanding: when a slot's call
 // completes, its latency is recorded and the slot issues the next call at
-// once, from the completing thread. ClosedLoop owns the timing (warm-up, then
+// once, from the completing thread (with a think time, after that pause, from
+// ClosedLoop's pacer thread: a paced, lighter load). ClosedLoop owns the timing (warm-up, then
 // the measured window), per-slot latency histograms, a progress line per
 // second on stderr, the CPU and memory readings, and the LoadResult; the
 // caller owns the RPC library and says how one call is issued.
@@ -26,6 +27,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,6 +50,9 @@ struct ClosedLoopOptions {
   double drain_timeout_s = 10;
   // Progress lines on stderr.
   bool progress = true;
+  // Pause between a slot's completion and its next call; 0: none. Paced
+  // calls are issued from a pacer thread; latency excludes the pause.
+  double think_time_s = 0;
 };
 
 class ClosedLoop {
@@ -80,6 +85,11 @@ class ClosedLoop {
 
   int64_t Outstanding() const;
   void Progress(int64_t until_ns, const char* phase);
+  // The slot issues no more calls: counts it out of outstanding_.
+  void StopSlot(Slot& s);
+  // The pacer thread (think_time_s > 0): issues each queued slot's next call
+  // when its pause is over.
+  void Pace();
 
   // Constant after construction.
   const ClosedLoopOptions options_;
@@ -97,6 +107,16 @@ class ClosedLoop {
   netpoll::Mutex mu_;
   netpoll::CondVar drained_;  // signalled when outstanding_ reaches 0
   std::string first_error_ ABSL_GUARDED_BY(mu_);
+
+  // Slots waiting out their think time, in due order (one pause for all).
+  struct Paced {
+    int slot;
+    int64_t due_ns;
+  };
+  netpoll::Mutex pace_mu_;
+  netpoll::CondVar pace_cv_;
+  std::deque<Paced> paced_ ABSL_GUARDED_BY(pace_mu_);
+  bool pacer_exit_ ABSL_GUARDED_BY(pace_mu_) = false;
 };
 
 }  // namespace bench

@@ -132,6 +132,24 @@ TEST(ClosedLoopTest, CountsErrorsAndKeepsTheFirstOnesText) {
   EXPECT_EQ(r.undrained, 0);
 }
 
+// With a think time each slot waits that long after a completion before its
+// next call, so the rate is bounded by concurrency / think time, and the
+// pause is not counted as latency.
+TEST(ClosedLoopTest, ThinkTimePacesEachSlotAndIsNotLatency) {
+  FakeBackend backend(/*fail_every=*/0);
+  ClosedLoopOptions options = ShortRun(2);
+  options.think_time_s = 0.02;
+  ClosedLoop loop(options, [&](int slot) { backend.Issue(slot); });
+  backend.Start(&loop);
+  LoadResult r = loop.Run();
+  // 0.2 s window: at most 2 slots x (0.2 / 0.02 + 1) calls.
+  EXPECT_GE(r.requests, 2);
+  EXPECT_LE(r.requests, 22);
+  EXPECT_EQ(r.errors, 0);
+  EXPECT_EQ(r.undrained, 0);
+  EXPECT_LT(r.p50_us, 20000);  // the fake answers at once; 20 ms is the pause
+}
+
 TEST(ClosedLoopTest, ReportsCallsThatNeverCompleteAsUndrained) {
   FakeBackend backend(/*fail_every=*/0);
   ClosedLoopOptions options = ShortRun(3);

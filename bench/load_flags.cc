@@ -16,6 +16,9 @@ ABSL_FLAG(std::string, connection_type, "single",
 ABSL_FLAG(int, channels, 1, "channel objects; call i uses channel i % channels");
 ABSL_FLAG(int, timeout_ms, 5000, "per-call deadline in milliseconds");
 ABSL_FLAG(int, server_pid, 0, "server process to report CPU and RSS for (0: none)");
+ABSL_FLAG(int, think_us, 0,
+          "pause in microseconds between a slot's completion and its next call "
+          "(a paced, lighter load); 0: none");
 ABSL_FLAG(bool, json, false, "print one JSON line instead of the human-readable report");
 
 namespace bench {
@@ -36,6 +39,7 @@ ClosedLoopOptions LoadConfig::LoopOptions() const {
   o.warmup_s = warmup_s;
   o.duration_s = duration_s;
   o.server_pid = server_pid;
+  o.think_time_s = think_us / 1e6;
   // Every call ends by its deadline; leave room for the completions to run.
   o.drain_timeout_s = absl::ToDoubleSeconds(timeout) + 5;
   return o;
@@ -61,7 +65,11 @@ absl::StatusOr<LoadConfig> LoadConfigFromFlags() {
   const int timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
   c.timeout = absl::Milliseconds(timeout_ms);
   c.server_pid = absl::GetFlag(FLAGS_server_pid);
+  c.think_us = absl::GetFlag(FLAGS_think_us);
   c.json = absl::GetFlag(FLAGS_json);
+  if (c.think_us < 0 || c.think_us > 1000000) {
+    return absl::InvalidArgumentError("--think_us must be in [0, 1000000]");
+  }
   if (c.concurrency < 1 || c.concurrency > kMaxConcurrency) {
     return absl::InvalidArgumentError(
         absl::StrCat("--concurrency must be in [1, ", kMaxConcurrency, "]"));

@@ -3,7 +3,7 @@
 //
 //   --server=127.0.0.1:PORT  --concurrency=C  --payload=BYTES  --duration=S
 //   --warmup=S  --connection_type=single  --channels=N  --timeout_ms=MS
-//   --server_pid=PID  --json
+//   --server_pid=PID  --think_us=US  --json
 //
 //   absl::ParseCommandLine(argc, argv);
 //   absl::StatusOr<bench::LoadConfig> config = bench::LoadConfigFromFlags();
@@ -32,6 +32,7 @@ struct LoadConfig {
   int channels = 1;
   absl::Duration timeout = absl::Seconds(5);  // per call
   int server_pid = 0;
+  int think_us = 0;  // pause between a slot's calls (paced load); 0: none
   bool json = false;
 
   ClosedLoopOptions LoopOptions() const;

@@ -38,8 +38,8 @@
 #include "rpc/channel.h"
 
 ABSL_FLAG(int, busy_poll_us, -1,
-          "client loops' busy poll in microseconds (0: off; -1: the default client loops, "
-          "netpoll::kDefaultBusyPoll)");
+          "client loops' busy poll in microseconds (0: off; -1: nprpc's default client "
+          "loops, which poll for netpoll::kRequestResponseBusyPoll)");
 ABSL_FLAG(std::string, compress, "none", "request payload compression: none, snappy, gzip, zlib");
 
 namespace {

@@ -17,7 +17,8 @@
 #
 # Environment: BAZEL_OUTPUT_BASE=dir runs bazel with --output_base=dir (default:
 # bazel's normal output base); EPOLL_THREADS=n for the epoll server and
-# NETPOLL_LOOPS=n for the netpoll server (default 1 each).
+# NETPOLL_LOOPS=n for the netpoll server (default 1 each); NETPOLL_BUSY_POLL_US=us
+# for the netpoll server's busy poll (default: off, netpoll's default).
 #
 # Every server must take --listen=127.0.0.1:0 and print
 # "listening on 127.0.0.1:PORT" on stdout once it accepts connections.
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 declare -A SERVERS=(
   [epoll]="//bench:epoll_echo_server --threads=${EPOLL_THREADS:-1}"
   [threaded]="//bench:threaded_echo_server"
-  [netpoll]="//examples:raw_echo_server --loops=${NETPOLL_LOOPS:-1}"  # NETPOLL_LOOPS: like EPOLL_THREADS
+  [netpoll]="//examples:raw_echo_server --loops=${NETPOLL_LOOPS:-1}${NETPOLL_BUSY_POLL_US:+ --busy_poll_us=$NETPOLL_BUSY_POLL_US}"
 )
 
 conns="1 16 128 1000"

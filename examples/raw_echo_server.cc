@@ -27,7 +27,7 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "address to listen on (port 0 = any)");
 ABSL_FLAG(int, loops, 1, "event loops (threads); 0 = one per core");
 ABSL_FLAG(int, busy_poll_us, -1,
-          "loops' busy poll in microseconds (0: off; -1: netpoll::kDefaultBusyPoll)");
+          "loops' busy poll in microseconds (-1 or 0: off, netpoll's default)");
 ABSL_FLAG(bool, reuse_port, false, "one SO_REUSEPORT listener per loop");
 ABSL_FLAG(int, idle_timeout_ms, 0, "close connections idle this long; 0 = never");
 ABSL_FLAG(int, grace_ms, 2000, "graceful shutdown period after SIGINT/SIGTERM");

@@ -40,7 +40,9 @@
 
 namespace netpoll {
 
-inline constexpr absl::Duration kDefaultBusyPoll = absl::Microseconds(20);
+// A busy_poll for request/response traffic where both peers poll (what
+// nprpc's servers and channels use; docs/benchmarks.md has the measurements).
+inline constexpr absl::Duration kRequestResponseBusyPoll = absl::Microseconds(20);
 
 struct EventLoopOptions {
   std::string name = "loop";
@@ -53,8 +55,11 @@ struct EventLoopOptions {
   // a request/response exchange pays it at every hop. The loop keeps a moving
   // average of how often its polls find work; once fewer than about a quarter
   // do (sparse input, arriving at random), it polls on one turn in 64 only,
-  // until polls find work again. Zero: never poll.
-  absl::Duration busy_poll = kDefaultBusyPoll;
+  // until polls find work again. Zero (the default): never poll. Off by
+  // default in the transport because polling also undoes batching: with a
+  // peer that does not poll (echo_load at 16 connections) a polling echo
+  // server takes requests one at a time and lost a quarter of its QPS.
+  absl::Duration busy_poll = absl::ZeroDuration();
 };
 
 class EventLoop {

@@ -25,7 +25,7 @@ struct EventLoopGroupOptions {
   int num_loops = 0;
   std::string name = "netpoll";
   // Each loop's EventLoopOptions::busy_poll.
-  absl::Duration busy_poll = kDefaultBusyPoll;
+  absl::Duration busy_poll = absl::ZeroDuration();
 };
 
 class EventLoopGroup {

@@ -44,7 +44,7 @@ struct ServerOptions {
   // Loops to create when `group` is null (0: one per core).
   int num_loops = 0;
   // EventLoopOptions::busy_poll of the loops it creates.
-  absl::Duration busy_poll = kDefaultBusyPoll;
+  absl::Duration busy_poll = absl::ZeroDuration();
   // Use these loops instead of creating a group; not owned, must outlive the
   // server.
   EventLoopGroup* group = nullptr;

@@ -49,6 +49,7 @@ netpoll::EventLoopGroup* DefaultClientLoops() {
   static netpoll::EventLoopGroup* loops = [] {
     netpoll::EventLoopGroupOptions options;
     options.name = "nprpc-client";
+    options.busy_poll = netpoll::kRequestResponseBusyPoll;
     auto group = netpoll::EventLoopGroup::Create(options);
     NP_CHECK(group.ok()) << "cannot start the client loops: " << group.status();
     return group->release();  // never destroyed: usable during exit

@@ -88,7 +88,8 @@ struct ChannelOptions {
   absl::Duration idle_timeout = absl::Minutes(1);
   size_t max_body_size = kDefaultMaxBodySize;
   // I/O loops; not owned, must outlive the channel. Null: a process-wide
-  // group with one loop per core (DefaultClientLoops()).
+  // group with one loop per core that busy-polls for
+  // netpoll::kRequestResponseBusyPoll after I/O (DefaultClientLoops()).
   netpoll::EventLoopGroup* loops = nullptr;
 };
 

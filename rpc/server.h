@@ -61,8 +61,10 @@ class WorkerPool;
 struct ServerOptions {
   // I/O loops (threads that read, decode and write).
   int num_io_loops = 1;
-  // netpoll::EventLoopOptions::busy_poll of the I/O loops.
-  absl::Duration io_busy_poll = netpoll::kDefaultBusyPoll;
+  // netpoll::EventLoopOptions::busy_poll of the I/O loops: after a turn
+  // with I/O a loop polls this long before it sleeps, so a request that
+  // follows soon needs no wake-up. Zero: never poll.
+  absl::Duration io_busy_poll = netpoll::kRequestResponseBusyPoll;
   // Handler threads and their queue. A full queue answers ELIMIT.
   int num_worker_threads = 4;
   size_t max_queued_calls = 10000;
