@@ -7,6 +7,8 @@
 #   - nprpc vs gRPC C++ (bench/run_rpc_bench.sh);
 #   - nprpc's connection types (single, pooled, short) and request compression
 #     (none, snappy, gzip, zlib);
+#   - the target points again in 5 interleaved rounds (the verdicts use the
+#     median);
 # over concurrency 1/16/128/1024 and payloads 16 B/4 KiB/64 KiB. The raw JSON
 # lines, the machine, the load average and the exact commands go into a run
 # directory; bench/report_gen.py turns them into the page (tables, verdicts,
@@ -21,7 +23,7 @@
 #   --out FILE       the page (default docs/benchmarks.md)
 #   --img-dir DIR    the charts (default docs/img)
 #
-# The full run takes about 20 minutes on the 2-core development VM.
+# The full run takes about 27 minutes on the 2-core development VM.
 # Environment: BAZEL_OUTPUT_BASE=dir runs bazel with --output_base=dir (passed
 # on to the two run scripts).
 #
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
     --from) from="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --img-dir) img_dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -72,6 +74,9 @@ if [ "$quick" = 1 ]; then
   rpc_points="16:1 16:16 16:128 4096:128"
   conn_points="16:16"
   compress_points="4096:16"
+  rounds=2
+  round_duration=1
+  round_warmup=0.5
   max_wait=0
 else
   duration=10
@@ -84,8 +89,14 @@ else
   rpc_points="$echo_points"
   conn_points="16:1 16:16 16:128"
   compress_points="4096:16 65536:16"
+  rounds=5
+  round_duration=5
+  round_warmup=1
   max_wait=600
 fi
+# The points the targets of issues 3 and 4 name; measured again in rounds.
+target_echo_conns=1024
+target_rpc_points="16:1 16:16 16:128 4096:128"
 [ "$wait_quiet" = 0 ] && max_wait=0
 
 tools/setup.sh >&2
@@ -186,6 +197,17 @@ for algo in none snappy gzip zlib; do
   run bench/run_rpc_bench.sh --no-build --no-grpc --client-flags "--compress=$algo" \
     --points "$compress_points" --duration "$duration" --warmup "$warmup" \
     --json "$run_dir/compress_$algo.jsonl" >&2
+done
+
+# The target points again, in interleaved rounds: the verdicts use the median.
+meta load_rounds "$(loadavg)"
+meta rounds "$rounds"
+for i in $(seq 1 "$rounds"); do
+  run bench/run_echo_bench.sh --no-build --payloads 16 --conns "$target_echo_conns" \
+    --duration "$round_duration" --warmup "$round_warmup" --json "$run_dir/round${i}_echo.jsonl" \
+    netpoll epoll threaded >&2
+  run bench/run_rpc_bench.sh --no-build --points "$target_rpc_points" --duration "$round_duration" \
+    --warmup "$round_warmup" --json "$run_dir/round${i}_rpc.jsonl" >&2
 done
 
 meta load_after "$(loadavg)"

@@ -11,6 +11,8 @@ DIR is what bench/report.sh leaves behind:
     rpc.jsonl            bench/run_rpc_bench.sh --json lines (rpc_bench and grpc_bench)
     conn_TYPE.jsonl      rpc_bench alone with --connection_type=TYPE
     compress_ALGO.jsonl  rpc_bench alone with --compress=ALGO
+    roundN_echo.jsonl    round N (1, 2, ...) of the target points, interleaved:
+    roundN_rpc.jsonl     the verdicts use the median over the rounds
 
 The template's {{section}} markers are replaced by the generated sections
 (SECTIONS below); every other line is kept as written. Each section and each
@@ -79,6 +81,34 @@ def read_lines(path):
         return [line.rstrip("\n") for line in f if line.strip()]
 
 
+def echo_rows(path):
+    """(server, payload, connections) -> row, and server -> idle row."""
+    echo, idle = {}, {}
+    for row in read_jsonl(path):
+        if row.get("mode") == "idle":
+            idle[row["name"]] = row
+        else:
+            echo[(row["name"], row["payload"], row["connections"])] = row
+    return echo, idle
+
+
+def rpc_rows(path):
+    """("nprpc"|"grpc", payload, concurrency) -> row."""
+    rpc = {}
+    for row in read_jsonl(path):
+        side = "grpc" if row["tool"] == "grpc_bench" else "nprpc"
+        rpc[(side, row["payload"], row["concurrency"])] = row
+    return rpc
+
+
+class Round:
+    """One interleaved round of the target points."""
+
+    def __init__(self, echo, rpc):
+        self.echo = echo
+        self.rpc = rpc
+
+
 class Run:
     """One benchmark run, indexed by point. A point measured twice keeps the
     later row."""
@@ -86,17 +116,17 @@ class Run:
     def __init__(self, run_dir):
         self.meta = read_meta(os.path.join(run_dir, "meta.txt"))
         self.commands = read_lines(os.path.join(run_dir, "commands.txt"))
-        self.echo = {}  # (server, payload, connections) -> row
-        self.idle = {}  # server -> row
-        for row in read_jsonl(os.path.join(run_dir, "echo.jsonl")):
-            if row.get("mode") == "idle":
-                self.idle[row["name"]] = row
-            else:
-                self.echo[(row["name"], row["payload"], row["connections"])] = row
-        self.rpc = {}  # ("nprpc"|"grpc", payload, concurrency) -> row
-        for row in read_jsonl(os.path.join(run_dir, "rpc.jsonl")):
-            side = "grpc" if row["tool"] == "grpc_bench" else "nprpc"
-            self.rpc[(side, row["payload"], row["concurrency"])] = row
+        self.echo, self.idle = echo_rows(os.path.join(run_dir, "echo.jsonl"))
+        self.rpc = rpc_rows(os.path.join(run_dir, "rpc.jsonl"))
+        self.rounds = []
+        n = 1
+        while True:
+            echo_path = os.path.join(run_dir, f"round{n}_echo.jsonl")
+            rpc_path = os.path.join(run_dir, f"round{n}_rpc.jsonl")
+            if not (os.path.exists(echo_path) or os.path.exists(rpc_path)):
+                break
+            self.rounds.append(Round(echo_rows(echo_path)[0], rpc_rows(rpc_path)))
+            n += 1
         self.conn = {}  # (type, payload, concurrency) -> row
         for t in CONN_TYPES:
             for row in read_jsonl(os.path.join(run_dir, f"conn_{t}.jsonl")):
@@ -282,10 +312,60 @@ def verdict(value, op, limit):
     return "**met**" if ok else "**missed**"
 
 
-def echo_target_conns(run):
+def echo_target_conns(view):
     """The concurrency standing for '1,000 connections': the smallest >= 1000."""
-    big = [c for c in run.echo_conns() if c >= 1000]
+    big = [k[2] for k in view.echo if k[2] >= 1000]
     return min(big) if big else None
+
+
+def median(values):
+    v = sorted(values)
+    if not v:
+        return None
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def echo_ratio(view, base):
+    """(netpoll / base QPS at 16 B and ~1,000 connections or None, the rows)."""
+    c = echo_target_conns(view)
+    np_row = view.echo.get(("netpoll", 16, c)) if c else None
+    other = view.echo.get((base, 16, c)) if c else None
+    r = ratio(num(np_row, "qps"), num(other, "qps")) if valid(np_row) and valid(other) else None
+    return r, [np_row, other]
+
+
+def rpc_ratio(view, key, payload, conc):
+    """(nprpc / gRPC ratio of `key` or None, the rows)."""
+    np_, gr = view.rpc.get(("nprpc", payload, conc)), view.rpc.get(("grpc", payload, conc))
+    if not (valid(np_) and valid(gr)):
+        return None, [np_, gr]
+    return ratio(num(np_, key), num(gr, key)), [np_, gr]
+
+
+# The ratio targets: (name, where, limit, op, function of a Run or Round).
+RATIO_TARGETS = [
+    ("transport: netpoll QPS ≥ 0.9× the minimal epoll loop", "16 B, C = 1,024", 0.9, ">=",
+     lambda v: echo_ratio(v, "epoll")),
+    ("transport: netpoll QPS ≥ 2× thread-per-connection", "16 B, C = 1,024", 2.0, ">=",
+     lambda v: echo_ratio(v, "threaded")),
+    ("RPC: nprpc QPS ≥ 4× gRPC", "16 B, C = 128", 4.0, ">=", lambda v: rpc_ratio(v, "qps", 16, 128)),
+    ("RPC: nprpc QPS ≥ 1.7× gRPC", "16 B, C = 16", 1.7, ">=", lambda v: rpc_ratio(v, "qps", 16, 16)),
+    ("RPC: nprpc QPS ≥ 2× gRPC", "4 KiB, C = 128", 2.0, ">=",
+     lambda v: rpc_ratio(v, "qps", 4096, 128)),
+    ("RPC: nprpc QPS ≥ 1.4× gRPC", "16 B, C = 1", 1.4, ">=", lambda v: rpc_ratio(v, "qps", 16, 1)),
+    ("RPC: nprpc p50 ≤ 0.7× gRPC's", "16 B, C = 1", 0.7, "<=", lambda v: rpc_ratio(v, "p50_us", 16, 1)),
+]
+
+
+def round_values(run, fn):
+    """fn over every round: ([ratio or None per round], every row involved)."""
+    values, rows = [], []
+    for rnd in run.rounds:
+        r, rr = fn(rnd)
+        values.append(r)
+        rows += rr
+    return values, rows
 
 
 def section_targets(run):
@@ -298,27 +378,36 @@ def section_targets(run):
         sign = "≥" if op == ">=" else "≤"
         rows.append([target, at, value_text, f"{sign} {limit:g}", decided, others])
 
-    c = echo_target_conns(run)
-    np_row = run.echo.get(("netpoll", 16, c)) if c else None
-    for base, limit in (("epoll", 0.9), ("threaded", 2.0)):
-        other = run.echo.get((base, 16, c)) if c else None
-        r = ratio(num(np_row, "qps"), num(other, "qps")) if valid(np_row) and valid(other) else None
-        text = fmt_ratio(r)
-        if r is not None:
-            text += (
-                f" (server µs CPU / echo {fmt_1(cpu_us_per_call(np_row, 'server'))} vs "
-                f"{fmt_1(cpu_us_per_call(other, 'server'))})"
-            )
-        add(
-            f"transport: netpoll QPS ≥ {limit:g}× {'the minimal epoll loop' if base == 'epoll' else 'thread-per-connection'}",
-            f"16 B, C = {c:,}" if c else "16 B, C = 1,000",
-            text,
-            r,
-            ">=",
-            limit,
-            fmt_others(np_row, other),
-            np_row is not None and other is not None,
+    def add_ratio(name, at, limit, op, fn, extra=None):
+        single, single_rows = fn(run)
+        present = any(r is not None for r in single_rows)
+        if run.rounds:
+            values, round_rows = round_values(run, fn)
+            measured = [v for v in values if v is not None]
+            value = median(measured)
+            text = fmt_ratio(value)
+            if measured:
+                text += (
+                    f" (median of {len(measured)} rounds, {fmt_ratio(min(measured))}–"
+                    f"{fmt_ratio(max(measured))}; sweep {fmt_ratio(single)})"
+                )
+            add(name, at, text, value, op, limit, fmt_others(*round_rows),
+                present or any(r is not None for r in round_rows))
+        else:
+            text = fmt_ratio(single)
+            if single is not None and extra:
+                text += extra(single_rows)
+            add(name, at, text, single, op, limit, fmt_others(*single_rows), present)
+
+    def echo_cpu(rows):
+        np_row, other = rows
+        return (
+            f" (server µs CPU / echo {fmt_1(cpu_us_per_call(np_row, 'server'))} vs "
+            f"{fmt_1(cpu_us_per_call(other, 'server'))})"
         )
+
+    for name, at, limit, op, fn in RATIO_TARGETS[:2]:
+        add_ratio(name, at, limit, op, fn, echo_cpu)
     idle = run.idle.get("netpoll")
     per_conn = num(idle, "rss_per_conn_bytes")
     add(
@@ -330,34 +419,38 @@ def section_targets(run):
         4096,
         "–",
     )
-
-    def rpc_ratio(key, payload, conc):
-        """(nprpc/gRPC ratio or None, others' CPU text, whether both rows exist)."""
-        np_, gr = run.rpc.get(("nprpc", payload, conc)), run.rpc.get(("grpc", payload, conc))
-        present = np_ is not None and gr is not None
-        if not (valid(np_) and valid(gr)):
-            return None, fmt_others(np_, gr), present
-        return ratio(num(np_, key), num(gr, key)), fmt_others(np_, gr), present
-
-    for payload, conc, limit in ((16, 128, 4), (16, 16, 1.7), (4096, 128, 2), (16, 1, 1.4)):
-        r, others, present = rpc_ratio("qps", payload, conc)
-        add(f"RPC: nprpc QPS ≥ {limit:g}× gRPC", f"{fmt_size(payload)}, C = {conc}", fmt_ratio(r), r,
-            ">=", limit, others, present)
-    r, others, present = rpc_ratio("p50_us", 16, 1)
-    add("RPC: nprpc p50 ≤ 0.7× gRPC's", "16 B, C = 1", fmt_ratio(r), r, "<=", 0.7, others, present)
-    peaks = [num(run.rpc.get(("nprpc", p, 128)), "server_peak_rss_kib") for p in (16, 4096)]
+    for name, at, limit, op, fn in RATIO_TARGETS[2:]:
+        add_ratio(name, at, limit, op, fn)
+    # Peak RSS: the largest of every C = 128 nprpc row, sweep and rounds.
+    views = [run] + run.rounds
+    peak_rows = [v.rpc.get(("nprpc", p, 128)) for v in views for p in (16, 4096)]
+    peaks = [num(r, "server_peak_rss_kib") for r in peak_rows]
     peaks = [p for p in peaks if p is not None]
     peak_mib = max(peaks) / 1024 if peaks else None
     add(
         "RPC: nprpc server peak RSS (MiB)",
-        "C = 128, 16 B and 4 KiB (the larger)",
+        "C = 128, 16 B and 4 KiB (the largest" + (" of sweep and rounds)" if run.rounds else ")"),
         fmt_1(peak_mib),
         peak_mib,
         "<=",
         12,
-        fmt_others(*(run.rpc.get(("nprpc", p, 128)) for p in (16, 4096))),
+        fmt_others(*peak_rows),
     )
     return table(["target", "at", "measured", "limit", "verdict", "others' CPU %"], "llrrll", rows)
+
+
+def section_target_rounds(run):
+    """Every round's ratio per target, and the median the verdicts use."""
+    if not run.rounds:
+        return "No rounds in this run: the verdicts above use the sweep's single points."
+    n = len(run.rounds)
+    rows = []
+    for name, at, limit, op, fn in RATIO_TARGETS:
+        values, _ = round_values(run, fn)
+        measured = [v for v in values if v is not None]
+        rows.append([f"{name} ({at})"] + [fmt_ratio(v) for v in values] + [fmt_ratio(median(measured))])
+    header = ["target"] + [f"round {i}" for i in range(1, n + 1)] + ["median"]
+    return table(header, "l" + "r" * (n + 1), rows)
 
 
 def section_echo(run):
@@ -767,6 +860,7 @@ def sections(run, charts, img_rel):
         "machine": section_machine(run),
         "commands": section_commands(run),
         "targets": section_targets(run),
+        "target_rounds": section_target_rounds(run),
         "echo_results": section_echo(run),
         "echo_idle": section_echo_idle(run),
         "rpc_results": section_rpc(run),

@@ -3,7 +3,8 @@
 #   1. the page from testdata/template.md (every section, every chart link)
 #      equals testdata/golden.md;
 #   2. the real bench/report_template.md renders (no unknown section);
-#   3. when gnuplot is installed, every chart renders to a PNG (skipped, with
+#   3. without round files, the verdicts use the sweep's single points;
+#   4. when gnuplot is installed, every chart renders to a PNG (skipped, with
 #      a message, when it is not).
 # Offline; runs no benchmark. Under Bazel: bazel test //bench:report_test.
 #
@@ -46,7 +47,18 @@ for heading in '## Targets' '## Transport echo' '## nprpc vs gRPC C++' '### Conn
   grep -q "$heading" "$tmp/docs/real.md" || fail "the real page has no '$heading'"
 done
 
-# 3. Charts.
+# 3. Without round files the verdicts come from the sweep's single points.
+mkdir -p "$tmp/sweep_only"
+for f in "$data"/*; do
+  case "$(basename "$f")" in round*) ;; *) cp "$f" "$tmp/sweep_only/" ;; esac
+done
+python3 "$root/bench/report_gen.py" --run-dir "$tmp/sweep_only" --template "$data/template.md" \
+  --out "$tmp/docs/sweep_only.md" --img-dir "$tmp/docs/img" --gnuplot off
+grep -q 'No rounds in this run' "$tmp/docs/sweep_only.md" || fail "sweep-only page names rounds"
+grep -q 'median of' "$tmp/docs/sweep_only.md" && fail "sweep-only page has a median of rounds"
+grep -q 'median of 3 rounds' "$tmp/docs/golden.md" || fail "the golden page has no median of rounds"
+
+# 4. Charts.
 if ! command -v gnuplot >/dev/null; then
   echo "gnuplot not installed: chart rendering skipped (the markdown was checked)"
   echo PASS

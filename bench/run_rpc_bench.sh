@@ -238,7 +238,8 @@ echo "# targets (issue 4): median over $rounds round(s) of nprpc/gRPC ratios fro
 }
 # The largest nprpc peak of the C=128 points, over all rounds.
 # shellcheck disable=SC2086
-rss_mb="$(printf '%s\n' ${nprpc_rss[16:128]:-} ${nprpc_rss[4096:128]:-} | sort -g | tail -1 |
-  awk '{ printf "%.1f", $1 / 1024 }')"
+rss_mb="$(printf '%s\n' ${nprpc_rss[16:128]:-} ${nprpc_rss[4096:128]:-} | awk NF | sort -g |
+  tail -1 | awk '{ printf "%.1f", $1 / 1024 }')"
+[ -n "$rss_mb" ] || rss_mb=n/a  # no C=128 point in this run
 verdict "nprpc server peak RSS MB, C=128" "$rss_mb" "<=" 12
 echo "# done: $(uptime | sed 's/.*load/load/')"
