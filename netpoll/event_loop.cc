@@ -129,18 +129,22 @@ void EventLoop::Run() {
 
 bool EventLoop::ShouldBusyPoll(absl::Duration wait) {
   if (options_.busy_poll <= absl::ZeroDuration() || wait <= absl::ZeroDuration()) return false;
-  if (busy_poll_score_ >= kBusyPollMinScore) return true;
-  // Polls have mostly found nothing: poll on every kBusyPollProbeTurns-th
-  // turn only, to notice when traffic gets dense again.
-  if (++busy_poll_probe_ < kBusyPollProbeTurns) return false;
-  busy_poll_probe_ = 0;
-  return true;
+  const absl::Duration burst = options_.busy_poll * kBusyPollBurst;
+  if (busy_poll_refilled_ == absl::InfinitePast()) {
+    busy_poll_budget_ = burst;
+  } else {
+    busy_poll_budget_ = std::min(
+        burst, busy_poll_budget_ + (turn_time_ - busy_poll_refilled_) * kBusyPollWasteShare);
+  }
+  busy_poll_refilled_ = turn_time_;
+  return busy_poll_budget_ > absl::ZeroDuration();
 }
 
 int EventLoop::BusyPoll(absl::Time until) {
   // sleeping_ stays false: other threads queue work without waking the loop,
   // and the loop finds it here.
   stats_.Add(stats_.busy_polls, 1);
+  const absl::Time start = turn_time_;
   int found = 0;
   bool queued = false;
   do {
@@ -159,12 +163,10 @@ int EventLoop::BusyPoll(absl::Time until) {
     // for) run first; returns at once when none is.
     sched_yield();
   } while (!stop_.load(std::memory_order_acquire) && MonotonicNow() < until);
-  // The score is a moving average of the hit rate (weight 1/8 per poll).
   if (found > 0 || queued) {
     stats_.Add(stats_.busy_poll_hits, 1);
-    busy_poll_score_ += (kBusyPollFullScore - busy_poll_score_) / 8;
   } else {
-    busy_poll_score_ -= (busy_poll_score_ + 7) / 8;
+    busy_poll_budget_ -= MonotonicNow() - start;
   }
   return found;
 }

@@ -52,10 +52,13 @@ struct EventLoopOptions {
   // blocking (yielding the CPU between polls) for up to this long before
   // sleeping in Wait. A message that arrives meanwhile is picked up without a
   // wake-up: on a VM, waking a sleeping vCPU costs tens of microseconds, and
-  // a request/response exchange pays it at every hop. The loop keeps a moving
-  // average of how often its polls find work; once fewer than about a quarter
-  // do (sparse input, arriving at random), it polls on one turn in 64 only,
-  // until polls find work again. Zero (the default): never poll. Off by
+  // a request/response exchange pays it at every hop. Polls that find
+  // nothing (sparse input, arriving at random) may use an eighth of the
+  // loop's time, after a burst of 16 such polls; beyond that the loop sleeps
+  // at once until the budget refills. A poll that finds work costs nothing.
+  // (The budget is time, not a hit rate: when both ends of a connection have
+  // stopped polling, one end's poll cannot find the other's answer in time,
+  // so a rate-based rule could never turn polling back on.) Zero (the default): never poll. Off by
   // default in the transport because polling also undoes batching: with a
   // peer that does not poll (echo_load at 16 connections) a polling echo
   // server takes requests one at a time and lost a quarter of its QPS.
@@ -119,15 +122,14 @@ class EventLoop {
   };
   // Timer operations queued without a wake-up wake the loop at this many.
   static constexpr size_t kMaxLazyTimerOps = 1024;
-  // Busy-poll hit-rate score: full, and the level below which only every
-  // kBusyPollProbeTurns-th turn polls.
-  static constexpr int kBusyPollFullScore = 256;
-  static constexpr int kBusyPollMinScore = 64;
-  static constexpr int kBusyPollProbeTurns = 64;
+  // Busy polls that find nothing may use this share of the loop's time, in
+  // bursts of up to kBusyPollBurst polls (see busy_poll).
+  static constexpr double kBusyPollWasteShare = 1.0 / 8;
+  static constexpr int kBusyPollBurst = 16;
 
   void RunQueuedTasks();
-  // Loop thread: whether to busy-poll before a wait of `wait` (counts down
-  // the back-off).
+  // Loop thread: whether to busy-poll before a wait of `wait` (refills the
+  // budget).
   bool ShouldBusyPoll(absl::Duration wait);
   // Loop thread: polls without blocking until an fd is ready, work is queued
   // or `until`; fills ready_ and returns how many entries are ready.
@@ -151,9 +153,10 @@ class EventLoop {
   std::vector<Poller::Ready> ready_;
   std::vector<Task> running_tasks_;
   absl::Time turn_time_;
-  // Moving average of busy-poll hits, 0..kBusyPollFullScore (see busy_poll).
-  int busy_poll_score_ = kBusyPollFullScore;
-  int busy_poll_probe_ = 0;  // turns since the last probe while below the score
+  // Time that polls finding nothing may still use: refilled at
+  // kBusyPollWasteShare of the time passed, up to kBusyPollBurst polls' worth.
+  absl::Duration busy_poll_budget_ = absl::ZeroDuration();
+  absl::Time busy_poll_refilled_ = absl::InfinitePast();
 
   std::atomic<std::thread::id> thread_id_{};
   std::atomic<bool> stop_{false};
