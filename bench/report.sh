@@ -23,7 +23,7 @@
 #   --out FILE       the page (default docs/benchmarks.md)
 #   --img-dir DIR    the charts (default docs/img)
 #
-# The full run takes about 27 minutes on the 2-core development VM.
+# The full run takes about 25 minutes on the 2-core development VM.
 # Environment: BAZEL_OUTPUT_BASE=dir runs bazel with --output_base=dir (passed
 # on to the two run scripts).
 #

@@ -246,7 +246,7 @@ def section_header(run):
         "",
         f"> **Generated** by `{command}` on {m.get('started_utc', '?')} "
         f"({m.get('mode', '?')} mode) at commit `{m.get('commit', '?')}`. "
-        "Regenerate with `bench/report.sh` (about 20 minutes; `--quick` for a try-out; "
+        "Regenerate with `bench/report.sh` (about 25 minutes; `--quick` for a try-out; "
         "`BAZEL_OUTPUT_BASE=dir` for your own Bazel output base). The prose comes from "
         "`bench/report_template.md`; the tables, verdicts and charts from the run.",
     ]
@@ -449,6 +449,30 @@ def section_target_rounds(run):
         values, _ = round_values(run, fn)
         measured = [v for v in values if v is not None]
         rows.append([f"{name} ({at})"] + [fmt_ratio(v) for v in values] + [fmt_ratio(median(measured))])
+
+    # References, not targets: how far the bound of any one-loop reactor is.
+    def epoll_vs_threaded(view):
+        c = echo_target_conns(view)
+        e, t = (view.echo.get((s, 16, c)) if c else None for s in ("epoll", "threaded"))
+        return ratio(num(e, "qps"), num(t, "qps")) if valid(e) and valid(t) else None
+
+    values = [epoll_vs_threaded(r) for r in run.rounds]
+    rows.append(
+        ["reference: the minimal epoll loop's QPS / thread-per-connection's (16 B, C = 1,024)"]
+        + [fmt_ratio(v) for v in values]
+        + [fmt_ratio(median([v for v in values if v is not None]))]
+    )
+    for server in ECHO_SERVERS:
+        values = []
+        for r in run.rounds:
+            c = echo_target_conns(r)
+            row = r.echo.get((server, 16, c)) if c else None
+            values.append(cpu_us_per_call(row, "server") if valid(row) else None)
+        rows.append(
+            [f"reference: {server} server µs CPU per echo (16 B, C = 1,024)"]
+            + [fmt_1(v) for v in values]
+            + [fmt_1(median([v for v in values if v is not None]))]
+        )
     header = ["target"] + [f"round {i}" for i in range(1, n + 1)] + ["median"]
     return table(header, "l" + "r" * (n + 1), rows)
 
