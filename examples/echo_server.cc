@@ -20,7 +20,7 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:8000", "address to serve on (ip:port o
 ABSL_FLAG(int, threads, 4, "handler (worker) threads");
 ABSL_FLAG(int, io_loops, 1, "I/O loops");
 ABSL_FLAG(int, busy_poll_us, -1,
-          "I/O loops' busy poll in microseconds (0: off; -1: nprpc's default)");
+          "I/O loops' and workers' busy poll in microseconds (0: off; -1: nprpc's default)");
 ABSL_FLAG(bool, inline_handlers, false,
           "run handlers on the I/O loops instead of the worker pool (they never block)");
 
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   options.run_handlers_inline = absl::GetFlag(FLAGS_inline_handlers);
   if (int us = absl::GetFlag(FLAGS_busy_poll_us); us >= 0) {
     options.io_busy_poll = absl::Microseconds(us);
+    options.worker_busy_poll = absl::Microseconds(us);
   }
   nprpc::Server server(options);
   if (absl::Status s = server.AddService(nprpc::examples::NewEchoService()); !s.ok()) {

@@ -55,7 +55,8 @@ EventLoop::EventLoop(const EventLoopOptions& options, std::unique_ptr<Poller> po
       poller_(std::move(poller)),
       waker_(std::move(waker)),
       ready_(options.max_events_per_wait > 0 ? options.max_events_per_wait : 256),
-      turn_time_(MonotonicNow()) {}
+      turn_time_(MonotonicNow()),
+      busy_poll_budget_(options.busy_poll) {}
 
 EventLoop::~EventLoop() {
   NP_CHECK(!running_.load()) << "EventLoop " << options_.name << " destroyed while running";
@@ -74,13 +75,15 @@ void EventLoop::Run() {
   NP_CHECK(!running_.exchange(true)) << "EventLoop " << options_.name << " already running";
   t_loop_in_this_thread = this;
   thread_id_.store(std::this_thread::get_id());
-  bool had_io = false;  // the previous turn had a ready fd
+  // The previous turn had a ready fd or ran a task: work may follow soon
+  // (a reply to what it sent, the next task from a worker thread).
+  bool had_work = false;
   while (!stop_.load(std::memory_order_acquire)) {
     turn_time_ = MonotonicNow();
     if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
     absl::Duration wait = timers_.TimeUntilNext(turn_time_);
     int polled = 0;
-    if (had_io && ShouldBusyPoll(wait)) {
+    if (had_work && ShouldBusyPoll(wait)) {
       polled = BusyPoll(turn_time_ + std::min(wait, options_.busy_poll));
       turn_time_ = MonotonicNow();
       wait = timers_.TimeUntilNext(turn_time_);
@@ -108,16 +111,16 @@ void EventLoop::Run() {
       }
       if (!n.ok()) {
         NP_LOG(ERROR) << options_.name << ": " << n.status();
-        had_io = false;
+        had_work = false;
         continue;
       }
     }
-    had_io = *n > 0;
+    had_work = *n > 0;
     for (int i = 0; i < *n; ++i) ready_[i].handler->HandleEvents(ready_[i].events);
     // Cancellations queued before now take effect before timers fire.
     if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
     timers_.RunExpired(turn_time_);
-    RunQueuedTasks();
+    if (RunQueuedTasks()) had_work = true;
   }
   // Tasks queued before Stop() still run (they may release resources).
   RunQueuedTasks();
@@ -129,15 +132,7 @@ void EventLoop::Run() {
 
 bool EventLoop::ShouldBusyPoll(absl::Duration wait) {
   if (options_.busy_poll <= absl::ZeroDuration() || wait <= absl::ZeroDuration()) return false;
-  const absl::Duration burst = options_.busy_poll * kBusyPollBurst;
-  if (busy_poll_refilled_ == absl::InfinitePast()) {
-    busy_poll_budget_ = burst;
-  } else {
-    busy_poll_budget_ = std::min(
-        burst, busy_poll_budget_ + (turn_time_ - busy_poll_refilled_) * kBusyPollWasteShare);
-  }
-  busy_poll_refilled_ = turn_time_;
-  return busy_poll_budget_ > absl::ZeroDuration();
+  return busy_poll_budget_.MayPoll(turn_time_);
 }
 
 int EventLoop::BusyPoll(absl::Time until) {
@@ -166,7 +161,7 @@ int EventLoop::BusyPoll(absl::Time until) {
   if (found > 0 || queued) {
     stats_.Add(stats_.busy_poll_hits, 1);
   } else {
-    busy_poll_budget_ -= MonotonicNow() - start;
+    busy_poll_budget_.Charge(MonotonicNow() - start);
   }
   return found;
 }
@@ -211,19 +206,22 @@ void EventLoop::QueueInLoop(Task task) {
   if (wake) SendWakeup();
 }
 
-void EventLoop::RunQueuedTasks() {
+bool EventLoop::RunQueuedTasks() {
   // Tasks may queue more tasks; run those in the same turn too, but bound the
   // rounds so a task that always re-queues itself cannot starve I/O.
+  bool ran = false;
   for (int round = 0; round < 4; ++round) {
     {
       MutexLock lock(&mu_);
       wake_pending_ = false;
-      if (pending_.empty()) return;
+      if (pending_.empty()) return ran;
       running_tasks_.swap(pending_);
     }
     for (Task& task : running_tasks_) task();
     running_tasks_.clear();
+    ran = true;
   }
+  return ran;
 }
 
 TimerId EventLoop::ScheduleTimer(absl::Duration delay, absl::Duration interval, Task task) {

@@ -33,6 +33,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "netpoll/busy_poll_budget.h"
 #include "netpoll/mutex.h"
 #include "netpoll/poller.h"
 #include "netpoll/stats.h"
@@ -48,7 +49,7 @@ struct EventLoopOptions {
   std::string name = "loop";
   PollerKind poller = PollerKind::kEpoll;
   int max_events_per_wait = 256;
-  // Busy polling: after a turn in which an fd was ready, poll without
+  // Busy polling: after a turn in which an fd was ready or a task ran, poll without
   // blocking (yielding the CPU between polls) for up to this long before
   // sleeping in Wait. A message that arrives meanwhile is picked up without a
   // wake-up: on a VM, waking a sleeping vCPU costs tens of microseconds, and
@@ -122,12 +123,9 @@ class EventLoop {
   };
   // Timer operations queued without a wake-up wake the loop at this many.
   static constexpr size_t kMaxLazyTimerOps = 1024;
-  // Busy polls that find nothing may use this share of the loop's time, in
-  // bursts of up to kBusyPollBurst polls (see busy_poll).
-  static constexpr double kBusyPollWasteShare = 1.0 / 8;
-  static constexpr int kBusyPollBurst = 16;
 
-  void RunQueuedTasks();
+  // Returns whether any task ran.
+  bool RunQueuedTasks();
   // Loop thread: whether to busy-poll before a wait of `wait` (refills the
   // budget).
   bool ShouldBusyPoll(absl::Duration wait);
@@ -153,10 +151,7 @@ class EventLoop {
   std::vector<Poller::Ready> ready_;
   std::vector<Task> running_tasks_;
   absl::Time turn_time_;
-  // Time that polls finding nothing may still use: refilled at
-  // kBusyPollWasteShare of the time passed, up to kBusyPollBurst polls' worth.
-  absl::Duration busy_poll_budget_ = absl::ZeroDuration();
-  absl::Time busy_poll_refilled_ = absl::InfinitePast();
+  BusyPollBudget busy_poll_budget_;  // for options_.busy_poll
 
   std::atomic<std::thread::id> thread_id_{};
   std::atomic<bool> stop_{false};

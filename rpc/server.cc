@@ -530,7 +530,8 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
     absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
         WorkerPool::Create({.num_threads = options_.num_worker_threads,
                             .max_queued_tasks = options_.max_queued_calls,
-                            .name = "nprpc-worker"});
+                            .name = "nprpc-worker",
+                            .busy_poll = options_.worker_busy_poll});
     if (!pool.ok()) return pool.status();
     pool_ = std::move(*pool);
     core_->pool = pool_.get();

@@ -67,6 +67,8 @@ struct ServerOptions {
   absl::Duration io_busy_poll = netpoll::kRequestResponseBusyPoll;
   // Handler threads and their queue. A full queue answers ELIMIT.
   int num_worker_threads = 4;
+  // WorkerPoolOptions::busy_poll of the handler threads.
+  absl::Duration worker_busy_poll = netpoll::kRequestResponseBusyPoll;
   size_t max_queued_calls = 10000;
   // Run handlers on the I/O loop that decoded the request instead of the
   // worker pool. Only for handlers that never block.

@@ -1,10 +1,12 @@
 #include "rpc/worker_pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "netpoll/timer_queue.h"
 
 namespace nprpc {
 
@@ -29,6 +31,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(const WorkerPoolO
 WorkerPool::~WorkerPool() { Stop(); }
 
 absl::Status WorkerPool::TrySubmit(Task task) {
+  bool signal;
   {
     netpoll::MutexLock lock(&mu_);
     if (stopping_) return absl::FailedPreconditionError("worker pool is stopping");
@@ -37,8 +40,12 @@ absl::Status WorkerPool::TrySubmit(Task task) {
           absl::StrCat("worker queue is full (", options_.max_queued_tasks, " tasks)"));
     }
     queue_.push_back(std::move(task));
+    queued_.store(queue_.size(), std::memory_order_release);
+    // The polling worker (if any) takes one task; wake a sleeper for more.
+    const size_t for_poller = polling_.load(std::memory_order_acquire) ? 1 : 0;
+    signal = sleeping_ > 0 && queue_.size() > for_poller;
   }
-  cv_.Signal();
+  if (signal) cv_.Signal();
   return absl::OkStatus();
 }
 
@@ -47,6 +54,7 @@ void WorkerPool::Stop() {
   {
     netpoll::MutexLock lock(&mu_);
     stopping_ = true;
+    stop_polls_.store(true, std::memory_order_release);
   }
   cv_.SignalAll();
   for (std::thread& t : threads_) {
@@ -59,15 +67,47 @@ size_t WorkerPool::queued_tasks() {
   return queue_.size();
 }
 
+void WorkerPool::BusyPoll(netpoll::BusyPollBudget& budget) {
+  const absl::Time start = netpoll::MonotonicNow();
+  if (!budget.MayPoll(start)) return;
+  bool expected = false;
+  if (!polling_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return;
+  const absl::Time until = start + options_.busy_poll;
+  bool found = false;
+  do {
+    if (queued_.load(std::memory_order_acquire) > 0 ||
+        stop_polls_.load(std::memory_order_acquire)) {
+      found = true;
+      break;
+    }
+    sched_yield();
+  } while (netpoll::MonotonicNow() < until);
+  polling_.store(false, std::memory_order_release);
+  if (found) {
+    busy_poll_hits_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    budget.Charge(netpoll::MonotonicNow() - start);
+  }
+}
+
 void WorkerPool::WorkerMain() {
+  netpoll::BusyPollBudget budget(options_.busy_poll);
   for (;;) {
+    if (options_.busy_poll > absl::ZeroDuration() && queued_.load(std::memory_order_acquire) == 0) {
+      BusyPoll(budget);
+    }
     Task task;
     {
       netpoll::MutexLock lock(&mu_);
-      while (queue_.empty() && !stopping_) cv_.Wait(&mu_);
+      while (queue_.empty() && !stopping_) {
+        ++sleeping_;
+        cv_.Wait(&mu_);
+        --sleeping_;
+      }
       if (queue_.empty()) return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_release);
     }
     task();
   }

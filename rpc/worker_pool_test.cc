@@ -88,5 +88,61 @@ TEST(WorkerPoolTest, ConcurrentSubmittersAllRun) {
   EXPECT_EQ(ran.load(), 4000);
 }
 
+std::unique_ptr<WorkerPool> MakePollingPool(int threads, absl::Duration busy_poll) {
+  auto pool =
+      WorkerPool::Create({.num_threads = threads, .max_queued_tasks = 100, .busy_poll = busy_poll});
+  EXPECT_TRUE(pool.ok()) << pool.status();
+  return std::move(*pool);
+}
+
+// A worker that finished a task polls the queue: the next task, submitted
+// while it polls, is taken by the poll.
+TEST(WorkerPoolBusyPollTest, TaskSubmittedWhileAWorkerPollsIsTakenByThePoll) {
+  auto pool = MakePollingPool(1, absl::Seconds(30));
+  netpoll::Notification first, second;
+  ASSERT_TRUE(pool->TrySubmit([&] { first.Notify(); }).ok());
+  first.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(20));  // the worker is polling now
+  const int64_t hits = pool->busy_poll_hits();
+  ASSERT_TRUE(pool->TrySubmit([&] { second.Notify(); }).ok());
+  ASSERT_TRUE(second.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(pool->busy_poll_hits(), hits + 1);
+}
+
+// While one worker polls, a burst of tasks still wakes the sleeping workers:
+// four tasks that can only finish together all run at once.
+TEST(WorkerPoolBusyPollTest, BurstWhileOneWorkerPollsWakesTheSleepers) {
+  auto pool = MakePollingPool(4, absl::Seconds(30));
+  netpoll::Notification warm;
+  ASSERT_TRUE(pool->TrySubmit([&] { warm.Notify(); }).ok());
+  warm.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(20));  // one worker polls, three sleep
+  std::atomic<int> arrived{0};
+  netpoll::Notification all_running;
+  std::atomic<int> done{0};
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(pool->TrySubmit([&] {
+                      if (arrived.fetch_add(1) + 1 == 4) all_running.Notify();
+                      all_running.WaitForNotificationWithTimeout(absl::Seconds(10));
+                      done.fetch_add(1);
+                    })
+                    .ok());
+  }
+  EXPECT_TRUE(all_running.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  pool->Stop();
+  EXPECT_EQ(done.load(), 4);
+}
+
+TEST(WorkerPoolBusyPollTest, StopEndsALongPoll) {
+  auto pool = MakePollingPool(2, absl::Seconds(30));
+  netpoll::Notification ran;
+  ASSERT_TRUE(pool->TrySubmit([&] { ran.Notify(); }).ok());
+  ran.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(20));
+  const absl::Time start = absl::Now();
+  pool->Stop();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
 }  // namespace
 }  // namespace nprpc

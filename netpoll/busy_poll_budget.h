@@ -1,0 +1,55 @@
+// BusyPollBudget: how much time busy polls that find nothing may take.
+//
+// A thread that polls for work instead of sleeping (an EventLoop before
+// epoll_wait, a worker before waiting on its queue) wins a wake-up when work
+// comes during the poll and wastes the poll's time when it does not. The
+// budget lets the polls that find nothing use a fixed share of the time that
+// passes, after a burst: a poll may start while the budget is positive, and
+// each wasted poll is charged. A poll that finds work costs nothing.
+//
+//   BusyPollBudget budget(absl::Microseconds(20));
+//   if (budget.MayPoll(now)) {
+//     absl::Time start = now;
+//     bool found = Poll(start + absl::Microseconds(20));
+//     if (!found) budget.Charge(MonotonicNow() - start);
+//   }
+//
+// It is a budget of time rather than a rule on the hit rate because two peers
+// that wait for each other (a client and a server at one call in flight) can
+// only find each other's work while both poll: once a hit-rate rule had
+// switched both off, neither poll could ever succeed again.
+//
+// Thread safety: not synchronized; one owner thread (a loop, a worker).
+#ifndef NETPOLL_BUSY_POLL_BUDGET_H_
+#define NETPOLL_BUSY_POLL_BUDGET_H_
+
+#include "absl/time/time.h"
+
+namespace netpoll {
+
+class BusyPollBudget {
+ public:
+  // Polls that find nothing may use this share of the time, after a burst of
+  // kBurst polls of `poll`.
+  static constexpr double kWasteShare = 1.0 / 8;
+  static constexpr int kBurst = 16;
+
+  // `poll`: the longest poll (the burst is kBurst of them). Zero: never poll.
+  explicit BusyPollBudget(absl::Duration poll) : burst_(poll * kBurst), budget_(burst_) {}
+
+  // Refills the budget for the time since the previous call (`now` from a
+  // monotonic clock); true when a poll may start.
+  bool MayPoll(absl::Time now);
+
+  // A poll that lasted `wasted` found nothing.
+  void Charge(absl::Duration wasted) { budget_ -= wasted; }
+
+ private:
+  const absl::Duration burst_;
+  absl::Duration budget_;
+  absl::Time last_ = absl::InfinitePast();
+};
+
+}  // namespace netpoll
+
+#endif  // NETPOLL_BUSY_POLL_BUDGET_H_
