@@ -8,10 +8,9 @@
 // each wasted poll is charged. A poll that finds work costs nothing.
 //
 //   BusyPollBudget budget(absl::Microseconds(20));
-//   if (budget.MayPoll(now)) {
-//     absl::Time start = now;
-//     bool found = Poll(start + absl::Microseconds(20));
-//     if (!found) budget.Charge(MonotonicNow() - start);
+//   if (budget.MayPoll(now) &&
+//       budget.Poll(now, absl::Microseconds(20), [&] { return QueueNotEmpty(); })) {
+//     // found work without sleeping
 //   }
 //
 // It is a budget of time rather than a rule on the hit rate because two peers
@@ -23,7 +22,10 @@
 #ifndef NETPOLL_BUSY_POLL_BUDGET_H_
 #define NETPOLL_BUSY_POLL_BUDGET_H_
 
+#include <sched.h>
+
 #include "absl/time/time.h"
+#include "netpoll/timer_queue.h"
 
 namespace netpoll {
 
@@ -43,6 +45,22 @@ class BusyPollBudget {
 
   // A poll that lasted `wasted` found nothing.
   void Charge(absl::Duration wasted) { budget_ -= wasted; }
+
+  // The poll, after MayPoll(start) said yes: calls `ready()` until it returns
+  // true or `poll` has passed since `start`, yielding the CPU between calls
+  // (so a thread waiting for this CPU, perhaps the peer being waited for,
+  // runs first). A poll that ends without ready() is charged. Returns
+  // whether ready() returned true.
+  template <typename Ready>
+  bool Poll(absl::Time start, absl::Duration poll, Ready ready) {
+    const absl::Time until = start + poll;
+    do {
+      if (ready()) return true;
+      sched_yield();
+    } while (MonotonicNow() < until);
+    Charge(MonotonicNow() - start);
+    return false;
+  }
 
  private:
   const absl::Duration burst_;

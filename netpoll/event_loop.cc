@@ -1,7 +1,6 @@
 #include "netpoll/event_loop.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -82,38 +81,17 @@ void EventLoop::Run() {
     turn_time_ = MonotonicNow();
     if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
     absl::Duration wait = timers_.TimeUntilNext(turn_time_);
-    int polled = 0;
-    if (had_work && ShouldBusyPoll(wait)) {
-      polled = BusyPoll(turn_time_ + std::min(wait, options_.busy_poll));
+    absl::StatusOr<int> n = 0;
+    if (had_work && wait > absl::ZeroDuration() && busy_poll_budget_.MayPoll(turn_time_)) {
+      n = BusyPoll(std::min(wait, options_.busy_poll));
       turn_time_ = MonotonicNow();
       wait = timers_.TimeUntilNext(turn_time_);
     }
-    absl::StatusOr<int> n = polled;
-    if (polled == 0) {
-      int timeout_ms = -1;
-      if (wait != absl::InfiniteDuration()) {
-        timeout_ms = static_cast<int>(std::ceil(absl::ToDoubleMilliseconds(wait)));
-      }
-      bool sleeping;
-      {
-        MutexLock lock(&mu_);
-        // Work queued since it was last drained (no wake-up was sent for it).
-        if (!pending_.empty() || !timer_ops_.empty()) timeout_ms = 0;
-        sleeping = sleeping_ = timeout_ms != 0;
-        sleep_until_ =
-            timeout_ms < 0 ? absl::InfiniteFuture() : turn_time_ + absl::Milliseconds(timeout_ms);
-      }
-      n = poller_->Wait(absl::MakeSpan(ready_), timeout_ms);
-      turn_time_ = MonotonicNow();
-      if (sleeping) {
-        MutexLock lock(&mu_);
-        sleeping_ = false;
-      }
-      if (!n.ok()) {
-        NP_LOG(ERROR) << options_.name << ": " << n.status();
-        had_work = false;
-        continue;
-      }
+    if (*n == 0) n = SleepingWait(wait);
+    if (!n.ok()) {
+      NP_LOG(ERROR) << options_.name << ": " << n.status();
+      had_work = false;
+      continue;
     }
     had_work = *n > 0;
     for (int i = 0; i < *n; ++i) ready_[i].handler->HandleEvents(ready_[i].events);
@@ -130,39 +108,46 @@ void EventLoop::Run() {
   running_.store(false);
 }
 
-bool EventLoop::ShouldBusyPoll(absl::Duration wait) {
-  if (options_.busy_poll <= absl::ZeroDuration() || wait <= absl::ZeroDuration()) return false;
-  return busy_poll_budget_.MayPoll(turn_time_);
+absl::StatusOr<int> EventLoop::SleepingWait(absl::Duration wait) {
+  int timeout_ms = -1;
+  if (wait != absl::InfiniteDuration()) {
+    timeout_ms = static_cast<int>(std::ceil(absl::ToDoubleMilliseconds(wait)));
+  }
+  bool sleeping;
+  {
+    MutexLock lock(&mu_);
+    // Work queued since it was last drained (no wake-up was sent for it).
+    if (!pending_.empty() || !timer_ops_.empty()) timeout_ms = 0;
+    sleeping = sleeping_ = timeout_ms != 0;
+    sleep_until_ =
+        timeout_ms < 0 ? absl::InfiniteFuture() : turn_time_ + absl::Milliseconds(timeout_ms);
+  }
+  absl::StatusOr<int> n = poller_->Wait(absl::MakeSpan(ready_), timeout_ms);
+  turn_time_ = MonotonicNow();
+  if (sleeping) {
+    MutexLock lock(&mu_);
+    sleeping_ = false;
+  }
+  return n;
 }
 
-int EventLoop::BusyPoll(absl::Time until) {
+int EventLoop::BusyPoll(absl::Duration poll) {
   // sleeping_ stays false: other threads queue work without waking the loop,
   // and the loop finds it here.
   stats_.Add(stats_.busy_polls, 1);
-  const absl::Time start = turn_time_;
   int found = 0;
-  bool queued = false;
-  do {
+  bool work = false;  // an fd is ready or work is queued
+  busy_poll_budget_.Poll(turn_time_, poll, [&] {
     absl::StatusOr<int> n = poller_->Wait(absl::MakeSpan(ready_), 0);
-    if (n.ok() && *n > 0) {
-      found = *n;
-      break;
-    }
-    queued = has_timer_ops_.load(std::memory_order_acquire);
-    if (!queued) {
+    if (n.ok() && *n > 0) found = *n;
+    work = found > 0 || has_timer_ops_.load(std::memory_order_acquire);
+    if (!work) {
       MutexLock lock(&mu_);
-      queued = !pending_.empty();
+      work = !pending_.empty();
     }
-    if (queued) break;
-    // Lets a thread waiting for this CPU (perhaps the peer this loop waits
-    // for) run first; returns at once when none is.
-    sched_yield();
-  } while (!stop_.load(std::memory_order_acquire) && MonotonicNow() < until);
-  if (found > 0 || queued) {
-    stats_.Add(stats_.busy_poll_hits, 1);
-  } else {
-    busy_poll_budget_.Charge(MonotonicNow() - start);
-  }
+    return work || stop_.load(std::memory_order_acquire);
+  });
+  if (work) stats_.Add(stats_.busy_poll_hits, 1);
   return found;
 }
 

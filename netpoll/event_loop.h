@@ -5,7 +5,7 @@
 // One turn of the loop:
 //   1. poller Wait (timeout = time to the next timer; woken early by an
 //      eventfd when another thread queues a task or an earlier timer),
-//      after a busy poll when the previous turn had I/O (see busy_poll)
+//      after a busy poll when the previous turn did work (see busy_poll)
 //   2. HandleEvents of every ready IoHandler
 //   3. timers scheduled or cancelled from other threads, then expired timers
 //   4. queued tasks, including those queued by steps 2-3 (so writes issued
@@ -49,20 +49,16 @@ struct EventLoopOptions {
   std::string name = "loop";
   PollerKind poller = PollerKind::kEpoll;
   int max_events_per_wait = 256;
-  // Busy polling: after a turn in which an fd was ready or a task ran, poll without
-  // blocking (yielding the CPU between polls) for up to this long before
-  // sleeping in Wait. A message that arrives meanwhile is picked up without a
-  // wake-up: on a VM, waking a sleeping vCPU costs tens of microseconds, and
-  // a request/response exchange pays it at every hop. Polls that find
-  // nothing (sparse input, arriving at random) may use an eighth of the
-  // loop's time, after a burst of 16 such polls; beyond that the loop sleeps
-  // at once until the budget refills. A poll that finds work costs nothing.
-  // (The budget is time, not a hit rate: when both ends of a connection have
-  // stopped polling, one end's poll cannot find the other's answer in time,
-  // so a rate-based rule could never turn polling back on.) Zero (the default): never poll. Off by
-  // default in the transport because polling also undoes batching: with a
-  // peer that does not poll (echo_load at 16 connections) a polling echo
-  // server takes requests one at a time and lost a quarter of its QPS.
+  // Busy polling: after a turn in which an fd was ready or a task ran, poll
+  // without blocking (yielding the CPU between polls) for up to this long
+  // before sleeping in Wait. A message that arrives meanwhile is picked up
+  // without a wake-up: on a VM, waking a sleeping vCPU costs tens of
+  // microseconds, and a request/response exchange pays it at every hop.
+  // Polls that find nothing are limited by a BusyPollBudget. Zero (the
+  // default): never poll. Off by default in the transport because polling
+  // also undoes batching: with a peer that does not poll (echo_load at 16
+  // connections) a polling echo server takes requests one at a time and
+  // lost a quarter of its QPS.
   absl::Duration busy_poll = absl::ZeroDuration();
 };
 
@@ -126,12 +122,13 @@ class EventLoop {
 
   // Returns whether any task ran.
   bool RunQueuedTasks();
-  // Loop thread: whether to busy-poll before a wait of `wait` (refills the
-  // budget).
-  bool ShouldBusyPoll(absl::Duration wait);
-  // Loop thread: polls without blocking until an fd is ready, work is queued
-  // or `until`; fills ready_ and returns how many entries are ready.
-  int BusyPoll(absl::Time until);
+  // Loop thread: the poller Wait for up to `wait`, counted as sleeping (so
+  // that other threads wake the loop) unless work is already queued.
+  absl::StatusOr<int> SleepingWait(absl::Duration wait);
+  // Loop thread: polls without blocking for up to `poll` until an fd is
+  // ready, work is queued or Stop(); fills ready_ and returns how many
+  // entries are ready.
+  int BusyPoll(absl::Duration poll);
   void Wake();
   void SendWakeup();  // the eventfd write, counted in stats().wakeups
   // Any thread: queues `op`; wakes the loop only when it sleeps past the

@@ -1,7 +1,6 @@
 #include "rpc/worker_pool.h"
 
 #include <pthread.h>
-#include <sched.h>
 
 #include <utility>
 
@@ -72,22 +71,12 @@ void WorkerPool::BusyPoll(netpoll::BusyPollBudget& budget) {
   if (!budget.MayPoll(start)) return;
   bool expected = false;
   if (!polling_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return;
-  const absl::Time until = start + options_.busy_poll;
-  bool found = false;
-  do {
-    if (queued_.load(std::memory_order_acquire) > 0 ||
-        stop_polls_.load(std::memory_order_acquire)) {
-      found = true;
-      break;
-    }
-    sched_yield();
-  } while (netpoll::MonotonicNow() < until);
+  const bool found = budget.Poll(start, options_.busy_poll, [this] {
+    return queued_.load(std::memory_order_acquire) > 0 ||
+           stop_polls_.load(std::memory_order_acquire);
+  });
   polling_.store(false, std::memory_order_release);
-  if (found) {
-    busy_poll_hits_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    budget.Charge(netpoll::MonotonicNow() - start);
-  }
+  if (found) busy_poll_hits_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void WorkerPool::WorkerMain() {
