@@ -48,7 +48,7 @@ std::string HeaderFile(const google::protobuf::FileDescriptor* file) {
                   "#include \"absl/status/status.h\"\n"
                   "#include \"absl/status/statusor.h\"\n"
                   "#include \"absl/strings/string_view.h\"\n"
-                  "#include \"codegen/runtime/stub_core.h\"\n"
+                  "#include \"rpc/stub_core.h\"\n"
                   "#include \"google/protobuf/descriptor.h\"\n"
                   "#include \"",
                   PbHeaderName(file->name()),
@@ -78,7 +78,7 @@ std::string SourceFile(const google::protobuf::FileDescriptor* file) {
                   "#include <string>\n"
                   "#include <utility>\n"
                   "\n"
-                  "#include \"codegen/runtime/method_handlers.h\"\n"
+                  "#include \"rpc/method_handlers.h\"\n"
                   "#include \"google/protobuf/descriptor.h\"\n"
                   "#include \"google/protobuf/generated_message_reflection.h\"\n"
                   "\n");

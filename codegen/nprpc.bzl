@@ -24,8 +24,8 @@ load("//tools:proto.bzl", "proto_cc_library")
 
 # What generated .nprpc.h/.cc files include.
 NPRPC_GENERATED_DEPS = [
-    "//codegen:method_handlers",
-    "//codegen:stub_core",
+    "//rpc:method_handlers",
+    "//rpc:stub_core",
     "//rpc:call_options",
     "//rpc:channel",
     "//rpc:server_context",

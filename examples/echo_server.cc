@@ -1,4 +1,4 @@
-// rpc_echo_server: serves example.EchoService (examples/echo_service.h) over
+// rpc_echo_server: serves example.EchoService (tests/harness/echo_service.h) over
 // baidu_std, answering like the brpc server of tests/data/baidu_std/.
 //
 //   bazel run //examples:rpc_echo_server -- --listen=127.0.0.1:8000 --threads=4
@@ -13,8 +13,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "examples/echo_service.h"
 #include "rpc/server.h"
+#include "tests/harness/echo_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8000", "address to serve on (ip:port or unix:/path)");
 ABSL_FLAG(int, threads, 4, "handler (worker) threads");
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     options.worker_busy_poll = absl::Microseconds(us);
   }
   nprpc::Server server(options);
-  if (absl::Status s = server.AddService(nprpc::examples::NewEchoService()); !s.ok()) {
+  if (absl::Status s = server.AddService(nprpc::testing::NewEchoService()); !s.ok()) {
     std::cerr << "AddService: " << s << "\n";
     return 1;
   }

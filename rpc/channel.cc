@@ -11,12 +11,12 @@
 #include "netpoll/dialer.h"
 #include "netpoll/logging.h"
 #include "netpoll/mutex.h"
-#include "rpc/client_call.h"
 #include "rpc/errors.h"
-#include "rpc/frame_codec.h"
-#include "rpc/load_balancer.h"
-#include "rpc/pooled_transport.h"
-#include "rpc/single_connection_transport.h"
+#include "rpc/internal/client_call.h"
+#include "rpc/internal/frame_codec.h"
+#include "rpc/internal/load_balancer.h"
+#include "rpc/internal/pooled_transport.h"
+#include "rpc/internal/single_connection_transport.h"
 
 namespace nprpc {
 namespace {

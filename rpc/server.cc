@@ -12,10 +12,10 @@
 #include "netpoll/event_loop_group.h"
 #include "netpoll/logging.h"
 #include "netpoll/server.h"
-#include "rpc/compression.h"
 #include "rpc/errors.h"
-#include "rpc/frame_codec.h"
-#include "rpc/worker_pool.h"
+#include "rpc/internal/compression.h"
+#include "rpc/internal/frame_codec.h"
+#include "rpc/internal/worker_pool.h"
 
 namespace nprpc {
 namespace {

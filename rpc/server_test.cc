@@ -12,14 +12,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "examples/echo_service.h"
 #include "gtest/gtest.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/mutex.h"
 #include "netpoll/testing/blocking_client.h"
 #include "proto/echo.pb.h"
 #include "rpc/errors.h"
-#include "rpc/frame_codec.h"
+#include "rpc/internal/frame_codec.h"
+#include "tests/harness/echo_service.h"
 
 namespace nprpc {
 namespace {
@@ -161,7 +161,7 @@ class ServerTest : public ::testing::Test {
 
   void StartServer(ServerOptions options = ServerOptions()) {
     server_ = std::make_unique<Server>(std::move(options));
-    ASSERT_TRUE(server_->AddService(examples::NewEchoService()).ok());
+    ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
     ASSERT_TRUE(server_->AddService(MakeTestService()).ok());
     ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
   }

@@ -75,41 +75,13 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "netpoll/mutex.h"
-#include "rpc/call_options.h"
+#include "rpc/context_propagation.h"
 #include "rpc/server_context.h"
 
 namespace nprpc {
 
-class Channel;
-
 template <typename T = void>
 class Task;
-
-// ------------------------------------------------------------------ Context
-
-// The incoming call whose handler runs on this thread now (set by
-// ScopedServerContext), or null.
-const ServerContext* CurrentServerContext();
-
-// Makes `context` current on this thread for its scope (nesting restores the
-// previous one). Used by generated handlers; `context` must outlive the scope.
-class ScopedServerContext {
- public:
-  explicit ScopedServerContext(const ServerContext* context);
-  ~ScopedServerContext();
-  ScopedServerContext(const ScopedServerContext&) = delete;
-  ScopedServerContext& operator=(const ScopedServerContext&) = delete;
-
- private:
-  const ServerContext* const previous_;
-};
-
-// `options` for an outgoing call made on behalf of the incoming call
-// `context`: the deadline becomes the earlier of both; the incoming request's
-// user fields are added to `metadata` unless it already has the key; trace_id
-// (and parent_span_id = the incoming span_id), log_id and request_id are
-// copied when `options` has none. Pure.
-CallOptions PropagateContext(const ServerContext& context, CallOptions options);
 
 namespace task_internal {
 
@@ -340,64 +312,6 @@ struct CurrentTaskContext {
  private:
   const ServerContext* context_ = nullptr;
 };
-
-// Awaits Channel::CallMethod(..., done): the call starts when awaited, and
-// the awaiting coroutine resumes with its status on the channel's I/O loop
-// thread when it completes (or on the awaiting thread, without suspending,
-// when the channel completes it at once, e.g. while reconnecting after a
-// failed dial). `service`, `method`, `request` and `response` must outlive
-// the await; `options` is copied.
-class [[nodiscard]] CallMethodAwaitable {
- public:
-  CallMethodAwaitable(Channel* channel, absl::string_view service, absl::string_view method,
-                      const google::protobuf::Message& request, google::protobuf::Message* response,
-                      CallOptions options, bool propagate)
-      : channel_(channel),
-        service_(service),
-        method_(method),
-        request_(&request),
-        response_(response),
-        options_(std::move(options)),
-        propagate_(propagate) {}
-  CallMethodAwaitable(const CallMethodAwaitable&) = delete;
-  CallMethodAwaitable& operator=(const CallMethodAwaitable&) = delete;
-
-  bool await_ready() const noexcept { return false; }
-  template <typename Promise>
-  bool await_suspend(std::coroutine_handle<Promise> awaiting) {
-    const bool propagate = propagate_ && options_.propagate_context;
-    return Start(propagate ? task_internal::ContextOf(awaiting) : nullptr, awaiting);
-  }
-  absl::Status await_resume() { return std::move(status_); }
-
- private:
-  // Starts the call; false when it already completed (do not suspend).
-  bool Start(const ServerContext* context, std::coroutine_handle<> awaiting);
-
-  Channel* const channel_;
-  const absl::string_view service_;
-  const absl::string_view method_;
-  const google::protobuf::Message* const request_;
-  google::protobuf::Message* const response_;
-  CallOptions options_;
-  const bool propagate_;
-  absl::Status status_;
-  // Whoever of Start() and the completion comes second resumes (or goes on).
-  std::atomic<bool> rendezvous_{false};
-};
-
-// `co_await CallMethodAsync(...)` yields the call's absl::Status; see
-// CallMethodAwaitable. `propagate`: merge the awaiting task's context into
-// `options` (PropagateContext()).
-inline CallMethodAwaitable CallMethodAsync(Channel* channel, absl::string_view service,
-                                           absl::string_view method,
-                                           const google::protobuf::Message& request,
-                                           google::protobuf::Message* response,
-                                           CallOptions options = CallOptions(),
-                                           bool propagate = true) {
-  return CallMethodAwaitable(channel, service, method, request, response, std::move(options),
-                             propagate);
-}
 
 // ------------------------------------------------------------------ WhenAll
 

@@ -13,8 +13,6 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "netpoll/mutex.h"
-#include "proto/echo.pb.h"
-#include "rpc/channel.h"
 #include "rpc/server_context.h"
 
 namespace nprpc {
@@ -220,21 +218,6 @@ TEST(WhenAllTest, Vector) {
 
 Task<const ServerContext*> ContextHere() { co_return co_await CurrentTaskContext(); }
 
-TEST(TaskContextTest, ScopedServerContextNestsAndRestores) {
-  ServerContext outer, inner;
-  EXPECT_EQ(CurrentServerContext(), nullptr);
-  {
-    ScopedServerContext a(&outer);
-    EXPECT_EQ(CurrentServerContext(), &outer);
-    {
-      ScopedServerContext b(&inner);
-      EXPECT_EQ(CurrentServerContext(), &inner);
-    }
-    EXPECT_EQ(CurrentServerContext(), &outer);
-  }
-  EXPECT_EQ(CurrentServerContext(), nullptr);
-}
-
 TEST(TaskContextTest, TaskTakesTheContextCurrentAtCreation) {
   ServerContext ctx;
   Task<const ServerContext*> task;
@@ -263,56 +246,6 @@ TEST(TaskContextTest, ChildrenInheritTheAwaitersContextAcrossThreads) {
   }
   EXPECT_TRUE(BlockOn(std::move(task)));
 }
-
-TEST(PropagateContextTest, TakesTheEarlierDeadlineAndAddsMissingFields) {
-  ServerContext ctx;
-  absl::Time incoming = absl::Now() + absl::Seconds(1);
-  ctx.set_deadline(incoming);
-  ctx.mutable_request_user_fields()["x-tenant"] = "acme";
-  ctx.mutable_request_user_fields()["x-mine"] = "theirs";
-  ctx.set_trace_id(77);
-  ctx.set_span_id(5);
-  ctx.set_log_id(11);
-  ctx.set_request_id("req-1");
-
-  CallOptions options;
-  options.metadata = {{"x-mine", "mine"}};
-  CallOptions out = PropagateContext(ctx, options);
-  EXPECT_EQ(out.deadline, incoming);
-  ASSERT_EQ(out.metadata.size(), 2u);
-  EXPECT_EQ(out.metadata[0], (std::pair<std::string, std::string>("x-mine", "mine")));
-  EXPECT_EQ(out.metadata[1], (std::pair<std::string, std::string>("x-tenant", "acme")));
-  EXPECT_EQ(out.trace_id, 77);
-  EXPECT_EQ(out.parent_span_id, 5);
-  EXPECT_EQ(out.log_id, 11);
-  EXPECT_EQ(out.request_id, "req-1");
-
-  CallOptions earlier;
-  earlier.deadline = absl::Now() + absl::Milliseconds(10);
-  EXPECT_EQ(PropagateContext(ctx, earlier).deadline, earlier.deadline);
-  EXPECT_EQ(PropagateContext(ServerContext(), CallOptions()).deadline, absl::InfiniteFuture());
-}
-
-// ------------------------------------------------------------------ CallMethodAsync
-
-TEST(CallMethodAsyncTest, ResumesWithTheCallsStatus) {
-  // Nothing listens on port 1: the call fails (UNAVAILABLE) on the channel's loop.
-  auto channel = Channel::Create("127.0.0.1:1");
-  ASSERT_TRUE(channel.ok());
-  auto call = [](Channel* ch) -> Task<absl::Status> {
-    example::EchoRequest request;
-    request.set_message("hi");
-    example::EchoResponse response;
-    co_return co_await CallMethodAsync(ch, "example.EchoService", "Echo", request, &response);
-  };
-  absl::Status s = BlockOn(call(channel->get()));
-  EXPECT_FALSE(s.ok());
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
-}
-
-// Propagation through CallMethodAsync over a real server (deadline and
-// user fields reaching the next hop) is tested end to end in
-// tests/codegen/e2e_test.cc (ChainTest).
 
 }  // namespace
 }  // namespace nprpc

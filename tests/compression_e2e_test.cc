@@ -3,12 +3,12 @@
 #include <memory>
 #include <string>
 
-#include "examples/echo_service.h"
 #include "gtest/gtest.h"
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
 #include "rpc/server.h"
+#include "tests/harness/echo_service.h"
 
 namespace nprpc {
 namespace {
@@ -20,7 +20,7 @@ class CompressionTest : public ::testing::TestWithParam<CompressType> {
  protected:
   void SetUp() override {
     server_ = std::make_unique<Server>();
-    ASSERT_TRUE(server_->AddService(examples::NewEchoService()).ok());
+    ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
     ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
     auto channel = Channel::Create(server_->listen_address().ToString());
     ASSERT_TRUE(channel.ok());
@@ -62,7 +62,7 @@ TEST_P(CompressionTest, CompressedRequestWithChecksumRoundTripsLargeAndSmallPayl
 TEST_P(CompressionTest, GzippedResponseIsDecompressedByTheClient) {
   EchoRequest request;
   request.set_message(std::string(300, 'r'));
-  request.set_code(examples::kGzipResponseCode);  // the server gzips its answer
+  request.set_code(testing::kGzipResponseCode);  // the server gzips its answer
   CallOptions options;
   options.compress_type = GetParam();
   EchoResponse response;

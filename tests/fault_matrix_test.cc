@@ -32,7 +32,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "examples/echo_service.h"
 #include "gtest/gtest.h"
 #include "netpoll/event_loop_group.h"
 #include "netpoll/link_buffer.h"
@@ -42,9 +41,10 @@
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
-#include "rpc/frame_codec.h"
+#include "rpc/internal/frame_codec.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
+#include "tests/harness/echo_service.h"
 
 namespace nprpc {
 namespace {
@@ -300,7 +300,7 @@ class FaultMatrixTest : public ::testing::Test {
 
   void StartServer(ServerOptions options = ServerOptions(), int port = 0) {
     server_ = std::make_unique<Server>(std::move(options));
-    ASSERT_TRUE(server_->AddService(examples::NewEchoService()).ok());
+    ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
     ASSERT_TRUE(server_->AddService(MakeFaultService()).ok());
     absl::Status s = server_->Start(absl::StrCat("127.0.0.1:", port));
     ASSERT_TRUE(s.ok()) << s;

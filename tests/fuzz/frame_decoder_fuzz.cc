@@ -27,7 +27,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "netpoll/link_buffer.h"
 #include "rpc/baidu_std.h"
-#include "rpc/frame_codec.h"
+#include "rpc/internal/frame_codec.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace nprpc::fuzz {

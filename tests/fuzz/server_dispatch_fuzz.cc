@@ -45,17 +45,17 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "examples/echo_service.h"
 #include "google/protobuf/stubs/logging.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/logging.h"
 #include "proto/echo.pb.h"
 #include "rpc/baidu_std.h"
 #include "rpc/errors.h"
-#include "rpc/frame_codec.h"
+#include "rpc/internal/frame_codec.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/harness/echo_service.h"
 
 namespace nprpc::fuzz {
 namespace {
@@ -150,7 +150,7 @@ FuzzServer& GetServer() {
     options.method_max_concurrency["example.EchoService/Echo"] = 2;
     options.max_decompressed_size = size_t{1} << 20;
     fs->server = std::make_unique<Server>(options);
-    NP_CHECK(fs->server->AddService(examples::NewEchoService()).ok());
+    NP_CHECK(fs->server->AddService(testing::NewEchoService()).ok());
     NP_CHECK(fs->server->AddService(NewFuzzService()).ok());
     absl::Status s = fs->server->Start(absl::StrCat("unix:", fs->path));
     NP_CHECK(s.ok()) << s;

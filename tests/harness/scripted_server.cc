@@ -6,7 +6,7 @@
 #include "netpoll/logging.h"
 #include "proto/echo.pb.h"
 #include "rpc/errors.h"
-#include "rpc/frame_codec.h"
+#include "rpc/internal/frame_codec.h"
 
 namespace nprpc::testing {
 namespace {

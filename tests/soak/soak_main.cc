@@ -36,7 +36,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "examples/echo_service.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/logging.h"
 #include "netpoll/mutex.h"
@@ -46,6 +45,7 @@
 #include "rpc/channel.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
+#include "tests/harness/echo_service.h"
 #include "tests/harness/scripted_server.h"
 
 namespace nprpc::soak {
@@ -112,7 +112,7 @@ int RunServer(const Flags& flags) {
   options.idle_timeout = absl::Seconds(30);
   options.read_timeout = absl::Seconds(10);
   Server server(options);
-  NP_CHECK(server.AddService(examples::NewEchoService()).ok());
+  NP_CHECK(server.AddService(testing::NewEchoService()).ok());
   auto slow = std::make_unique<Service>("soak.SoakService");
   NP_CHECK(slow->AddMethod("Slow",
                            MakeUnaryMethodHandler(

@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "codegen/runtime/stub_core.h"
+#include "rpc/stub_core.h"
 #include "google/protobuf/descriptor.h"
 #include "tests/codegen/keywords.pb.h"
 #include "rpc/call_options.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "codegen/runtime/method_handlers.h"
+#include "rpc/method_handlers.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/generated_message_reflection.h"
 

@@ -1,0 +1,43 @@
+#include "rpc/context_propagation.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+namespace nprpc {
+namespace {
+
+thread_local const ServerContext* current_context = nullptr;
+
+bool HasKey(const std::vector<std::pair<std::string, std::string>>& metadata,
+            const std::string& key) {
+  return std::any_of(metadata.begin(), metadata.end(),
+                     [&](const auto& entry) { return entry.first == key; });
+}
+
+}  // namespace
+
+const ServerContext* CurrentServerContext() { return current_context; }
+
+ScopedServerContext::ScopedServerContext(const ServerContext* context)
+    : previous_(current_context) {
+  current_context = context;
+}
+
+ScopedServerContext::~ScopedServerContext() { current_context = previous_; }
+
+CallOptions PropagateContext(const ServerContext& context, CallOptions options) {
+  options.deadline = std::min(options.deadline, context.deadline());
+  for (const auto& [key, value] : context.request_user_fields()) {
+    if (!HasKey(options.metadata, key)) options.metadata.emplace_back(key, value);
+  }
+  if (!options.trace_id.has_value() && context.trace_id().has_value()) {
+    options.trace_id = context.trace_id();
+    if (!options.parent_span_id.has_value()) options.parent_span_id = context.span_id();
+  }
+  if (!options.log_id.has_value()) options.log_id = context.log_id();
+  if (!options.request_id.has_value()) options.request_id = context.request_id();
+  return options;
+}
+
+}  // namespace nprpc

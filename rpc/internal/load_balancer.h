@@ -1,0 +1,68 @@
+// LoadBalancer: picks the endpoint for each attempt.
+//
+// Policies (ChannelOptions::load_balancer):
+//   "rr"    round-robin
+//   "wrr"   weighted round-robin (smooth, as nginx does: no bursts)
+//   "random"
+//   "la"    least outstanding: power of two random choices on in-flight calls,
+//           ties broken by the lower latency (EWMA)
+//   "c_hash" consistent hashing on CallOptions::hash_key (ketama ring with
+//           virtual nodes; see consistent_hash.h)
+//
+// Endpoints that are unhealthy (failed to connect, waiting for their probe)
+// and those in `exclude` (already tried by this call) are skipped; when every
+// endpoint is excluded, excluded ones are allowed again so a retry still goes
+// somewhere.
+//
+// Thread safety: Select() and Update() are safe from any thread.
+#ifndef RPC_INTERNAL_LOAD_BALANCER_H_
+#define RPC_INTERNAL_LOAD_BALANCER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "rpc/internal/transport.h"
+#include "rpc/naming_service.h"
+
+namespace nprpc {
+
+// One server of a channel, with the state load balancing reads.
+struct Endpoint {
+  Endpoint(ServerNode n, std::shared_ptr<Transport> t)
+      : node(std::move(n)), transport(std::move(t)) {}
+
+  bool healthy() const { return healthy_flag.load(std::memory_order_relaxed); }
+  // Folds a call's latency into the moving average (weight 1/8).
+  void RecordLatency(absl::Duration latency);
+
+  const ServerNode node;
+  const std::shared_ptr<Transport> transport;
+  std::atomic<int64_t> outstanding{0};  // attempts in flight here
+  std::atomic<int64_t> latency_us{0};   // EWMA of successful attempts
+  std::atomic<bool> healthy_flag{true};
+};
+
+using EndpointPtr = std::shared_ptr<Endpoint>;
+
+class LoadBalancer {
+ public:
+  // "rr", "wrr", "random", "la" or "c_hash".
+  static absl::StatusOr<std::unique_ptr<LoadBalancer>> Create(absl::string_view policy);
+
+  virtual ~LoadBalancer() = default;
+  // Replaces the endpoint set (the channel calls it on naming changes).
+  virtual void Update(std::vector<EndpointPtr> endpoints) = 0;
+  // Null when there is no endpoint at all.
+  virtual EndpointPtr Select(absl::string_view hash_key,
+                             const std::vector<const Endpoint*>& exclude) = 0;
+};
+
+}  // namespace nprpc
+
+#endif  // RPC_INTERNAL_LOAD_BALANCER_H_

@@ -1,0 +1,252 @@
+#include "rpc/internal/pooled_transport.h"
+
+#include <any>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/logging.h"
+#include "rpc/errors.h"
+
+namespace nprpc {
+
+// One attempt: the call and, once acquired, the lease of its connection.
+struct PooledTransport::Attempt {
+  Attempt(ClientCallPtr c, std::weak_ptr<PooledTransport> t)
+      : call(std::move(c)), transport(std::move(t)) {}
+
+  // Takes the lease (empty if none or already taken) and marks the attempt
+  // finished, so that a lease acquired later is returned unused.
+  netpoll::ConnectionPool::Lease Finish() {
+    netpoll::MutexLock lock(&mu);
+    finished = true;
+    return std::move(lease);
+  }
+
+  const ClientCallPtr call;
+  const std::weak_ptr<PooledTransport> transport;
+  netpoll::Mutex mu;
+  netpoll::ConnectionPool::Lease lease ABSL_GUARDED_BY(mu);
+  bool finished ABSL_GUARDED_BY(mu) = false;
+};
+
+namespace {
+
+// The context of every pooled connection: the attempt it is carrying.
+struct CallSlot {
+  explicit CallSlot(size_t max_body_size) : decoder(FrameDecoderOptions{max_body_size}) {}
+
+  std::shared_ptr<PooledTransport::Attempt> Take() {
+    netpoll::MutexLock lock(&mu);
+    return std::move(attempt);
+  }
+
+  const FrameDecoder decoder;
+  const size_t max_body_size = decoder.options().max_body_size;
+  netpoll::Mutex mu;
+  std::shared_ptr<PooledTransport::Attempt> attempt ABSL_GUARDED_BY(mu);
+};
+
+using SlotPtr = std::shared_ptr<CallSlot>;
+
+SlotPtr SlotOf(const std::any& context) {
+  const SlotPtr* slot = std::any_cast<SlotPtr>(&context);
+  return slot ? *slot : nullptr;
+}
+
+absl::Status AcquireError(const absl::Status& status, absl::string_view address) {
+  std::string text = absl::StrCat("no connection to ", address, ": ", status.message());
+  if (absl::IsDeadlineExceeded(status)) return MakeRpcError(ERPCTIMEDOUT, text);
+  if (absl::IsResourceExhausted(status)) return MakeRpcError(EOVERCROWDED, text);
+  if (absl::IsCancelled(status)) return absl::CancelledError(text);
+  return MakeRpcError(EFAILEDSOCKET, text);
+}
+
+}  // namespace
+
+struct PooledCallbacks {
+  static void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
+    SlotPtr slot = SlotOf(conn->context());
+    if (!slot) return;
+    DecodeResult result = slot->decoder.Decode(input);
+    if (result.need_more()) return;
+    std::shared_ptr<PooledTransport::Attempt> attempt = slot->Take();
+    if (result.is_error() || !result.frame().meta.has_response() || !attempt ||
+        attempt->call->correlation_id() != result.frame().meta.correlation_id() || !input.empty()) {
+      absl::Status why =
+          result.is_error() ? result.status() : absl::DataLossError("unexpected response frame");
+      NP_LOG(WARNING) << "closing pooled connection to " << conn->peer_address().ToString() << ": "
+                      << why;
+      conn->Close(why);  // OnDisconnect fails the attempt
+      if (attempt) {
+        netpoll::ConnectionPool::Lease lease = attempt->Finish();
+        if (lease) lease.MarkBroken();
+        attempt->call->Complete(MakeRpcError(ERESPONSE, why.message()));
+        if (auto transport = attempt->transport.lock()) {
+          transport->Forget(attempt->call->correlation_id());
+        }
+      }
+      return;
+    }
+    // Give the connection back first: the completion may issue the next call.
+    { netpoll::ConnectionPool::Lease lease = attempt->Finish(); }
+    attempt->call->CompleteWithResponse(result.TakeFrame(), slot->max_body_size);
+    if (auto transport = attempt->transport.lock()) {
+      transport->Forget(attempt->call->correlation_id());
+    }
+  }
+
+  static void OnDisconnect(const netpoll::ConnectionPtr& conn, const absl::Status& reason) {
+    SlotPtr slot = SlotOf(conn->context());
+    if (!slot) return;
+    std::shared_ptr<PooledTransport::Attempt> attempt = slot->Take();
+    if (!attempt) return;
+    { netpoll::ConnectionPool::Lease lease = attempt->Finish(); }
+    attempt->call->Complete(MakeRpcError(
+        EFAILEDSOCKET,
+        absl::StrCat("connection to ", conn->peer_address().ToString(),
+                     " broke during the call: ", reason.ok() ? "closed" : reason.message())));
+    if (auto transport = attempt->transport.lock()) {
+      transport->Forget(attempt->call->correlation_id());
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<netpoll::ConnectionPool>> PooledTransport::MakePool(
+    netpoll::EventLoopGroup* group, const PooledTransportOptions& options) {
+  auto callbacks = std::make_shared<netpoll::ConnectionCallbacks>();
+  size_t max_body = options.max_body_size;
+  callbacks->on_prepare = [max_body](netpoll::Connection&) -> absl::StatusOr<std::any> {
+    return std::any(std::make_shared<CallSlot>(max_body));
+  };
+  callbacks->on_request = &PooledCallbacks::OnInput;
+  callbacks->on_disconnect = &PooledCallbacks::OnDisconnect;
+  netpoll::ConnectionPoolOptions pool_options;
+  pool_options.group = group;
+  pool_options.callbacks = std::move(callbacks);
+  pool_options.dial_timeout = options.connect_timeout;
+  pool_options.max_active_per_address = options.max_connections_per_endpoint;
+  pool_options.max_waiters = options.max_waiters;
+  pool_options.idle_timeout = options.idle_timeout;
+  if (options.short_connections) {
+    pool_options.max_idle_per_address = 0;
+    pool_options.max_idle_global = 0;
+  } else {
+    pool_options.max_idle_per_address = options.max_idle_per_endpoint;
+  }
+  // Only a connection with no attempt in flight goes back to the pool.
+  pool_options.on_release = [](const netpoll::ConnectionPtr&, const std::any& context) {
+    SlotPtr slot = SlotOf(context);
+    if (!slot) return false;
+    netpoll::MutexLock lock(&slot->mu);
+    return slot->attempt == nullptr;
+  };
+  return netpoll::ConnectionPool::Create(pool_options);
+}
+
+std::shared_ptr<PooledTransport> PooledTransport::Create(std::string address,
+                                                         netpoll::ConnectionPool* pool) {
+  return std::shared_ptr<PooledTransport>(new PooledTransport(std::move(address), pool));
+}
+
+PooledTransport::PooledTransport(std::string address, netpoll::ConnectionPool* pool)
+    : address_(std::move(address)), pool_(pool) {}
+
+PooledTransport::~PooledTransport() = default;
+
+size_t PooledTransport::in_flight() const {
+  netpoll::MutexLock lock(&mu_);
+  return attempts_.size();
+}
+
+void PooledTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::Time deadline) {
+  call->set_remote_address(address_);
+  auto attempt = std::make_shared<Attempt>(call, weak_from_this());
+  std::weak_ptr<PooledTransport> weak = weak_from_this();
+  netpoll::MutexLock lock(&mu_);
+  if (shut_down_) {
+    call->Complete(absl::CancelledError("channel is shut down"));
+    return;
+  }
+  attempts_[call->correlation_id()] = attempt;
+  // Under mu_, so that Shutdown() (after which the pool may be destroyed)
+  // cannot slip in between the check and the use. Acquire never runs its
+  // callback inside the call, so holding mu_ here cannot deadlock.
+  pool_->Acquire(address_, deadline,
+                 [weak, attempt, frame = std::move(frame)](
+                     absl::StatusOr<netpoll::ConnectionPool::Lease> lease) mutable {
+                   if (auto self = weak.lock()) {
+                     self->OnAcquired(attempt, std::move(lease), std::move(frame));
+                   } else {
+                     attempt->call->Complete(absl::CancelledError("channel destroyed"));
+                   }
+                 });
+}
+
+void PooledTransport::OnAcquired(const std::shared_ptr<Attempt>& attempt,
+                                 absl::StatusOr<netpoll::ConnectionPool::Lease> lease,
+                                 netpoll::LinkBuffer frame) {
+  if (!lease.ok()) {
+    attempt->call->Complete(AcquireError(lease.status(), address_));
+    Forget(attempt->call->correlation_id());
+    return;
+  }
+  netpoll::ConnectionPtr conn = lease->connection();
+  SlotPtr slot = SlotOf(lease->context());
+  {
+    netpoll::MutexLock lock(&attempt->mu);
+    if (attempt->finished || !slot) return;  // abandoned meanwhile: lease goes back unused
+    attempt->lease = std::move(*lease);
+  }
+  {
+    netpoll::MutexLock lock(&slot->mu);
+    slot->attempt = attempt;
+  }
+  absl::Status written = conn->Write(std::move(frame));
+  if (!written.ok()) {
+    // The connection closed under us: OnDisconnect completes the attempt if
+    // it saw it in the slot; make sure it completes either way.
+    slot->Take();
+    netpoll::ConnectionPool::Lease dead = attempt->Finish();
+    if (dead) dead.MarkBroken();
+    attempt->call->Complete(MakeRpcError(EFAILEDSOCKET, written.message()));
+    Forget(attempt->call->correlation_id());
+  }
+}
+
+void PooledTransport::Forget(int64_t correlation_id) {
+  netpoll::MutexLock lock(&mu_);
+  attempts_.erase(correlation_id);
+}
+
+void PooledTransport::Abandon(const ClientCallPtr& call, absl::Status status) {
+  std::shared_ptr<Attempt> attempt;
+  {
+    netpoll::MutexLock lock(&mu_);
+    auto it = attempts_.find(call->correlation_id());
+    if (it == attempts_.end()) return;
+    attempt = std::move(it->second);
+    attempts_.erase(it);
+  }
+  netpoll::ConnectionPool::Lease lease = attempt->Finish();
+  // The response may still be in flight: never reuse this connection.
+  if (lease) lease.MarkBroken();
+  attempt->call->Complete(std::move(status));
+}
+
+void PooledTransport::Shutdown() {
+  std::vector<std::shared_ptr<Attempt>> attempts;
+  {
+    netpoll::MutexLock lock(&mu_);
+    shut_down_ = true;
+    for (auto& [id, attempt] : attempts_) attempts.push_back(std::move(attempt));
+    attempts_.clear();
+  }
+  for (auto& attempt : attempts) {
+    netpoll::ConnectionPool::Lease lease = attempt->Finish();
+    if (lease) lease.MarkBroken();
+    attempt->call->Complete(absl::CancelledError("channel destroyed"));
+  }
+}
+
+}  // namespace nprpc

@@ -1,0 +1,239 @@
+#include "rpc/internal/single_connection_transport.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/dialer.h"
+#include "netpoll/logging.h"
+#include "rpc/errors.h"
+
+namespace nprpc {
+
+std::shared_ptr<SingleConnectionTransport> SingleConnectionTransport::Create(
+    std::string address, netpoll::EventLoop* loop, const TransportOptions& options) {
+  std::shared_ptr<SingleConnectionTransport> transport(
+      new SingleConnectionTransport(std::move(address), loop, options));
+  std::weak_ptr<SingleConnectionTransport> weak = transport;
+  auto callbacks = std::make_shared<netpoll::ConnectionCallbacks>();
+  callbacks->on_request = [weak](const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& in) {
+    if (auto self = weak.lock()) {
+      self->OnInput(conn, in);
+    } else {
+      conn->Close(absl::CancelledError("channel destroyed"));
+    }
+  };
+  callbacks->on_disconnect = [weak](const netpoll::ConnectionPtr& conn, const absl::Status& why) {
+    if (auto self = weak.lock()) self->OnDisconnect(conn, why);
+  };
+  transport->callbacks_ = std::move(callbacks);
+  return transport;
+}
+
+SingleConnectionTransport::SingleConnectionTransport(std::string address, netpoll::EventLoop* loop,
+                                                     const TransportOptions& options)
+    : address_(std::move(address)),
+      loop_(loop),
+      options_(options),
+      decoder_(FrameDecoderOptions{options.max_body_size}),
+      backoff_(options.reconnect_backoff) {}
+
+SingleConnectionTransport::~SingleConnectionTransport() = default;
+
+size_t SingleConnectionTransport::in_flight() const {
+  netpoll::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+void SingleConnectionTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame,
+                                     absl::Time /*deadline*/) {
+  const int64_t id = call->correlation_id();
+  call->set_remote_address(address_);
+  netpoll::ConnectionPtr conn;
+  absl::Status fail_now;
+  {
+    netpoll::MutexLock lock(&mu_);
+    switch (state_) {
+      case State::kShutdown:
+        fail_now = absl::CancelledError("channel is shut down");
+        break;
+      case State::kConnected:
+        pending_[id] = call;
+        conn = conn_;
+        break;
+      case State::kConnecting:
+        pending_[id] = call;
+        waiting_.emplace_back(id, std::move(frame));
+        break;
+      case State::kIdle:
+        if (absl::Now() < backoff_until_) {
+          fail_now = MakeRpcError(
+              EFAILEDSOCKET,
+              absl::StrCat("cannot connect to ", address_, " (retrying after ",
+                           absl::FormatDuration(backoff_), "): ", last_dial_error_.message()));
+          break;
+        }
+        pending_[id] = call;
+        waiting_.emplace_back(id, std::move(frame));
+        StartDialLocked();
+        break;
+    }
+  }
+  if (!fail_now.ok()) {
+    call->Complete(std::move(fail_now));
+    return;
+  }
+  if (conn) {
+    absl::Status written = conn->Write(std::move(frame));
+    if (!written.ok()) {
+      Fail(id, MakeRpcError(absl::IsResourceExhausted(written) ? EOVERCROWDED : EFAILEDSOCKET,
+                            written.message()));
+    }
+  }
+}
+
+void SingleConnectionTransport::StartDialLocked() {
+  state_ = State::kConnecting;
+  netpoll::DialOptions options;
+  options.timeout = options_.connect_timeout;
+  options.callbacks = callbacks_;
+  std::weak_ptr<SingleConnectionTransport> weak = weak_from_this();
+  netpoll::Dialer::Dial(loop_, address_, options,
+                        [weak](absl::StatusOr<netpoll::ConnectionPtr> conn) {
+                          if (auto self = weak.lock()) {
+                            self->OnDialed(std::move(conn));
+                          } else if (conn.ok()) {
+                            (*conn)->Close(absl::CancelledError("channel destroyed"));
+                          }
+                        });
+}
+
+void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn) {
+  loop_->AssertInLoopThread();
+  std::vector<std::pair<int64_t, netpoll::LinkBuffer>> waiting;
+  std::vector<ClientCallPtr> failed;
+  {
+    netpoll::MutexLock lock(&mu_);
+    waiting.swap(waiting_);
+    if (state_ == State::kShutdown) {
+      if (conn.ok()) (*conn)->Close(absl::CancelledError("channel shut down"));
+      return;
+    }
+    if (!conn.ok()) {
+      state_ = State::kIdle;
+      last_dial_error_ = conn.status();
+      backoff_until_ = absl::Now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, options_.max_reconnect_backoff);
+      for (auto& [id, frame] : waiting) {
+        auto it = pending_.find(id);
+        if (it == pending_.end()) continue;
+        failed.push_back(std::move(it->second));
+        pending_.erase(it);
+      }
+    } else {
+      state_ = State::kConnected;
+      conn_ = *conn;
+      backoff_ = options_.reconnect_backoff;
+      backoff_until_ = absl::InfinitePast();
+    }
+  }
+  for (auto& call : failed) {
+    call->Complete(MakeRpcError(EFAILEDSOCKET, absl::StrCat("cannot connect to ", address_, ": ",
+                                                            conn.status().message())));
+  }
+  if (!conn.ok()) return;
+  netpoll::LinkBuffer batch;
+  {
+    // Calls that timed out or were cancelled while dialing are gone from
+    // pending_: do not send them.
+    netpoll::MutexLock lock(&mu_);
+    for (auto& [id, frame] : waiting) {
+      if (pending_.contains(id)) batch.Append(std::move(frame));
+    }
+  }
+  if (!batch.empty()) {
+    absl::Status written = (*conn)->Write(std::move(batch));
+    if (!written.ok()) (*conn)->Close(written);  // OnDisconnect fails the calls
+  }
+}
+
+ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id) {
+  netpoll::MutexLock lock(&mu_);
+  auto it = pending_.find(correlation_id);
+  if (it == pending_.end()) return nullptr;
+  ClientCallPtr call = std::move(it->second);
+  pending_.erase(it);
+  return call;
+}
+
+void SingleConnectionTransport::Abandon(const ClientCallPtr& call, absl::Status status) {
+  Fail(call->correlation_id(), std::move(status));
+}
+
+void SingleConnectionTransport::Fail(int64_t correlation_id, absl::Status status) {
+  if (ClientCallPtr call = Take(correlation_id)) call->Complete(std::move(status));
+}
+
+void SingleConnectionTransport::OnInput(const netpoll::ConnectionPtr& conn,
+                                        netpoll::LinkBuffer& input) {
+  while (true) {
+    DecodeResult result = decoder_.Decode(input);
+    if (result.need_more()) return;
+    if (result.is_error()) {
+      NP_LOG(WARNING) << "closing connection to " << address_ << ": " << result.status();
+      conn->Close(MakeRpcError(ERESPONSE, result.status().message()));
+      return;
+    }
+    DecodedFrame frame = result.TakeFrame();
+    if (!frame.meta.has_response()) {
+      NP_LOG(WARNING) << "closing connection to " << address_ << ": server sent a request frame";
+      conn->Close(MakeRpcError(ERESPONSE, "server sent a request frame"));
+      return;
+    }
+    // A response for a call that already completed (timeout, cancel) is
+    // dropped here.
+    if (ClientCallPtr call = Take(frame.meta.correlation_id())) {
+      call->CompleteWithResponse(std::move(frame), options_.max_body_size);
+    }
+  }
+}
+
+void SingleConnectionTransport::OnDisconnect(const netpoll::ConnectionPtr& conn,
+                                             const absl::Status& reason) {
+  std::vector<ClientCallPtr> failed;
+  {
+    netpoll::MutexLock lock(&mu_);
+    if (conn_ != conn) return;
+    conn_.reset();
+    if (state_ != State::kShutdown) state_ = State::kIdle;
+    for (auto& [id, call] : pending_) failed.push_back(std::move(call));
+    pending_.clear();
+  }
+  std::string why = reason.ok() ? "connection closed" : std::string(reason.message());
+  for (auto& call : failed) {
+    call->Complete(MakeRpcError(
+        EFAILEDSOCKET, absl::StrCat("connection to ", address_, " broke during the call: ", why)));
+  }
+}
+
+void SingleConnectionTransport::Shutdown() {
+  auto self = shared_from_this();
+  netpoll::Notification done;
+  loop_->RunInLoop([self, &done] {
+    std::vector<ClientCallPtr> cancelled;
+    netpoll::ConnectionPtr conn;
+    {
+      netpoll::MutexLock lock(&self->mu_);
+      self->state_ = State::kShutdown;
+      conn = std::move(self->conn_);
+      for (auto& [id, call] : self->pending_) cancelled.push_back(std::move(call));
+      self->pending_.clear();
+      self->waiting_.clear();
+    }
+    for (auto& call : cancelled) call->Complete(absl::CancelledError("channel destroyed"));
+    if (conn) conn->Close(absl::CancelledError("channel destroyed"));
+    done.Notify();
+  });
+  if (!loop_->IsInLoopThread()) done.WaitForNotification();
+}
+
+}  // namespace nprpc

@@ -1,0 +1,95 @@
+// SingleConnectionTransport: the "single" connection type. All calls to one
+// address share one multiplexed connection, matched by correlation_id.
+//
+// The transport dials on demand: the first call (or the first after a
+// failure) starts a dial and waits for it; calls made meanwhile queue behind
+// it and leave in one write when it connects. A failed dial fails the queued
+// calls and starts a backoff during which calls fail fast; the next call after
+// the backoff dials again.
+//
+// Exactly once: whoever removes a call from pending_ (its response, the
+// connection failing, Abandon(), Shutdown()) completes it; the others find it
+// gone. A response for a call no longer pending is dropped.
+//
+// Thread safety: every public method is safe from any thread. Owned through
+// shared_ptr; connection callbacks hold weak_ptrs.
+#ifndef RPC_INTERNAL_SINGLE_CONNECTION_TRANSPORT_H_
+#define RPC_INTERNAL_SINGLE_CONNECTION_TRANSPORT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "netpoll/connection.h"
+#include "netpoll/event_loop.h"
+#include "netpoll/link_buffer.h"
+#include "netpoll/mutex.h"
+#include "rpc/internal/client_call.h"
+#include "rpc/internal/frame_codec.h"
+#include "rpc/internal/transport.h"
+
+namespace nprpc {
+
+struct TransportOptions {
+  absl::Duration connect_timeout = absl::Seconds(1);
+  absl::Duration reconnect_backoff = absl::Milliseconds(10);
+  absl::Duration max_reconnect_backoff = absl::Seconds(1);
+  size_t max_body_size = kDefaultMaxBodySize;
+};
+
+class SingleConnectionTransport : public Transport,
+                                  public std::enable_shared_from_this<SingleConnectionTransport> {
+ public:
+  // `loop` must outlive the transport.
+  static std::shared_ptr<SingleConnectionTransport> Create(std::string address,
+                                                           netpoll::EventLoop* loop,
+                                                           const TransportOptions& options);
+  ~SingleConnectionTransport() override;
+
+  void Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::Time deadline) override;
+  void Abandon(const ClientCallPtr& call, absl::Status status) override;
+  // Later Sends fail with CANCELLED.
+  void Shutdown() override;
+  size_t in_flight() const override;
+  netpoll::EventLoop* loop() const { return loop_; }
+
+ private:
+  enum class State { kIdle, kConnecting, kConnected, kShutdown };
+
+  SingleConnectionTransport(std::string address, netpoll::EventLoop* loop,
+                            const TransportOptions& options);
+  void StartDialLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn);
+  void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input);
+  void OnDisconnect(const netpoll::ConnectionPtr& conn, const absl::Status& reason);
+  // Removes the call from pending_ and completes it with status.
+  void Fail(int64_t correlation_id, absl::Status status);
+  ClientCallPtr Take(int64_t correlation_id);
+
+  // Constant after construction.
+  const std::string address_;
+  netpoll::EventLoop* const loop_;  // not owned
+  const TransportOptions options_;
+  const FrameDecoder decoder_;
+  std::shared_ptr<const netpoll::ConnectionCallbacks> callbacks_;
+
+  mutable netpoll::Mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kIdle;
+  netpoll::ConnectionPtr conn_ ABSL_GUARDED_BY(mu_);
+  // Sent or queued calls awaiting completion.
+  absl::flat_hash_map<int64_t, ClientCallPtr> pending_ ABSL_GUARDED_BY(mu_);
+  // Frames waiting for the dial in progress.
+  std::vector<std::pair<int64_t, netpoll::LinkBuffer>> waiting_ ABSL_GUARDED_BY(mu_);
+  absl::Time backoff_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_dial_error_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace nprpc
+
+#endif  // RPC_INTERNAL_SINGLE_CONNECTION_TRANSPORT_H_
