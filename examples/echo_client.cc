@@ -78,7 +78,7 @@ std::vector<Case> Cases() {
   cases.push_back({"echo_attachment_logid",
                    [](EchoRequest& r, nprpc::CallOptions& o, netpoll::LinkBuffer& a) {
                      r.set_message("hello");
-                     o.log_id = 123456789;
+                     o.trace.log_id = 123456789;
                      a.WriteBinary("attached-bytes");
                    },
                    "example.EchoService", "Echo",
@@ -106,7 +106,7 @@ std::vector<Case> Cases() {
   cases.push_back({"echo_request_id",
                    [](EchoRequest& r, nprpc::CallOptions& o, netpoll::LinkBuffer&) {
                      r.set_message("hello");
-                     o.request_id = "req-42";
+                     o.trace.request_id = "req-42";
                    },
                    "example.EchoService", "Echo",
                    [](const Outcome& o) { return ExpectOk(o, "hello"); }});

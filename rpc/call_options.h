@@ -35,6 +35,7 @@
 #include "netpoll/link_buffer.h"
 #include "netpoll/mutex.h"
 #include "rpc/baidu_std.h"
+#include "rpc/trace_context.h"
 
 namespace nprpc {
 
@@ -83,11 +84,9 @@ struct CallOptions {
 
   // Sent as baidu_std user_fields.
   std::vector<std::pair<std::string, std::string>> metadata;
-  std::optional<int64_t> log_id;
-  std::optional<int64_t> trace_id;
-  std::optional<int64_t> span_id;
-  std::optional<int64_t> parent_span_id;
-  std::optional<std::string> request_id;
+  // Sent as the request meta's trace_id, span_id, parent_span_id, log_id
+  // and request_id (each only when set).
+  TraceContext trace;
 
   // Moved out (zero-copy) by the call; not owned, must outlive the call's
   // start. Null: no attachment.

@@ -531,11 +531,7 @@ void Channel::CallMethod(absl::string_view service, absl::string_view method,
   RequestHeader header;
   header.service_name = std::string(service);
   header.method_name = std::string(method);
-  header.log_id = options.log_id;
-  header.trace_id = options.trace_id;
-  header.span_id = options.span_id;
-  header.parent_span_id = options.parent_span_id;
-  header.request_id = options.request_id;
+  header.trace = options.trace;
   for (const auto& [key, value] : options.metadata) header.user_fields.push_back({key, value});
   header.compress_type = options.compress_type;
   header.checksum_type = options.checksum ? ChecksumType::kCrc32c : ChecksumType::kNone;

@@ -53,8 +53,8 @@ TEST_F(ChannelTest, MetadataAndAttachmentTravelBothWays) {
   CallOptions options;
   options.metadata = {{"x-tenant", "acme"}};
   options.request_attachment = &attachment;
-  options.log_id = 123456789;
-  options.request_id = "req-42";
+  options.trace.log_id = 123456789;
+  options.trace.request_id = "req-42";
   options.info = &info;
   ASSERT_TRUE(Call("Echo", "hi", 0, options).ok());
   EXPECT_EQ(info.response_attachment.ToString(), "attached-bytes");

@@ -28,15 +28,13 @@ ScopedServerContext::~ScopedServerContext() { current_context = previous_; }
 
 CallOptions PropagateContext(const ServerContext& context, CallOptions options) {
   options.deadline = std::min(options.deadline, context.deadline());
+  const MetadataForwarding& forwarding = context.metadata_forwarding();
   for (const auto& [key, value] : context.request_user_fields()) {
-    if (!HasKey(options.metadata, key)) options.metadata.emplace_back(key, value);
+    if (forwarding.Forwards(key) && !HasKey(options.metadata, key)) {
+      options.metadata.emplace_back(key, value);
+    }
   }
-  if (!options.trace_id.has_value() && context.trace_id().has_value()) {
-    options.trace_id = context.trace_id();
-    if (!options.parent_span_id.has_value()) options.parent_span_id = context.span_id();
-  }
-  if (!options.log_id.has_value()) options.log_id = context.log_id();
-  if (!options.request_id.has_value()) options.request_id = context.request_id();
+  options.trace = context.trace().ForOutgoing(std::move(options.trace));
   return options;
 }
 

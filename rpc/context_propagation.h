@@ -34,10 +34,12 @@ class ScopedServerContext {
 };
 
 // `options` for an outgoing call made on behalf of the incoming call
-// `context`: the deadline becomes the earlier of both; the incoming request's
-// user fields are added to `metadata` unless it already has the key; trace_id
-// (and parent_span_id = the incoming span_id), log_id and request_id are
-// copied when `options` has none. Pure.
+// `context`: the deadline becomes the earlier of both; the trace context
+// follows (TraceContext::ForOutgoing: trace_id, parent_span_id = the incoming
+// span_id, log_id and request_id, each when `options` has none); the incoming
+// request's user fields that context.metadata_forwarding() names
+// (ServerOptions::forward_metadata; none by default) are added to `metadata`
+// unless it already has the key. Pure.
 CallOptions PropagateContext(const ServerContext& context, CallOptions options);
 
 }  // namespace nprpc

@@ -447,11 +447,8 @@ void Server::Core::HandleFrame(const netpoll::ConnectionPtr& conn,
   for (const wire::UserFieldsEntry& field : meta.user_fields()) {
     ctx.mutable_request_user_fields()[field.key()] = field.value();  // last entry wins
   }
-  if (creq.has_log_id()) ctx.set_log_id(creq.log_id());
-  if (creq.has_trace_id()) ctx.set_trace_id(creq.trace_id());
-  if (creq.has_span_id()) ctx.set_span_id(creq.span_id());
-  if (creq.has_parent_span_id()) ctx.set_parent_span_id(creq.parent_span_id());
-  if (creq.has_request_id()) ctx.set_request_id(creq.request_id());
+  ctx.set_trace(TraceOf(creq));
+  ctx.set_metadata_forwarding(&options.forward_metadata);
   if (meta.has_authentication_data()) ctx.set_authentication_data(meta.authentication_data());
   ctx.set_peer_address(conn->peer_address());
   ctx.set_local_address(conn->local_address());

@@ -47,6 +47,7 @@
 #include "netpoll/mutex.h"
 #include "netpoll/socket_address.h"
 #include "rpc/baidu_std.h"
+#include "rpc/server_context.h"
 #include "rpc/service.h"
 
 namespace netpoll {
@@ -99,6 +100,10 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(5);
   // Start error_text with "[<listen address>][E<code>]" as a brpc server does.
   bool brpc_error_prefix = true;
+  // Which request user fields a handler's outgoing calls carry on
+  // (PropagateContext()). None by default: credentials and tenant headers
+  // stop here unless named. The deadline and trace context always flow.
+  MetadataForwarding forward_metadata{};
 };
 
 // Counters of one method, or of the whole server.

@@ -1,6 +1,21 @@
 #include "rpc/server_context.h"
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
+
 namespace nprpc {
+
+bool MetadataForwarding::Forwards(absl::string_view key) const {
+  return std::find(keys.begin(), keys.end(), key) != keys.end() ||
+         std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& prefix) { return absl::StartsWith(key, prefix); });
+}
+
+const MetadataForwarding& ServerContext::metadata_forwarding() const {
+  static const MetadataForwarding kNone;
+  return forwarding_ != nullptr ? *forwarding_ : kNone;
+}
 
 bool ServerContext::IsCancelled() const {
   return cancelled_.load(std::memory_order_acquire) ||

@@ -32,14 +32,27 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/socket_address.h"
 #include "rpc/baidu_std.h"
+#include "rpc/trace_context.h"
 
 namespace nprpc {
+
+// Which of an incoming call's user fields (metadata) flow into the calls made
+// on its behalf (PropagateContext()). None by default: a credential sent to a
+// gateway must not reach every service behind it. The deadline and the trace
+// context always flow.
+struct MetadataForwarding {
+  std::vector<std::string> keys{};      // exact names, e.g. "x-tenant"
+  std::vector<std::string> prefixes{};  // e.g. "x-b3-"
+
+  bool Forwards(absl::string_view key) const;
+};
 
 class ServerContext {
  public:
@@ -77,13 +90,12 @@ class ServerContext {
   const UserFields& request_user_fields() const { return request_user_fields_; }
   // nullptr when absent.
   const std::string* FindRequestUserField(absl::string_view key) const;
+  // Which request user fields the calls made for this one carry
+  // (ServerOptions::forward_metadata; by default none).
+  const MetadataForwarding& metadata_forwarding() const;
 
-  // Tracing ids of the request meta, when present.
-  std::optional<int64_t> log_id() const { return log_id_; }
-  std::optional<int64_t> trace_id() const { return trace_id_; }
-  std::optional<int64_t> span_id() const { return span_id_; }
-  std::optional<int64_t> parent_span_id() const { return parent_span_id_; }
-  const std::optional<std::string>& request_id() const { return request_id_; }
+  // Tracing ids of the request meta (each when present).
+  const TraceContext& trace() const { return trace_; }
   // The request meta's authentication_data (empty when absent).
   const std::string& authentication_data() const { return authentication_data_; }
 
@@ -117,11 +129,10 @@ class ServerContext {
   void set_deadline(absl::Time deadline) { deadline_ = deadline; }
   void set_timeout_ms(std::optional<int32_t> ms) { timeout_ms_ = ms; }
   UserFields& mutable_request_user_fields() { return request_user_fields_; }
-  void set_log_id(std::optional<int64_t> v) { log_id_ = v; }
-  void set_trace_id(std::optional<int64_t> v) { trace_id_ = v; }
-  void set_span_id(std::optional<int64_t> v) { span_id_ = v; }
-  void set_parent_span_id(std::optional<int64_t> v) { parent_span_id_ = v; }
-  void set_request_id(std::optional<std::string> v) { request_id_ = std::move(v); }
+  void set_trace(TraceContext trace) { trace_ = std::move(trace); }
+  // `forwarding` is not owned and must outlive the context (the server passes
+  // its options'); null: forward nothing.
+  void set_metadata_forwarding(const MetadataForwarding* forwarding) { forwarding_ = forwarding; }
   void set_authentication_data(std::string v) { authentication_data_ = std::move(v); }
   void set_peer_address(const netpoll::SocketAddress& a) { peer_address_ = a; }
   void set_local_address(const netpoll::SocketAddress& a) { local_address_ = a; }
@@ -143,11 +154,8 @@ class ServerContext {
   std::shared_ptr<const std::atomic<bool>> connection_closed_;  // may be null
 
   UserFields request_user_fields_;
-  std::optional<int64_t> log_id_;
-  std::optional<int64_t> trace_id_;
-  std::optional<int64_t> span_id_;
-  std::optional<int64_t> parent_span_id_;
-  std::optional<std::string> request_id_;
+  TraceContext trace_;
+  const MetadataForwarding* forwarding_ = nullptr;  // not owned
   std::string authentication_data_;
   netpoll::LinkBuffer request_attachment_;
   netpoll::SocketAddress peer_address_;

@@ -13,8 +13,7 @@ TEST(ServerContextTest, DefaultHasNoDeadlineAndIsNotCancelled) {
   EXPECT_FALSE(ctx.timeout_ms().has_value());
   EXPECT_FALSE(ctx.deadline_exceeded());
   EXPECT_FALSE(ctx.IsCancelled());
-  EXPECT_FALSE(ctx.log_id().has_value());
-  EXPECT_FALSE(ctx.request_id().has_value());
+  EXPECT_TRUE(ctx.trace().empty());
   EXPECT_EQ(ctx.response_compress_type(), CompressType::kNone);
   EXPECT_TRUE(ctx.request_attachment().empty());
 }

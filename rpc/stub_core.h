@@ -41,7 +41,7 @@ namespace nprpc {
 
 // Settings of one generated stub.
 struct StubOptions {
-  // Merge the current incoming call's deadline, user fields and trace ids
+  // Merge the current incoming call's deadline, trace context and forwarded user fields
   // into every call (PropagateContext()). False: calls carry only their own
   // CallOptions.
   bool propagate_context = true;

@@ -31,12 +31,12 @@
 //
 // Context propagation: a Task carries a `const ServerContext*` (the incoming
 // call it works for, or null). CallMethodAsync() merges that context into its
-// CallOptions (PropagateContext(): deadline, user fields, trace ids). A task
+// CallOptions (PropagateContext(): deadline, trace context, forwarded user fields). A task
 // takes its context, in order: from the task that awaits it, when it has none
 // of its own; otherwise from CurrentServerContext() of the thread that created
 // it. The generated server bases make the incoming call current while a
 // handler runs (ScopedServerContext), so the calls a handler makes, directly
-// or through nested tasks, inherit its deadline and metadata without any
+// or through nested tasks, inherit its deadline and trace context without any
 // plumbing. Generated stubs opt out with StubOptions::propagate_context =
 // false; CallMethodAsync with `propagate = false`.
 //

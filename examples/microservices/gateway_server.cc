@@ -1,7 +1,7 @@
 // gateway: quotes built from two downstream services. A coroutine service:
 // GetQuote co_awaits Catalog.GetProduct and Pricing.GetPrice concurrently
 // (WhenAll), so no thread waits while they run; the loop keeps serving other
-// calls. The incoming call's deadline and metadata propagate to both calls.
+// calls. The incoming call's deadline and trace context propagate to both calls.
 //
 //   gateway_server --listen=127.0.0.1:0 --catalog=ADDR --pricing=ADDR
 #include <string>

@@ -205,6 +205,16 @@ absl::StatusOr<netpoll::LinkBuffer> UncompressPayload(DecodedFrame& frame, size_
   return plain;
 }
 
+TraceContext TraceOf(const wire::RpcRequestMeta& request) {
+  TraceContext trace;
+  if (request.has_trace_id()) trace.trace_id = request.trace_id();
+  if (request.has_span_id()) trace.span_id = request.span_id();
+  if (request.has_parent_span_id()) trace.parent_span_id = request.parent_span_id();
+  if (request.has_log_id()) trace.log_id = request.log_id();
+  if (request.has_request_id()) trace.request_id = request.request_id();
+  return trace;
+}
+
 const std::string* FindUserField(const wire::RpcMeta& meta, absl::string_view key) {
   const std::string* found = nullptr;
   for (const wire::UserFieldsEntry& entry : meta.user_fields()) {
@@ -221,11 +231,12 @@ wire::RpcMeta BuildRequestMeta(const RequestHeader& header, size_t attachment_si
   wire::RpcRequestMeta* request = meta.mutable_request();
   request->set_service_name(header.service_name);
   request->set_method_name(header.method_name);
-  if (header.log_id) request->set_log_id(*header.log_id);
-  if (header.trace_id) request->set_trace_id(*header.trace_id);
-  if (header.span_id) request->set_span_id(*header.span_id);
-  if (header.parent_span_id) request->set_parent_span_id(*header.parent_span_id);
-  if (header.request_id) request->set_request_id(*header.request_id);
+  const TraceContext& trace = header.trace;
+  if (trace.log_id) request->set_log_id(*trace.log_id);
+  if (trace.trace_id) request->set_trace_id(*trace.trace_id);
+  if (trace.span_id) request->set_span_id(*trace.span_id);
+  if (trace.parent_span_id) request->set_parent_span_id(*trace.parent_span_id);
+  if (trace.request_id) request->set_request_id(*trace.request_id);
   if (header.timeout_ms) request->set_timeout_ms(*header.timeout_ms);
   meta.set_compress_type(static_cast<int32_t>(header.compress_type));
   meta.set_correlation_id(header.correlation_id);

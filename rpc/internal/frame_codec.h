@@ -47,6 +47,7 @@
 #include "netpoll/link_buffer.h"
 #include "proto/rpc_meta.pb.h"
 #include "rpc/baidu_std.h"
+#include "rpc/trace_context.h"
 
 namespace nprpc {
 
@@ -141,6 +142,9 @@ absl::StatusOr<netpoll::LinkBuffer> UncompressPayload(
 // The value of the last user_fields entry with this key, or nullptr.
 const std::string* FindUserField(const wire::RpcMeta& meta, absl::string_view key);
 
+// The tracing ids a request meta carries (each only when present).
+TraceContext TraceOf(const wire::RpcRequestMeta& request);
+
 // ------------------------------------------------------------------ Encoding
 
 // One user_fields entry. Entries go on the wire in the order given.
@@ -155,11 +159,7 @@ struct RequestHeader {
   std::string service_name{};  // full name: "example.EchoService"
   std::string method_name{};   // "Echo"
   int64_t correlation_id = 0;
-  std::optional<int64_t> log_id{};
-  std::optional<int64_t> trace_id{};
-  std::optional<int64_t> span_id{};
-  std::optional<int64_t> parent_span_id{};
-  std::optional<std::string> request_id{};
+  TraceContext trace{};
   std::optional<int32_t> timeout_ms{};
   std::optional<std::string> authentication_data{};
   std::vector<UserField> user_fields{};

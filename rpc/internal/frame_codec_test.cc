@@ -75,11 +75,7 @@ RequestHeader RequestHeaderOf(const wire::RpcMeta& meta) {
   h.service_name = req.service_name();
   h.method_name = req.method_name();
   h.correlation_id = meta.correlation_id();
-  if (req.has_log_id()) h.log_id = req.log_id();
-  if (req.has_trace_id()) h.trace_id = req.trace_id();
-  if (req.has_span_id()) h.span_id = req.span_id();
-  if (req.has_parent_span_id()) h.parent_span_id = req.parent_span_id();
-  if (req.has_request_id()) h.request_id = req.request_id();
+  h.trace = TraceOf(req);
   if (req.has_timeout_ms()) h.timeout_ms = req.timeout_ms();
   if (meta.has_authentication_data()) h.authentication_data = meta.authentication_data();
   h.user_fields = UserFieldsOf(meta);

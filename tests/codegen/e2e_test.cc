@@ -346,6 +346,7 @@ class ChainTest : public ::testing::Test {
     nprpc::ServerOptions options;
     options.num_io_loops = 1;
     options.num_worker_threads = 1;
+    options.forward_metadata.keys = {"x-tenant"};
     a_ = Serve(front, std::move(options));
   }
 
