@@ -41,6 +41,29 @@ absl::Status MakeRpcError(int32_t error_code, absl::string_view text) {
   return status;
 }
 
+absl::Status MakeRpcError(int32_t error_code, absl::string_view text,
+                          const std::string* status_code_field) {
+  absl::Status status = MakeRpcError(error_code, text);
+  int code = 0;
+  if (status.ok() || status_code_field == nullptr || !absl::SimpleAtoi(*status_code_field, &code) ||
+      code <= static_cast<int>(absl::StatusCode::kOk) ||
+      code > static_cast<int>(absl::StatusCode::kUnauthenticated) ||
+      code == static_cast<int>(status.code())) {
+    return status;
+  }
+  absl::Status restored(static_cast<absl::StatusCode>(code), text);
+  restored.SetPayload(kErrorCodePayloadUrl, absl::Cord(absl::StrCat(error_code)));
+  return restored;
+}
+
+std::optional<std::string> StatusCodeFieldFor(int32_t error_code, absl::StatusCode code) {
+  if (error_code == 0 || code == absl::StatusCode::kOk ||
+      StatusCodeForErrorCode(error_code) == code) {
+    return std::nullopt;
+  }
+  return absl::StrCat(static_cast<int>(code));
+}
+
 namespace {
 
 int32_t ErrorCodeForStatusCode(absl::StatusCode code) {

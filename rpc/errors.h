@@ -27,11 +27,19 @@
 //   kDeadlineExceeded -> ERPCTIMEDOUT, kUnavailable -> EFAILEDSOCKET,
 //   kResourceExhausted -> ELIMIT, every other error -> EINTERNAL.
 //
+// Between nprpc peers every canonical code survives the trip: when the number
+// does not imply the status's code (kNotFound, kAlreadyExists,
+// kFailedPrecondition, kAborted, kOutOfRange, kCancelled, kDataLoss, ... ->
+// EINTERNAL; kPermissionDenied -> ERPCAUTH), the server also sends the code
+// in the response user field kStatusCodeField, and the client restores it.
+// brpc peers see the brpc number they expect and ignore the field.
+//
 // Thread safety: all functions are pure and safe from any thread.
 #ifndef RPC_ERRORS_H_
 #define RPC_ERRORS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -59,6 +67,11 @@ enum ErrorCode : int32_t {
 // decimal text).
 inline constexpr absl::string_view kErrorCodePayloadUrl = "type.nprpc/error_code";
 
+// The response user field that carries the canonical code (decimal) of an
+// error whose brpc number does not imply it. Reserved: not shown to callers
+// as response metadata.
+inline constexpr absl::string_view kStatusCodeField = "nprpc-status-code";
+
 // The canonical code for a brpc error number (see the table above).
 absl::StatusCode StatusCodeForErrorCode(int32_t error_code);
 
@@ -69,6 +82,17 @@ absl::Status MakeRpcError(int32_t error_code, absl::string_view text);
 // The brpc error number of `status`: its payload when present, otherwise
 // derived from its code (see above); 0 for OK.
 int32_t ErrorCodeOf(const absl::Status& status);
+
+// What an answer with brpc number `error_code` must carry in kStatusCodeField
+// so that the peer restores `code`: the decimal code, or nullopt when the
+// number already implies it (StatusCodeForErrorCode).
+std::optional<std::string> StatusCodeFieldFor(int32_t error_code, absl::StatusCode code);
+
+// MakeRpcError(error_code, text) whose canonical code is the one named by
+// `status_code_field` (kStatusCodeField's value) when that is a valid error
+// code; otherwise the number's own (a bad or absent field is ignored).
+absl::Status MakeRpcError(int32_t error_code, absl::string_view text,
+                          const std::string* status_code_field);
 
 // "ENOMETHOD" for 1002, ..., "OK" for 0, "E<number>" for numbers not listed.
 std::string ErrorCodeName(int32_t error_code);

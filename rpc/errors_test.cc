@@ -1,5 +1,8 @@
 #include "rpc/errors.h"
 
+#include <optional>
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace nprpc {
@@ -62,6 +65,34 @@ TEST(Errors, StatusWithoutPayloadGetsNumberFromItsCode) {
   EXPECT_EQ(ErrorCodeOf(absl::InternalError("x")), EINTERNAL);
   EXPECT_EQ(ErrorCodeOf(absl::NotFoundError("x")), EINTERNAL);
   EXPECT_EQ(ErrorCodeOf(absl::UnknownError("x")), EINTERNAL);
+}
+
+TEST(Errors, EveryCanonicalCodeSurvivesNumberPlusField) {
+  for (int c = 1; c <= 16; ++c) {
+    const auto code = static_cast<absl::StatusCode>(c);
+    const absl::Status sent(code, "m");
+    const int32_t number = ErrorCodeOf(sent);
+    std::optional<std::string> field = StatusCodeFieldFor(number, code);
+    absl::Status received = MakeRpcError(number, "m", field ? &*field : nullptr);
+    EXPECT_EQ(received.code(), code) << sent;
+    EXPECT_EQ(ErrorCodeOf(received), number) << sent;
+  }
+}
+
+TEST(Errors, FieldOnlyWhereTheNumberDoesNotImplyTheCode) {
+  EXPECT_FALSE(StatusCodeFieldFor(ENOMETHOD, absl::StatusCode::kUnimplemented).has_value());
+  EXPECT_FALSE(StatusCodeFieldFor(4242, absl::StatusCode::kUnknown).has_value());
+  EXPECT_EQ(StatusCodeFieldFor(EINTERNAL, absl::StatusCode::kNotFound), "5");
+  EXPECT_EQ(StatusCodeFieldFor(ERPCAUTH, absl::StatusCode::kPermissionDenied), "7");
+}
+
+TEST(Errors, BadStatusCodeFieldsAreIgnored) {
+  for (std::string bad : {"", "x", "0", "17", "-3", "99999999999"}) {
+    EXPECT_EQ(MakeRpcError(EINTERNAL, "m", &bad).code(), absl::StatusCode::kInternal) << bad;
+  }
+  EXPECT_EQ(MakeRpcError(EINTERNAL, "m", nullptr).code(), absl::StatusCode::kInternal);
+  std::string ok = "5";
+  EXPECT_TRUE(MakeRpcError(0, "m", &ok).ok());
 }
 
 TEST(Errors, NamesKnownNumbersAndSpellsOthers) {

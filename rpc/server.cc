@@ -226,7 +226,13 @@ void Call::Finish(absl::Status status, bool by_handler) {
     }
   }
   header.error_code = code;
-  if (code != 0) header.error_text = core_->ErrorText(code, text);
+  if (code != 0) {
+    header.error_text = core_->ErrorText(code, text);
+    // An nprpc client restores codes the brpc number does not imply.
+    if (std::optional<std::string> field = StatusCodeFieldFor(code, status.code())) {
+      header.user_fields.push_back({std::string(kStatusCodeField), std::move(*field)});
+    }
+  }
   netpoll::LinkBuffer out;
   absl::Status encoded = EncodeResponse(header, std::move(payload), std::move(attachment), out);
   if (!encoded.ok()) {

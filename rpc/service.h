@@ -27,7 +27,9 @@
 // kUnauthenticated/kPermissionDenied -> ERPCAUTH 1004, kDeadlineExceeded ->
 // ERPCTIMEDOUT 1008, kUnavailable -> EFAILEDSOCKET 1009, kResourceExhausted ->
 // ELIMIT 2004, anything else -> EINTERNAL 2001. The status message becomes
-// error_text.
+// error_text. Where the number does not imply the code (kNotFound ->
+// EINTERNAL, ...), the code also travels in the response user field
+// kStatusCodeField, so an nprpc client gets the handler's exact code.
 //
 // Completing twice: the first completion wins; any later one is ignored with
 // a WARNING log and Finish() returns false. It is never a crash, in any build,

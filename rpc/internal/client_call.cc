@@ -47,11 +47,13 @@ bool ClientCall::CompleteWithResponse(DecodedFrame frame, size_t max_body_size) 
         info_->response_attachment = std::move(frame.attachment);
         info_->response_metadata.clear();
         for (const auto& field : frame.meta.user_fields()) {
+          if (field.key() == kStatusCodeField) continue;  // reserved, read below
           info_->response_metadata.emplace_back(field.key(), field.value());
         }
       }
       if (meta.error_code() != 0) {
-        status = MakeRpcError(meta.error_code(), meta.error_text());
+        status = MakeRpcError(meta.error_code(), meta.error_text(),
+                              FindUserField(frame.meta, kStatusCodeField));
       } else {
         absl::StatusOr<netpoll::LinkBuffer> payload = UncompressPayload(frame, max_body_size);
         if (!payload.ok()) {
