@@ -113,7 +113,8 @@ Server::Server(const ServerOptions& options)
 
 Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
-absl::Status Server::Start(const SocketAddress& address) {
+absl::Status Server::Start(const SocketAddress& address,
+                           absl::AnyInvocable<void(const SocketAddress& bound)> on_bound) {
   if (started_.exchange(true)) return absl::FailedPreconditionError("server already started");
   ListenOptions listen_options;
   listen_options.backlog = options_.backlog;
@@ -132,6 +133,7 @@ absl::Status Server::Start(const SocketAddress& address) {
     }
     acceptors_.push_back(std::make_unique<Acceptor>(this, group_->loop(i), std::move(*fd)));
   }
+  if (on_bound != nullptr) on_bound(listen_address_);
   for (auto& acceptor : acceptors_) {
     absl::Status status;
     Notification done;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -67,8 +68,11 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds and starts accepting. Port 0 picks an ephemeral port (see
-  // listen_address()).
-  absl::Status Start(const SocketAddress& address);
+  // listen_address()). `on_bound`, when set, runs on the calling thread
+  // after binding and before the first connection can be accepted, with the
+  // bound address: the place to publish it to what connections will read.
+  absl::Status Start(const SocketAddress& address,
+                     absl::AnyInvocable<void(const SocketAddress& bound)> on_bound = nullptr);
 
   // Stops accepting, closes connections as they become idle (no buffered
   // input, no pending output), and force-closes the rest at the deadline.

@@ -1,0 +1,311 @@
+#include "rpc/internal/baidu_std_protocol.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/logging.h"
+#include "rpc/baidu_std.h"
+#include "rpc/errors.h"
+#include "rpc/internal/compression.h"
+#include "rpc/internal/frame_codec.h"
+#include "rpc/internal/server_call.h"
+#include "rpc/internal/server_core.h"
+
+namespace nprpc {
+namespace {
+
+// One baidu_std request as a call: the frame it came in, and its answer.
+class BaiduStdCall final : public ServerCall {
+ public:
+  BaiduStdCall(std::shared_ptr<ServerCore> core, netpoll::ConnectionPtr conn,
+               std::shared_ptr<ServerSession> session, MethodEntry* method, DecodedFrame frame)
+      : ServerCall(std::move(core), std::move(conn), std::move(session), method),
+        correlation_id_(frame.meta.correlation_id()),
+        echoed_checksum_(frame.meta.checksum_value()),
+        frame_(std::move(frame)) {}
+
+  // The request's meta, for filling the context before Start().
+  const wire::RpcMeta& meta() const { return frame_.meta; }
+
+ protected:
+  absl::Status ParseRequest(google::protobuf::Message& request) override;
+  bool EncodeAnswer(const absl::Status& status, const google::protobuf::Message* response,
+                    bool by_handler, netpoll::LinkBuffer& out) override;
+
+ private:
+  const int64_t correlation_id_;
+  const std::string echoed_checksum_;
+  DecodedFrame frame_;  // ParseRequest() only
+};
+
+absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
+  const int32_t compress_type = frame_.meta.compress_type();
+  const size_t wire_size = frame_.payload.Len();
+  absl::StatusOr<netpoll::LinkBuffer> payload =
+      UncompressPayload(frame_, core().options().max_decompressed_size);
+  if (!payload.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Fail to decompress request, CompressType=",
+                     CompressTypeName(static_cast<CompressType>(compress_type)), ": ",
+                     payload.status().message()));
+  }
+  if (!ParseFromLinkBuffer(*payload, request).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Fail to parse request message, CompressType=",
+        CompressTypeName(static_cast<CompressType>(compress_type)), ", request_size=", wire_size));
+  }
+  payload->Clear();
+  context().request_attachment() = std::move(frame_.attachment);
+  return absl::OkStatus();
+}
+
+bool BaiduStdCall::EncodeAnswer(const absl::Status& status,
+                                const google::protobuf::Message* response, bool by_handler,
+                                netpoll::LinkBuffer& out) {
+  int32_t code = HandlerErrorCode(status);
+  ResponseHeader header;
+  header.correlation_id = correlation_id_;
+  header.echoed_checksum_value = echoed_checksum_;
+  netpoll::LinkBuffer payload;
+  netpoll::LinkBuffer attachment;
+  std::string text(status.message());
+  if (code == 0) {
+    if (absl::Status s = SerializeToLinkBuffer(*response, payload); !s.ok()) {
+      code = ERESPONSE;
+      text = absl::StrCat("Fail to serialize response: ", s.message());
+      payload.Clear();
+    } else {
+      attachment = std::move(context().response_attachment());
+      header.compress_type = context().response_compress_type();
+    }
+  }
+  if (by_handler) {
+    // Only the handler's own answer reads the response side of the context:
+    // the server's answers race with a handler still writing it.
+    for (const auto& [key, value] : context().response_user_fields()) {
+      header.user_fields.push_back({key, value});
+    }
+  }
+  header.error_code = code;
+  if (code != 0) {
+    header.error_text = core().ErrorText(code, text);
+    // An nprpc client restores codes the brpc number does not imply.
+    if (std::optional<std::string> field = StatusCodeFieldFor(code, status.code())) {
+      header.user_fields.push_back({std::string(kStatusCodeField), std::move(*field)});
+    }
+  }
+  absl::Status encoded = EncodeResponse(header, std::move(payload), std::move(attachment), out);
+  if (!encoded.ok()) {
+    NP_LOG(ERROR) << "cannot encode the response of " << method()->full_name << ": " << encoded;
+    code = EINTERNAL;
+    header.error_code = code;
+    header.error_text =
+        core().ErrorText(code, absl::StrCat("Fail to encode response: ", encoded.message()));
+    header.compress_type = CompressType::kNone;
+    header.user_fields.clear();
+    out.Clear();
+    NP_CHECK(EncodeResponse(header, {}, {}, out).ok());
+  }
+  return code == 0;
+}
+
+// One baidu_std connection. Loop thread only.
+class BaiduStdSession final : public ServerSession,
+                              public std::enable_shared_from_this<BaiduStdSession> {
+ public:
+  explicit BaiduStdSession(std::shared_ptr<ServerCore> core)
+      : core_(std::move(core)),
+        decoder_(FrameDecoderOptions{.max_body_size = core_->options().max_body_size}) {}
+
+  void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) override;
+  void OnCallDone(const netpoll::ConnectionPtr& conn) override;
+  void OnPeerClosed(const netpoll::ConnectionPtr& conn) override;
+  void OnClosed() override;
+
+ private:
+  // One request frame, admitted by the per-connection limit.
+  void HandleFrame(const netpoll::ConnectionPtr& conn, DecodedFrame frame);
+  // Answers a request that never reaches a handler (already counted).
+  void ReplyError(const netpoll::ConnectionPtr& conn, const DecodedFrame& frame,
+                  const absl::Status& error);
+  void Pause(const netpoll::ConnectionPtr& conn);
+  // After a half-close, closes once nothing is left to answer (the answers
+  // already written are flushed first).
+  void MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn);
+  void CloseForProtocolError(const netpoll::ConnectionPtr& conn, absl::Status error);
+
+  const std::shared_ptr<ServerCore> core_;
+  const FrameDecoder decoder_;
+  int in_flight_ = 0;                // calls of this connection holding a slot
+  std::deque<DecodedFrame> queued_;  // decoded while in_flight_ was at the limit
+  bool paused_ = false;              // we called PauseRead()
+  bool closed_ = false;
+  bool peer_closed_ = false;  // close once every call read so far is answered
+  // Raised on close; read by the ServerContexts of this connection's calls.
+  const std::shared_ptr<std::atomic<bool>> closed_flag_ =
+      std::make_shared<std::atomic<bool>>(false);
+};
+
+void BaiduStdSession::Pause(const netpoll::ConnectionPtr& conn) {
+  if (!paused_) {
+    paused_ = true;
+    conn->PauseRead();
+  }
+}
+
+void BaiduStdSession::CloseForProtocolError(const netpoll::ConnectionPtr& conn,
+                                            absl::Status error) {
+  core_->CountProtocolError();
+  NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString()
+                  << ": protocol error: " << error;
+  conn->Close(std::move(error));
+}
+
+void BaiduStdSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
+  conn->loop()->AssertInLoopThread();
+  const size_t limit = static_cast<size_t>(core_->options().max_in_flight_per_connection);
+  while (!closed_) {
+    if (queued_.size() >= limit) {
+      // Enough decoded frames wait already: leave the rest as bytes in
+      // `input` (capped by max_input_bytes, where reading stops). Decoding
+      // everything a pipelining client sent would hold ~20x its bytes and
+      // keep the loop busy; ResumeRead() hands the rest back (OnCallDone).
+      Pause(conn);
+      return;
+    }
+    DecodeResult r = decoder_.Decode(input);
+    if (r.need_more()) return;
+    if (r.is_error()) {
+      CloseForProtocolError(conn, r.status());
+      return;
+    }
+    DecodedFrame frame = r.TakeFrame();
+    if (!frame.is_request()) {
+      CloseForProtocolError(conn, absl::InvalidArgumentError("a client sent a response frame"));
+      return;
+    }
+    if (in_flight_ >= static_cast<int>(limit) || !queued_.empty()) {
+      // Keep the order; stop reading until calls complete (OnCallDone).
+      queued_.push_back(std::move(frame));
+      Pause(conn);
+      continue;
+    }
+    HandleFrame(conn, std::move(frame));
+  }
+}
+
+void BaiduStdSession::OnCallDone(const netpoll::ConnectionPtr& conn) {
+  conn->loop()->AssertInLoopThread();
+  --in_flight_;
+  if (closed_) return;
+  const int limit = core_->options().max_in_flight_per_connection;
+  while (!queued_.empty() && in_flight_ < limit) {
+    DecodedFrame frame = std::move(queued_.front());
+    queued_.pop_front();
+    HandleFrame(conn, std::move(frame));
+  }
+  if (queued_.empty() && paused_) {
+    paused_ = false;
+    conn->ResumeRead();
+  }
+  MaybeCloseAfterPeer(conn);
+}
+
+void BaiduStdSession::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
+  conn->loop()->AssertInLoopThread();
+  peer_closed_ = true;
+  MaybeCloseAfterPeer(conn);
+}
+
+void BaiduStdSession::OnClosed() {
+  closed_ = true;
+  closed_flag_->store(true, std::memory_order_release);
+  queued_.clear();
+}
+
+void BaiduStdSession::MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn) {
+  if (peer_closed_ && !closed_ && !paused_ && in_flight_ == 0 && queued_.empty()) {
+    conn->CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+  }
+}
+
+void BaiduStdSession::ReplyError(const netpoll::ConnectionPtr& conn, const DecodedFrame& frame,
+                                 const absl::Status& error) {
+  const int32_t code = ErrorCodeOf(error);
+  ResponseHeader header;
+  header.correlation_id = frame.meta.correlation_id();
+  header.error_code = code;
+  header.error_text = core_->ErrorText(code, error.message());
+  header.echoed_checksum_value = frame.meta.checksum_value();
+  netpoll::LinkBuffer out;
+  NP_CHECK(EncodeResponse(header, {}, {}, out).ok());
+  core_->Send(conn, std::move(out));
+}
+
+void BaiduStdSession::HandleFrame(const netpoll::ConnectionPtr& conn, DecodedFrame frame) {
+  const wire::RpcRequestMeta& req = frame.meta.request();
+  absl::StatusOr<MethodEntry*> method = core_->Lookup(req.service_name(), req.method_name());
+  if (!method.ok()) {
+    ReplyError(conn, frame, method.status());
+    return;
+  }
+  if (absl::Status s = VerifyChecksum(frame); !s.ok()) {
+    core_->CountAnswer(*method, false);
+    ReplyError(conn, frame,
+               MakeRpcError(EREQUEST, absl::StrCat("Fail to verify checksum: ", s.message())));
+    return;
+  }
+  if (absl::Status s = core_->Acquire(*method); !s.ok()) {
+    ReplyError(conn, frame, s);
+    return;
+  }
+  ++in_flight_;
+  auto call =
+      std::make_shared<BaiduStdCall>(core_, conn, shared_from_this(), *method, std::move(frame));
+  ServerContext& ctx = call->context();
+  const wire::RpcMeta& meta = call->meta();  // `frame` was moved into the call
+  const wire::RpcRequestMeta& creq = meta.request();
+  ctx.set_service_name(creq.service_name());
+  ctx.set_method_name(creq.method_name());
+  ctx.set_correlation_id(meta.correlation_id());
+  if (creq.has_timeout_ms() && creq.timeout_ms() > 0) {
+    ctx.set_timeout_ms(creq.timeout_ms());
+    ctx.set_deadline(absl::Now() + absl::Milliseconds(creq.timeout_ms()));
+  }
+  for (const wire::UserFieldsEntry& field : meta.user_fields()) {
+    ctx.mutable_request_user_fields()[field.key()] = field.value();  // last entry wins
+  }
+  ctx.set_trace(TraceOf(creq));
+  if (meta.has_authentication_data()) ctx.set_authentication_data(meta.authentication_data());
+  ctx.set_connection_closed_flag(closed_flag_);
+  core_->Start(call);
+}
+
+}  // namespace
+
+const BaiduStdProtocol* BaiduStdProtocol::Get() {
+  static const BaiduStdProtocol* const protocol = new BaiduStdProtocol();
+  return protocol;
+}
+
+SniffResult BaiduStdProtocol::Sniff(const netpoll::LinkBuffer& input) const {
+  constexpr absl::string_view kMagic(kBaiduStdMagic, sizeof(kBaiduStdMagic));
+  char first[sizeof(kBaiduStdMagic)];
+  const size_t n = std::min(input.Len(), kMagic.size());
+  input.PeekCopy(n, first);
+  if (absl::string_view(first, n) != kMagic.substr(0, n)) return SniffResult::kNotMine;
+  return n == kMagic.size() ? SniffResult::kMine : SniffResult::kNeedMore;
+}
+
+std::shared_ptr<ServerSession> BaiduStdProtocol::NewSession(
+    std::shared_ptr<ServerCore> core, const netpoll::ConnectionPtr& /*conn*/) const {
+  return std::make_shared<BaiduStdSession>(std::move(core));
+}
+
+}  // namespace nprpc

@@ -1,0 +1,87 @@
+// ServerCall: one admitted call, protocol-independent, from its slots to its
+// single answer. Completed by the handler (Responder -> Complete), by the
+// server before the handler runs (bad payload, deadline passed in the queue,
+// full pool) or by the deadline timer; the first wins, the others are dropped.
+//
+// A protocol derives from it and supplies its bytes: ParseRequest() turns the
+// request it cut from the connection into the request message (decompressing
+// as its wire says), EncodeAnswer() turns the outcome into the frame to write.
+//
+//   auto call = std::make_shared<BaiduStdCall>(core, conn, session, method, frame);
+//   call->context().set_deadline(...);   // what the request carried
+//   core->Start(call);
+//
+// Thread safety: Run() runs once, on a worker or the loop; Complete() and
+// FinishByServer() are safe from any thread, the first wins.
+#ifndef RPC_INTERNAL_SERVER_CALL_H_
+#define RPC_INTERNAL_SERVER_CALL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
+#include "netpoll/connection.h"
+#include "netpoll/event_loop.h"
+#include "netpoll/link_buffer.h"
+#include "rpc/internal/protocol.h"
+#include "rpc/internal/server_core.h"
+#include "rpc/server_context.h"
+#include "rpc/service.h"
+
+namespace nprpc {
+
+class ServerCall : public CallCompleter, public std::enable_shared_from_this<ServerCall> {
+ public:
+  ServerCall(std::shared_ptr<ServerCore> core, netpoll::ConnectionPtr conn,
+             std::shared_ptr<ServerSession> session, MethodEntry* method);
+  ~ServerCall() override = default;
+
+  ServerContext& context() { return ctx_; }
+  MethodEntry* method() const { return method_; }
+  const netpoll::ConnectionPtr& connection() const { return conn_; }
+  void set_timer(netpoll::TimerId id) { timer_.store(id, std::memory_order_release); }
+
+  // Worker (or loop, inline): parses the request and runs the handler.
+  void Run();
+  // The handler's answer (through its Responder).
+  void Complete(absl::Status status) override { Finish(std::move(status), /*by_handler=*/true); }
+  // The server's own answer (a brpc number, rpc/errors.h); the handler, if
+  // running, is told through IsCancelled() and its answer is dropped.
+  void FinishByServer(int32_t code, absl::string_view text);
+
+ protected:
+  // Worker or loop, once, before the handler: fills `request` from what the
+  // protocol read. An error is answered EREQUEST with its message.
+  virtual absl::Status ParseRequest(google::protobuf::Message& request) = 0;
+  // The answer to write: `response` when `status` is OK, else the error.
+  // `by_handler`: the handler completed the call, so the response side of
+  // the context (attachment, metadata) is the handler's to send; otherwise
+  // the handler may still be writing it and it must not be read. Always
+  // yields a frame (an encoding failure becomes an error answer); returns
+  // whether the answer is a success.
+  virtual bool EncodeAnswer(const absl::Status& status, const google::protobuf::Message* response,
+                            bool by_handler, netpoll::LinkBuffer& out) = 0;
+
+  ServerCore& core() { return *core_; }
+
+ private:
+  void Finish(absl::Status status, bool by_handler);
+
+  const std::shared_ptr<ServerCore> core_;
+  const netpoll::ConnectionPtr conn_;
+  const std::shared_ptr<ServerSession> session_;
+  MethodEntry* const method_;
+
+  ServerContext ctx_;
+  std::unique_ptr<google::protobuf::Message> request_;
+  std::unique_ptr<google::protobuf::Message> response_;
+  std::atomic<bool> finished_{false};
+  std::atomic<netpoll::TimerId> timer_{netpoll::kInvalidTimerId};
+};
+
+}  // namespace nprpc
+
+#endif  // RPC_INTERNAL_SERVER_CALL_H_

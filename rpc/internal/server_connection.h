@@ -1,0 +1,40 @@
+// ServerConnection: the server's state of one accepted connection (the value
+// of its Connection::context()): which protocol it speaks, picked from its
+// first bytes by sniffing every protocol the server speaks
+// (rpc/internal/protocol.h), and that protocol's session.
+//
+// Thread safety: loop thread only (the connection's).
+#ifndef RPC_INTERNAL_SERVER_CONNECTION_H_
+#define RPC_INTERNAL_SERVER_CONNECTION_H_
+
+#include <memory>
+
+#include "netpoll/connection.h"
+#include "netpoll/link_buffer.h"
+#include "rpc/internal/protocol.h"
+
+namespace nprpc {
+
+class ServerCore;
+
+class ServerConnection {
+ public:
+  explicit ServerConnection(std::shared_ptr<ServerCore> core) : core_(std::move(core)) {}
+
+  // New input: picks the protocol on the first bytes, then hands every input
+  // to its session. Closes the connection for bytes no protocol claims.
+  void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input);
+  void OnPeerClosed(const netpoll::ConnectionPtr& conn);
+  void OnClosed();
+
+  // The connection's ServerConnection (it must be a server connection).
+  static ServerConnection& Of(netpoll::Connection& conn);
+
+ private:
+  const std::shared_ptr<ServerCore> core_;
+  std::shared_ptr<ServerSession> session_;  // null until sniffed
+};
+
+}  // namespace nprpc
+
+#endif  // RPC_INTERNAL_SERVER_CONNECTION_H_

@@ -1,0 +1,172 @@
+#include "rpc/internal/server_core.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/logging.h"
+#include "rpc/errors.h"
+#include "rpc/internal/server_call.h"
+
+namespace nprpc {
+
+ServerCore::ServerCore(const ServerOptions& options) : options_(options) {}
+
+absl::Status ServerCore::AddService(Service* service) {
+  std::vector<std::string> names = service->method_names();
+  if (names.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(service->full_name(), " has no methods"));
+  }
+  auto [it, inserted] = services_.try_emplace(service->full_name());
+  if (!inserted) {
+    return absl::AlreadyExistsError(absl::StrCat(service->full_name(), " is already served"));
+  }
+  for (const std::string& name : names) {
+    auto entry = std::make_unique<MethodEntry>();
+    entry->full_name = absl::StrCat(service->full_name(), "/", name);
+    entry->handler = service->FindMethod(name);
+    auto limit = options_.method_max_concurrency.find(entry->full_name);
+    entry->max_concurrency = limit == options_.method_max_concurrency.end() ? 0 : limit->second;
+    it->second.emplace(name, std::move(entry));
+  }
+  return absl::OkStatus();
+}
+
+void ServerCore::set_listen_address(const netpoll::SocketAddress& address) {
+  error_prefix_ = absl::StrCat("[", address.ToString(), "]");
+}
+
+absl::StatusOr<MethodEntry*> ServerCore::Lookup(absl::string_view service,
+                                                absl::string_view method) {
+  received_.fetch_add(1, std::memory_order_relaxed);
+  MethodEntry* entry = nullptr;
+  if (auto s = services_.find(service); s != services_.end()) {
+    if (auto m = s->second.find(method); m != s->second.end()) entry = m->second.get();
+  }
+  if (entry != nullptr) entry->received.fetch_add(1, std::memory_order_relaxed);
+  if (stopping()) {
+    CountAnswer(entry, false);
+    return MakeRpcError(ELOGOFF, "Server is stopping");
+  }
+  if (entry == nullptr) {
+    CountAnswer(nullptr, false);
+    // brpc answers an unknown service with ENOMETHOD too, and this text.
+    return MakeRpcError(ENOMETHOD, absl::StrCat("Fail to find method=", service, "/", method));
+  }
+  return entry;
+}
+
+absl::Status ServerCore::Acquire(MethodEntry* method) {
+  // Slots: server-wide, then method.
+  if (int64_t before = concurrency_.fetch_add(1, std::memory_order_relaxed);
+      options_.max_concurrency > 0 && before >= options_.max_concurrency) {
+    concurrency_.fetch_sub(1, std::memory_order_relaxed);
+    CountAnswer(method, false);
+    return MakeRpcError(
+        ELIMIT, absl::StrCat("Reached server's max_concurrency=", options_.max_concurrency));
+  }
+  if (int64_t before = method->in_flight.fetch_add(1, std::memory_order_relaxed);
+      method->max_concurrency > 0 && before >= method->max_concurrency) {
+    method->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    concurrency_.fetch_sub(1, std::memory_order_relaxed);
+    CountAnswer(method, false);
+    return MakeRpcError(ELIMIT, absl::StrCat("Reached max_concurrency=", method->max_concurrency,
+                                             " of method ", method->full_name));
+  }
+  if (!calls_.TryEnter()) {
+    Release(method);
+    CountAnswer(method, false);
+    return MakeRpcError(ELOGOFF, "Server is stopping");
+  }
+  return absl::OkStatus();
+}
+
+void ServerCore::Start(const std::shared_ptr<ServerCall>& call) {
+  const netpoll::ConnectionPtr& conn = call->connection();
+  ServerContext& ctx = call->context();
+  ctx.set_peer_address(conn->peer_address());
+  ctx.set_local_address(conn->local_address());
+  ctx.set_metadata_forwarding(&options_.forward_metadata);
+  if (ctx.deadline() != absl::InfiniteFuture()) {
+    // A handler that never answers gives its slot back at the deadline.
+    std::weak_ptr<ServerCall> weak = call;
+    call->set_timer(conn->loop()->RunAfter(ctx.deadline() - absl::Now(), [weak] {
+      if (std::shared_ptr<ServerCall> c = weak.lock()) {
+        c->FinishByServer(ERPCTIMEDOUT, "Deadline exceeded before the handler answered");
+      }
+    }));
+  }
+  if (options_.run_handlers_inline ||
+      call->method()->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop) {
+    call->Run();
+    return;
+  }
+  if (absl::Status s = pool_->TrySubmit([call] { call->Run(); }); !s.ok()) {
+    call->FinishByServer(ELIMIT, absl::StrCat("Server is overloaded: ", s.message()));
+  }
+}
+
+void ServerCore::Send(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer frame,
+                      netpoll::TimerId timer, absl::AnyInvocable<void()> on_loop) {
+  if (!loops_.TryEnter()) return;  // the server is gone; nobody can read this answer
+  // From here until Leave(), the loops exist.
+  if (timer != netpoll::kInvalidTimerId) conn->loop()->Cancel(timer);
+  absl::Status s = conn->Write(std::move(frame));
+  if (absl::IsResourceExhausted(s)) {
+    // The client does not read its answers: stop serving it.
+    NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": " << s;
+    conn->Close(s);
+  }
+  if (on_loop != nullptr) conn->loop()->QueueInLoop(std::move(on_loop));
+  loops_.Leave();
+}
+
+std::string ServerCore::ErrorText(int32_t code, absl::string_view text) const {
+  if (!options_.brpc_error_prefix) return std::string(text);
+  return absl::StrCat(error_prefix_, "[E", code, "]", text);
+}
+
+void ServerCore::CountAnswer(MethodEntry* method, bool ok) {
+  (ok ? succeeded_ : failed_).fetch_add(1, std::memory_order_relaxed);
+  if (method != nullptr) {
+    (ok ? method->succeeded : method->failed).fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void ServerCore::Release(MethodEntry* method) {
+  method->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  concurrency_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ServerCore::BeginStopping() {
+  stopping_.store(true, std::memory_order_release);
+  calls_.Close();
+}
+
+int64_t ServerCore::WaitForCalls(absl::Time deadline) {
+  calls_.WaitUntilEmpty(deadline);
+  return calls_.size();
+}
+
+void ServerCore::CloseLoops() {
+  loops_.Close();
+  loops_.WaitUntilEmpty();
+}
+
+void ServerCore::FillStats(ServerStats& stats) const {
+  stats.total.received = received_.load(std::memory_order_relaxed);
+  stats.total.succeeded = succeeded_.load(std::memory_order_relaxed);
+  stats.total.failed = failed_.load(std::memory_order_relaxed);
+  stats.total.in_flight = calls_.size();
+  stats.protocol_errors = protocol_errors_.load(std::memory_order_relaxed);
+  for (const auto& [service, methods] : services_) {
+    for (const auto& [name, entry] : methods) {
+      MethodStats& m = stats.methods[entry->full_name];
+      m.received = entry->received.load(std::memory_order_relaxed);
+      m.succeeded = entry->succeeded.load(std::memory_order_relaxed);
+      m.failed = entry->failed.load(std::memory_order_relaxed);
+      m.in_flight = entry->in_flight.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace nprpc

@@ -1,0 +1,88 @@
+// ServerOptions: how a Server serves (threads, limits, timeouts), and
+// ServerStats: what it counted. See rpc/server.h.
+//
+// Thread safety: plain values.
+#ifndef RPC_SERVER_OPTIONS_H_
+#define RPC_SERVER_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "netpoll/event_loop.h"
+#include "rpc/baidu_std.h"
+#include "rpc/server_context.h"
+
+namespace nprpc {
+
+struct ServerOptions {
+  // I/O loops (threads that read, decode and write).
+  int num_io_loops = 1;
+  // netpoll::EventLoopOptions::busy_poll of the I/O loops: after a turn
+  // with I/O a loop polls this long before it sleeps, so a request that
+  // follows soon needs no wake-up. Zero: never poll.
+  absl::Duration io_busy_poll = netpoll::kRequestResponseBusyPoll;
+  // Handler threads and their queue. A full queue answers ELIMIT.
+  int num_worker_threads = 4;
+  // WorkerPoolOptions::busy_poll of the handler threads.
+  absl::Duration worker_busy_poll = netpoll::kRequestResponseBusyPoll;
+  size_t max_queued_calls = 10000;
+  // Run handlers on the I/O loop that decoded the request instead of the
+  // worker pool. Only for handlers that never block.
+  bool run_handlers_inline = false;
+
+  // Calls being handled at once, server-wide; 0 = unlimited. Beyond: ELIMIT.
+  int max_concurrency = 0;
+  // Per method, keyed "package.Service/Method"; absent or 0 = unlimited.
+  absl::flat_hash_map<std::string, int> method_max_concurrency{};
+  // Calls being handled at once per connection. Beyond it the server stops
+  // reading that connection until calls complete: at most this many more
+  // decoded frames wait in order, and the rest stays undecoded in the input
+  // buffer (at most max_body_size plus two headers), so a pipelining client
+  // cannot grow memory without bound.
+  int max_in_flight_per_connection = 256;
+
+  // Frames announcing a larger body close the connection (from the header).
+  size_t max_body_size = kDefaultMaxBodySize;
+  // A compressed payload may not inflate beyond this (EREQUEST).
+  size_t max_decompressed_size = kDefaultMaxDecompressedSize;
+  // Connections with no traffic either way for this long are closed.
+  absl::Duration idle_timeout = absl::InfiniteDuration();
+  // Connections holding a partial frame that gets no new byte for this long
+  // are closed (a peer that stalls mid-frame, or trickles bytes more slowly
+  // than this: slowloris). Infinite: never.
+  absl::Duration read_timeout = absl::InfiniteDuration();
+  // Grace period used by the destructor when Shutdown() was not called.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+  // Start error_text with "[<listen address>][E<code>]" as a brpc server does.
+  bool brpc_error_prefix = true;
+  // Which request user fields a handler's outgoing calls carry on
+  // (PropagateContext()). None by default: credentials and tenant headers
+  // stop here unless named. The deadline and trace context always flow.
+  MetadataForwarding forward_metadata{};
+};
+
+// Counters of one method, or of the whole server.
+struct MethodStats {
+  int64_t received = 0;   // requests addressed to it
+  int64_t succeeded = 0;  // answered with error_code 0
+  int64_t failed = 0;     // answered with an error (limits, timeouts, handler errors, ...)
+  int64_t in_flight = 0;  // holding a concurrency slot now
+};
+
+struct ServerStats {
+  MethodStats total;  // every request, including unknown methods
+  // Connections closed for a protocol error (bad magic, oversized body, ...).
+  int64_t protocol_errors = 0;
+  // Open connections now (0 before Start() and after Shutdown()).
+  int64_t connections = 0;
+  // Keyed "package.Service/Method".
+  std::map<std::string, MethodStats> methods;
+};
+
+}  // namespace nprpc
+
+#endif  // RPC_SERVER_OPTIONS_H_
