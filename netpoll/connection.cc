@@ -32,6 +32,8 @@ Connection::Connection(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
       local_(local),
       peer_(peer),
       callbacks_(callbacks ? std::move(callbacks) : std::make_shared<ConnectionCallbacks>()),
+      max_output_bytes_(options.max_output_bytes),
+      flush_after_writes_(options.flush_after_writes),
       options_(options),
       fd_(std::move(fd)) {}
 
@@ -201,16 +203,16 @@ absl::Status Connection::Write(LinkBuffer data) {
     MutexLock lock(&mu_);
     if (closing_ || closed_) return absl::FailedPreconditionError("connection is closed");
     size_t pending = output_bytes_.load(std::memory_order_relaxed);
-    if (pending + n > options_.max_output_bytes) {
+    if (pending + n > max_output_bytes_) {
       return absl::ResourceExhaustedError(absl::StrCat("connection output buffer full (", pending,
-                                                       " bytes pending, cap ",
-                                                       options_.max_output_bytes, ")"));
+                                                       " bytes pending, cap ", max_output_bytes_,
+                                                       ")"));
     }
     output_bytes_.fetch_add(n, std::memory_order_relaxed);
     pending_.Append(std::move(data));
     queue_flush = !flush_queued_;
     flush_queued_ = true;
-    if (options_.flush_after_writes > 0 && ++pending_writes_ >= options_.flush_after_writes) {
+    if (flush_after_writes_ > 0 && ++pending_writes_ >= flush_after_writes_) {
       pending_writes_ = 0;
       early = true;
     }

@@ -193,11 +193,15 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   const SocketAddress local_;
   const SocketAddress peer_;
   const std::shared_ptr<const ConnectionCallbacks> callbacks_;
+  // Copies of the options Write() needs: Write() runs on any thread, and
+  // options_ below is the loop thread's (SetTimeouts() rewrites it there).
+  const size_t max_output_bytes_;
+  const int flush_after_writes_;
 
   std::atomic<ConnectionState> state_{ConnectionState::kConnecting};
   std::atomic<size_t> output_bytes_{0};
 
-  // Loop thread only.
+  // Loop thread only (Write() reads the constant copies above instead).
   ConnectionOptions options_;
   UniqueFd fd_;
   std::any context_;

@@ -14,21 +14,14 @@
 #include "netpoll/server.h"
 #include "netpoll/socket.h"
 #include "netpoll/testing/blocking_client.h"
+#include "netpoll/testing/wait.h"
 
 namespace netpoll {
 namespace {
 
 using Lease = ConnectionPool::Lease;
 
-// Polls `condition` until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(5)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
+using testing::WaitFor;
 
 // An echo server that remembers its connections (so a test can close them).
 class EchoServer {
@@ -209,7 +202,7 @@ TEST_F(ConnectionPoolTest, ConnectionCountNeverExceedsTheCapUnderConcurrency) {
       ConnectionPoolStats s = Stats();
       int64_t total = s.idle + s.active + s.dialing;
       if (total > max_pool_conns.load()) max_pool_conns.store(total);
-      absl::SleepFor(absl::Microseconds(200));
+      absl::SleepFor(absl::Microseconds(200));  // the sampling period
     }
   });
   std::atomic<int> in_use{0};
@@ -229,7 +222,7 @@ TEST_F(ConnectionPoolTest, ConnectionCountNeverExceedsTheCapUnderConcurrency) {
         while (now > seen && !max_in_use.compare_exchange_weak(seen, now)) {
         }
         if (!(*lease)->Write("x").ok()) failures++;
-        absl::SleepFor(absl::Microseconds(100));
+        absl::SleepFor(absl::Microseconds(100));  // holds the lease: contention
         --in_use;
       }
     });
@@ -353,7 +346,8 @@ TEST_F(ConnectionPoolTest, MinIdleWarmsUpConnectionsInTheBackground) {
   EXPECT_TRUE(WaitFor([&] { return server_.connection_count() == 3; }));
   auto second = Acquire();
   ASSERT_TRUE(second.ok());
-  // At the cap no more warm-up dials start.
+  // At the cap no more warm-up dials start. Five maintenance intervals give a
+  // wrong dial the time to show; a correct pool passes whatever the wait.
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(Stats().dials, 3);
   EXPECT_EQ(server_.connection_count(), 3u);
@@ -380,10 +374,12 @@ TEST_F(ConnectionPoolTest, MinIdleWarmUpNeverOvershootsWhileDialsComplete) {
     }
     ASSERT_TRUE(WaitFor([&] { return Stats().active == 0; }));
   }
-  absl::SleepFor(absl::Milliseconds(20));
-  ConnectionPoolStats stats = Stats();
-  EXPECT_EQ(stats.idle, 4);
-  EXPECT_EQ(stats.dialing, 0);
+  // The last round's warm-up refills to exactly min_idle.
+  EXPECT_TRUE(WaitFor([&] {
+    ConnectionPoolStats stats = Stats();
+    return stats.idle == 4 && stats.dialing == 0;
+  }));
+  EXPECT_EQ(Stats().idle, 4);
 }
 
 TEST_F(ConnectionPoolTest, ConnectionClosedByTheServerWhileIdleIsNeverHandedOut) {

@@ -1,6 +1,7 @@
 #include "netpoll/connection.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -12,11 +13,26 @@
 #include "netpoll/mutex.h"
 #include "netpoll/server.h"
 #include "netpoll/testing/blocking_client.h"
+#include "netpoll/testing/wait.h"
 
 namespace netpoll {
 namespace {
 
 using testing::BlockingClient;
+using testing::WaitFor;
+
+// Returns once `loop` has finished what it was doing when called: the turn in
+// progress (with the tasks it queued) and the next one, whose epoll_wait
+// reports any socket that was ready before the call. Then a counter the loop
+// bumps after a writev is final, and input that arrived before the call
+// would have been delivered (unless reading is paused).
+void DrainLoop(EventLoop* loop) {
+  for (int round = 0; round < 2; ++round) {
+    Notification done;
+    loop->QueueInLoop([&] { done.Notify(); });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  }
+}
 
 // Records every callback of the server side, in order.
 struct Recorder {
@@ -157,8 +173,8 @@ TEST_F(ConnectionTest, WritesFromOneTurnLeaveInOneWritev) {
   ASSERT_TRUE(reply.ok());
   EXPECT_EQ(reply->substr(0, 10), std::string(10, 'a'));
   EXPECT_EQ(reply->substr(90), std::string(10, 'j'));
-  // The counter is bumped just after writev returns: give it a moment.
-  absl::SleepFor(absl::Milliseconds(50));
+  // The counter is bumped on the loop just after writev returns.
+  DrainLoop(recorder_.Conn()->loop());
   EXPECT_EQ(server_->Stats().write_calls - before, 1);
 }
 
@@ -187,7 +203,7 @@ TEST_F(ConnectionTest, EveryFlushAfterWritesWritesLeaveBeforeTheTurnEnds) {
   ASSERT_TRUE(rest.ok());
   EXPECT_EQ(rest->substr(50), std::string(10, 'j'));
   EXPECT_TRUE(read_during_turn.load());
-  absl::SleepFor(absl::Milliseconds(50));
+  DrainLoop(recorder_.Conn()->loop());
   EXPECT_EQ(server_->Stats().write_calls - before, 3);
 }
 
@@ -215,6 +231,38 @@ TEST_F(ConnectionTest, WritesFromManyThreadsAllArriveIntact) {
     counts[(*data)[i] - '0']++;
   }
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(counts[t], kWrites);
+}
+
+// Write() is safe from any thread, so it must not read what the loop thread
+// changes: SetTimeouts() rewrites the connection's options on the loop while
+// other threads write. Meant for TSan (--config=tsan), which reports a read
+// of those options in Write() as a data race; every build checks the bytes.
+TEST_F(ConnectionTest, WritesFromOtherThreadsDoNotRaceWithTimeoutChangesOnTheLoop) {
+  StartServer({}, [](const ConnectionPtr&, LinkBuffer& input) { (void)input.Skip(input.Len()); });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  constexpr int kThreads = 2;
+  constexpr int kWrites = 500;
+  std::atomic<bool> writing{true};
+  std::thread changer([&] {
+    for (int i = 0; writing.load(); ++i) {
+      absl::Duration timeout = absl::Seconds(60 + i % 2);
+      conn->SetTimeouts(timeout, timeout, timeout);
+      DrainLoop(conn->loop());  // the change ran on the loop
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < kWrites; ++i) EXPECT_TRUE(conn->Write("12345678").ok());
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  writing = false;
+  changer.join();
+  auto data = client.ReadExactly(kThreads * kWrites * 8);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_TRUE(conn->active());
 }
 
 TEST_F(ConnectionTest, WriteAfterCloseReturnsAnError) {
@@ -266,12 +314,13 @@ TEST(ConnectionPeerClosedTest, OnPeerClosedKeepsTheConnectionOpenForLaterReplies
   ASSERT_TRUE(client->SendAll("question").ok());
   client->ShutdownWrite();
   ASSERT_TRUE(peer_closed.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  absl::SleepFor(absl::Milliseconds(50));  // a close would reach the client now
   ConnectionPtr conn;
   {
     MutexLock lock(&mu);
     conn = server_conn;
   }
+  // Without on_peer_closed the EOF's turn would have closed the connection.
+  DrainLoop(conn->loop());
   EXPECT_TRUE(conn->active());
   std::thread late([conn] {
     ASSERT_TRUE(conn->Write("late answer").ok());
@@ -302,7 +351,9 @@ TEST_F(ConnectionTest, PeerResetMidWriteClosesTheConnection) {
   ConnectionPtr conn = recorder_.Conn();
   // Fill the socket buffers (the client never reads), then reset.
   for (int i = 0; i < 64; ++i) (void)conn->Write(std::string(64 << 10, 'w'));
-  absl::SleepFor(absl::Milliseconds(50));
+  // 4 MiB is far more than the socket buffers take: once the loop has
+  // written, the rest stays pending.
+  ASSERT_TRUE(WaitFor([&] { return server_->Stats().bytes_out > 0; }));
   client.Reset();
   ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
   EXPECT_FALSE(recorder_.Reason().ok());
@@ -322,13 +373,18 @@ TEST_F(ConnectionTest, IdleTimeoutClosesASilentConnection) {
 
 TEST_F(ConnectionTest, ActiveConnectionOutlivesItsIdleTimeout) {
   ConnectionOptions options;
-  options.idle_timeout = absl::Milliseconds(150);
+  options.idle_timeout = absl::Milliseconds(300);
   StartServer(options);
   BlockingClient client = Connect();
-  for (int i = 0; i < 6; ++i) {  // 300 ms of traffic every 50 ms
+  // Traffic for twice the idle timeout. The gaps between messages are the
+  // behaviour under test (a connection that is never silent for long); at a
+  // thirtieth of the timeout, a stalled test thread does not decide the
+  // outcome.
+  const absl::Time until = absl::Now() + 2 * options.idle_timeout;
+  while (absl::Now() < until) {
     ASSERT_TRUE(client.SendAll("k").ok());
     ASSERT_TRUE(client.ReadExactly(1).ok());
-    absl::SleepFor(absl::Milliseconds(50));
+    absl::SleepFor(options.idle_timeout / 30);
   }
   EXPECT_FALSE(recorder_.disconnected.HasBeenNotified());
 }
@@ -358,6 +414,8 @@ TEST_F(ConnectionTest, SlowConsumerCannotGrowOutputBeyondTheCap) {
   for (int i = 0; i < 1000 && status.ok(); ++i) {
     status = conn->Write(std::string(64 << 10, 'z'));
     if (status.ok()) accepted += 64 << 10;
+    // Paces the writer so the loop flushes between writes (the watermark
+    // callbacks fire from flushes); the pace does not decide the outcome.
     absl::SleepFor(absl::Microseconds(200));
   }
   EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
@@ -366,10 +424,12 @@ TEST_F(ConnectionTest, SlowConsumerCannotGrowOutputBeyondTheCap) {
   // Draining crosses the low watermark again.
   auto drained = client.ReadExactly(accepted);
   ASSERT_TRUE(drained.ok()) << drained.status();
-  absl::SleepFor(absl::Milliseconds(50));
-  std::vector<std::string> events = recorder_.Events();
-  EXPECT_NE(std::find(events.begin(), events.end(), "high-watermark"), events.end());
-  EXPECT_NE(std::find(events.begin(), events.end(), "low-watermark"), events.end());
+  auto saw = [&](const std::string& event) {
+    std::vector<std::string> events = recorder_.Events();
+    return std::find(events.begin(), events.end(), event) != events.end();
+  };
+  EXPECT_TRUE(saw("high-watermark"));
+  EXPECT_TRUE(WaitFor([&] { return saw("low-watermark"); }));
 }
 
 TEST_F(ConnectionTest, ReaderThatNeverConsumesBoundsBufferedInput) {
@@ -390,7 +450,10 @@ TEST_F(ConnectionTest, ReaderThatNeverConsumesBoundsBufferedInput) {
   while (absl::Now() < deadline && sent < (64u << 20)) {
     ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
     if (n > 0) sent += static_cast<size_t>(n);
-    if (n < 0) absl::SleepFor(absl::Milliseconds(5));
+    if (n < 0) {
+      pollfd writable = {fd, POLLOUT, 0};
+      (void)::poll(&writable, 1, 5);  // until the socket takes more (or 5 ms)
+    }
   }
   EXPECT_GT(sent, options.max_input_bytes);  // the kernel absorbed some, then stopped
   EXPECT_LT(sent, 64u << 20);                // TCP flow control pushed back
@@ -408,13 +471,14 @@ TEST_F(ConnectionTest, PauseReadStopsDeliveryAndResumeReadDeliversWhatArrived) {
   BlockingClient client = Connect();
   ConnectionPtr conn = recorder_.Conn();
   conn->PauseRead();
-  absl::SleepFor(absl::Milliseconds(20));
+  DrainLoop(conn->loop());  // the pause is in effect
   ASSERT_TRUE(client.SendAll("paused bytes").ok());
-  absl::SleepFor(absl::Milliseconds(100));
+  // Loopback: the bytes are in the server's socket now, and a loop reading
+  // it would deliver them within the turns DrainLoop waits for.
+  DrainLoop(conn->loop());
   EXPECT_EQ(delivered.load(), 0u);
   conn->ResumeRead();
-  absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (delivered.load() < 12 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(WaitFor([&] { return delivered.load() >= 12; }));
   EXPECT_EQ(delivered.load(), 12u);
 }
 

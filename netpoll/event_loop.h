@@ -106,6 +106,14 @@ class EventLoop {
   const std::string& name() const { return options_.name; }
   LoopStats& stats() { return stats_; }
 
+  // Any thread: whether the loop sleeps (or is about to) in its poller wait,
+  // so that work from other threads must wake it. A snapshot, for tests and
+  // diagnostics: a test waits for it before checking what wakes the loop.
+  bool IsSleeping() {
+    MutexLock lock(&mu_);
+    return sleeping_;
+  }
+
  private:
   class Waker;
   EventLoop(const EventLoopOptions& options, std::unique_ptr<Poller> poller,

@@ -10,9 +10,12 @@
 #include "gtest/gtest.h"
 #include "netpoll/logging.h"
 #include "netpoll/mutex.h"
+#include "netpoll/testing/wait.h"
 
 namespace netpoll {
 namespace {
+
+using testing::WaitFor;
 
 class EventLoopTest : public ::testing::Test {
  protected:
@@ -118,10 +121,15 @@ TEST_F(EventLoopTest, RunEveryRepeatsUntilCancelled) {
 TEST_F(EventLoopTest, CancelFromAnotherThreadNeverWakesTheLoopAndStillWins) {
   std::atomic<bool> fired{false};
   TimerId id = loop_->RunAfter(absl::Milliseconds(300), [&] { fired = true; });
-  absl::SleepFor(absl::Milliseconds(5));  // the loop is asleep until then
+  RunAndWait([] {});                                          // the timer is in place
+  ASSERT_TRUE(WaitFor([&] { return loop_->IsSleeping(); }));  // until the timer
   const int64_t wakeups = loop_->stats().wakeups.load();
   loop_->Cancel(id);
-  absl::SleepFor(absl::Milliseconds(400));
+  // A timer due after the cancelled one (so it wakes nothing either): when it
+  // fires, the cancelled one's time has passed.
+  Notification after;
+  loop_->RunAfter(absl::Milliseconds(350), [&] { after.Notify(); });
+  ASSERT_TRUE(after.WaitForNotificationWithTimeout(absl::Seconds(20)));
   EXPECT_FALSE(fired.load());
   EXPECT_EQ(loop_->stats().wakeups.load(), wakeups);
 }
@@ -131,7 +139,7 @@ TEST_F(EventLoopTest, CancelFromAnotherThreadNeverWakesTheLoopAndStillWins) {
 TEST_F(EventLoopTest, TimerFromAnotherThreadWakesTheLoopOnlyWhenDueEarlier) {
   TimerId far = loop_->RunAfter(absl::Seconds(30), [] {});
   RunAndWait([] {});  // the 30 s timer is in place; the loop sleeps on it
-  absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(WaitFor([&] { return loop_->IsSleeping(); }));
   int64_t wakeups = loop_->stats().wakeups.load();
   Notification fired;
   absl::Time start = absl::Now();
@@ -140,11 +148,11 @@ TEST_F(EventLoopTest, TimerFromAnotherThreadWakesTheLoopOnlyWhenDueEarlier) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(19));
   EXPECT_LE(loop_->stats().wakeups.load(), wakeups + 1);
   // Now the loop sleeps until the 30 s timer again: a later timer waits.
-  absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(WaitFor([&] { return loop_->IsSleeping(); }));
   wakeups = loop_->stats().wakeups.load();
   std::atomic<bool> later_fired{false};
   TimerId later = loop_->RunAfter(absl::Seconds(60), [&] { later_fired = true; });
-  absl::SleepFor(absl::Milliseconds(20));
+  // RunAfter decides on (and counts) any wake-up before it returns.
   EXPECT_EQ(loop_->stats().wakeups.load(), wakeups);
   loop_->Cancel(later);
   loop_->Cancel(far);
@@ -157,7 +165,7 @@ TEST_F(EventLoopTest, TimerFromAnotherThreadWakesTheLoopOnlyWhenDueEarlier) {
 TEST_F(EventLoopTest, ManyLazyTimerOperationsWakeTheLoopEventually) {
   TimerId far = loop_->RunAfter(absl::Seconds(30), [] {});
   RunAndWait([] {});
-  absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(WaitFor([&] { return loop_->IsSleeping(); }));
   const int64_t wakeups = loop_->stats().wakeups.load();
   std::atomic<int> fired{0};
   for (int i = 0; i < 5000; ++i) {
@@ -204,14 +212,33 @@ class PipeLoop : public IoHandler {
   }
   // Writes one byte and waits until the loop has read it.
   void Send() {
-    const int64_t before = bytes_read_.load();
+    MutexLock lock(&mu_);
+    const int64_t before = bytes_read_;
     ASSERT_EQ(::write(fds_[1], "x", 1), 1);
-    while (bytes_read_.load() == before) absl::SleepFor(absl::Microseconds(50));
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (bytes_read_ == before) {
+      ASSERT_FALSE(read_.WaitWithDeadline(&mu_, deadline)) << "the loop never read the byte";
+    }
+  }
+  // Waits until the loop polls after the turn that read the last byte. With
+  // nothing due, a long poll goes on until something arrives.
+  void WaitUntilPolling() {
+    ASSERT_TRUE(WaitFor([&] {
+      MutexLock lock(&mu_);
+      return loop_->stats().busy_polls.load() > polls_at_read_;
+    }));
   }
   void HandleEvents(uint32_t) override {
     char buf[64];
     ssize_t n;
-    while ((n = ::read(fds_[0], buf, sizeof(buf))) > 0) bytes_read_ += n;
+    int64_t got = 0;
+    while ((n = ::read(fds_[0], buf, sizeof(buf))) > 0) got += n;
+    {
+      MutexLock lock(&mu_);
+      bytes_read_ += got;
+      polls_at_read_ = loop_->stats().busy_polls.load();
+      read_.SignalAll();
+    }
     if (on_read) on_read();
   }
 
@@ -222,7 +249,10 @@ class PipeLoop : public IoHandler {
   std::unique_ptr<EventLoop> loop_;
   int fds_[2] = {-1, -1};
   std::thread thread_;
-  std::atomic<int64_t> bytes_read_{0};
+  Mutex mu_;
+  CondVar read_;
+  int64_t bytes_read_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t polls_at_read_ ABSL_GUARDED_BY(mu_) = 0;  // busy_polls when it was read
 };
 
 // After a turn with I/O the loop polls instead of sleeping: input and tasks
@@ -231,12 +261,12 @@ class PipeLoop : public IoHandler {
 TEST(EventLoopBusyPoll, InputAndTasksArrivingWhileItPollsNeedNoWakeUp) {
   PipeLoop pipe(absl::Seconds(30));
   pipe.Send();
-  absl::SleepFor(absl::Milliseconds(20));  // the loop is polling now
+  pipe.WaitUntilPolling();
   const int64_t wakeups = pipe.loop().stats().wakeups.load();
   const int64_t hits = pipe.loop().stats().busy_poll_hits.load();
   pipe.Send();
   EXPECT_EQ(pipe.loop().stats().busy_poll_hits.load(), hits + 1);
-  absl::SleepFor(absl::Milliseconds(20));
+  pipe.WaitUntilPolling();
   Notification ran;
   pipe.loop().QueueInLoop([&] { ran.Notify(); });
   ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
@@ -254,15 +284,19 @@ TEST(EventLoopBusyPoll, PollsThatFindNothingUseABoundedShareOfTime) {
   const absl::Time start = absl::Now();
   for (int i = 0; i < kTurns; ++i) {
     pipe.Send();
-    absl::SleepFor(2 * kPoll);  // the poll has ended
+    // The behaviour under test: input that comes after the poll gave up. A
+    // longer sleep (a loaded machine) only refills the budget more, which
+    // the bound below accounts for with the measured time.
+    absl::SleepFor(2 * kPoll);
   }
   const absl::Duration elapsed = absl::Now() - start;
   const int64_t polls = pipe.loop().stats().busy_polls.load();
   const int64_t misses = polls - pipe.loop().stats().busy_poll_hits.load();
   EXPECT_GE(polls, 16);  // the burst
-  // Budget: 16 polls + elapsed / 8, plus the poll that overdraws it.
+  // Budget: 16 polls + elapsed / 8, plus the poll that overdraws it. (How
+  // many turns that leaves without a poll depends on how long each turn took
+  // on this machine, so it is not asserted.)
   EXPECT_LE(misses, 16 + elapsed / 8 / kPoll + 1);
-  EXPECT_LT(polls, kTurns * 3 / 4);
 }
 
 TEST(EventLoopBusyPoll, ZeroNeverPolls) {
@@ -286,12 +320,12 @@ TEST(EventLoopBusyPoll, TimersAndStopEndALongPoll) {
   pipe.Send();
   ASSERT_TRUE(own_timer.WaitForNotificationWithTimeout(absl::Seconds(10)));
   pipe.Send();  // polling again, with no timer due
-  absl::SleepFor(absl::Milliseconds(20));
+  pipe.WaitUntilPolling();
   Notification other_timer;
   pipe.loop().RunAfter(absl::Milliseconds(10), [&] { other_timer.Notify(); });
   ASSERT_TRUE(other_timer.WaitForNotificationWithTimeout(absl::Seconds(10)));
   pipe.Send();
-  absl::SleepFor(absl::Milliseconds(20));
+  pipe.WaitUntilPolling();
   pipe.Stop();  // Stop() from another thread sends no task: the poll sees stop_
   EXPECT_LT(absl::Now() - start, absl::Seconds(25));
 }

@@ -10,18 +10,12 @@
 #include "gtest/gtest.h"
 #include "netpoll/event_loop_group.h"
 #include "netpoll/mutex.h"
+#include "netpoll/testing/wait.h"
 
 namespace netpoll {
 namespace {
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(5)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
+using testing::WaitFor;
 
 // Collects the datagrams a socket receives.
 struct Inbox {
@@ -179,7 +173,13 @@ TEST_F(UdpSocketTest, CloseStopsDelivery) {
   (*receiver)->Close();
   EXPECT_TRUE(absl::IsFailedPrecondition((*receiver)->SendTo(address, "x")));
   (void)(*sender)->SendTo(address, "after");  // nobody listens: dropped (or refused)
-  absl::SleepFor(absl::Milliseconds(50));
+  // Two turns of the receiver's loop: a socket still reading would have
+  // delivered the datagram (sent before the first) by then.
+  for (int round = 0; round < 2; ++round) {
+    Notification turned;
+    group_->loop(0)->QueueInLoop([&] { turned.Notify(); });
+    ASSERT_TRUE(turned.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  }
   EXPECT_EQ(inbox.size(), 1u);
   // The port is free again.
   auto rebound = UdpSocket::Bind(group_->loop(0), address, {}, inbox.Callback(group_->loop(0)));

@@ -48,6 +48,45 @@ class ThreadResumer {
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
 
+// Holds each awaiting coroutine until `n` of them are suspended at once, then
+// resumes each on a thread of its own: only children that run concurrently
+// all get past it. Children that run one after another would each wait
+// alone; they are let go after a (generous) timeout and counted.
+class Rendezvous {
+ public:
+  explicit Rendezvous(int n) : n_(n) {}
+  ~Rendezvous() {
+    for (std::thread& t : threads_) t.join();
+  }
+
+  auto Arrive() {
+    struct Awaiter {
+      Rendezvous* r;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) {
+        netpoll::MutexLock lock(&r->mu_);
+        if (++r->arrived_ == r->n_) r->all_here_.Notify();
+        r->threads_.emplace_back([h, r = r] {
+          if (!r->all_here_.WaitForNotificationWithTimeout(absl::Seconds(10))) r->alone_++;
+          h.resume();
+        });
+      }
+      void await_resume() const noexcept {}
+    };
+    return Awaiter{this};
+  }
+  // Coroutines that were let go without the others.
+  int alone() const { return alone_.load(); }
+
+ private:
+  const int n_;
+  netpoll::Mutex mu_;
+  int arrived_ ABSL_GUARDED_BY(mu_) = 0;
+  netpoll::Notification all_here_;
+  std::atomic<int> alone_{0};
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+};
+
 Task<int> Constant(int value, bool* started = nullptr) {
   if (started != nullptr) *started = true;
   co_return value;
@@ -165,25 +204,24 @@ TEST(TaskTest, StartDetachedRunsSynchronouslyWhenTheTaskNeverSuspends) {
 }
 
 TEST(WhenAllTest, RunsChildrenConcurrentlyAndKeepsArgumentOrder) {
-  ThreadResumer resumer;
-  auto slow = [](ThreadResumer* r, int v) -> Task<int> {
-    co_await r->After(absl::Milliseconds(100));
+  auto rendezvous = std::make_unique<Rendezvous>(3);
+  auto slow = [](Rendezvous* r, int v) -> Task<int> {
+    co_await r->Arrive();
     co_return v;
   };
-  auto text = [](ThreadResumer* r) -> Task<std::string> {
-    co_await r->After(absl::Milliseconds(100));
+  auto text = [](Rendezvous* r) -> Task<std::string> {
+    co_await r->Arrive();
     co_return std::string("c");
   };
   auto parent = [&]() -> Task<std::tuple<int, int, std::string>> {
-    co_return co_await WhenAll(slow(&resumer, 1), slow(&resumer, 2), text(&resumer));
+    Rendezvous* r = rendezvous.get();
+    co_return co_await WhenAll(slow(r, 1), slow(r, 2), text(r));
   };
-  absl::Time start = absl::Now();
   auto [a, b, c] = BlockOn(parent());
-  absl::Duration took = absl::Now() - start;
   EXPECT_EQ(a, 1);
   EXPECT_EQ(b, 2);
   EXPECT_EQ(c, "c");
-  EXPECT_LT(took, absl::Milliseconds(280)) << "children ran one after another";
+  EXPECT_EQ(rendezvous->alone(), 0) << "children ran one after another";
 }
 
 TEST(WhenAllTest, ChildrenThatFinishAtOnceDoNotSuspendTheParent) {

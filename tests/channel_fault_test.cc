@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "netpoll/mutex.h"
+#include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
@@ -46,7 +47,8 @@ class ChannelFaultTest : public ::testing::Test {
 TEST_F(ChannelFaultTest, ServerKilledMidCallFailsEveryInFlightCallOnce) {
   for (int i = 0; i < 50; ++i) ledger_->Issue("Echo");
   for (int i = 0; i < 200; ++i) ledger_->Issue("Never");
-  absl::SleepFor(absl::Milliseconds(100));
+  // Every call reached the server (the Echo ones are answered, the rest held).
+  ASSERT_TRUE(netpoll::testing::WaitFor([&] { return server_.requests() == 250; }));
   server_.Kill();
   ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
   ledger_->ExpectExactlyOnce();
@@ -56,7 +58,7 @@ TEST_F(ChannelFaultTest, ServerKilledMidCallFailsEveryInFlightCallOnce) {
 
 TEST_F(ChannelFaultTest, ConnectionResetFailsTheCallsOnThatConnection) {
   for (int i = 0; i < 20; ++i) ledger_->Issue("Never");
-  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(netpoll::testing::WaitFor([&] { return server_.requests() == 20; }));
   ledger_->Issue("Reset");
   ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
   ledger_->ExpectExactlyOnce();
@@ -72,8 +74,13 @@ TEST_F(ChannelFaultTest, ResponsesAfterTheTimeoutAreDropped) {
   options.timeout = absl::Milliseconds(30);
   for (int i = 0; i < 100; ++i) ledger_->Issue("Slow", options, /*delay ms=*/60);
   ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
-  absl::SleepFor(absl::Milliseconds(100));  // every late response has arrived
+  // Every late response was sent; one more call's answer comes after them
+  // on the same connection, so by then the channel has seen them all.
+  ASSERT_TRUE(netpoll::testing::WaitFor([&] { return server_.delayed_answers() == 100; }));
+  ledger_->Issue("Echo");
+  ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(10)));
   ledger_->ExpectExactlyOnce();
+  EXPECT_EQ(ledger_->Count("OK"), 1);
   EXPECT_EQ(ledger_->Count("DEADLINE_EXCEEDED"), 100);
   EXPECT_EQ(channel_->in_flight(), 0u);
 }
@@ -96,16 +103,14 @@ TEST_F(ChannelFaultTest, ChannelReconnectsByItselfWhenTheServerRestarts) {
   EXPECT_EQ(ledger_->Count("UNAVAILABLE"), 10);
   ASSERT_TRUE(server_.Restart().ok());
   // After at most one backoff period, calls succeed again with no help.
-  absl::Time deadline = absl::Now() + absl::Seconds(5);
   EchoRequest request;
   request.set_message("back");
   EchoResponse response;
   absl::Status status;
-  do {
+  EXPECT_TRUE(netpoll::testing::WaitFor([&] {
     status = channel_->CallMethod("example.EchoService", "Echo", request, &response);
-    if (!status.ok()) absl::SleepFor(absl::Milliseconds(5));
-  } while (!status.ok() && absl::Now() < deadline);
-  EXPECT_TRUE(status.ok()) << status;
+    return status.ok();
+  })) << status;
   EXPECT_EQ(response.message(), "back");
   ledger_->ExpectExactlyOnce();
 }
@@ -119,6 +124,8 @@ TEST_F(ChannelFaultTest, MixedFaultsUnderConcurrentLoadCompleteEveryCallOnce) {
       ledger_->Issue(methods[i % 6], short_deadline, /*code=*/i % 30);
     }
     if (round == 2) ledger_->Issue("Reset");
+    // Spreads the rounds over time (so the reset meets calls in flight);
+    // every check waits for the calls themselves.
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_TRUE(ledger_->WaitAll(absl::Seconds(20)));

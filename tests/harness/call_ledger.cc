@@ -41,6 +41,8 @@ bool CallLedger::WaitAll(absl::Duration timeout) {
 }
 
 void CallLedger::ExpectExactlyOnce() {
+  // A window for a wrong second completion to arrive; correct code passes
+  // whatever its length.
   absl::SleepFor(absl::Milliseconds(50));
   netpoll::MutexLock lock(&mu_);
   for (size_t i = 0; i < completions_.size(); ++i) {

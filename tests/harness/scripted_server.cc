@@ -69,14 +69,18 @@ std::shared_ptr<netpoll::ConnectionCallbacks> ScriptedServer::MakeCallbacks() {
       int64_t delay_ms = echo_delay_ms_.load();
       if ((method == "Echo" || method == "Whoami") && delay_ms > 0) {
         auto shared = std::make_shared<DecodedFrame>(std::move(frame));
-        conn->loop()->RunAfter(absl::Milliseconds(delay_ms),
-                               [conn, shared, echo] { Answer(conn, *shared, echo); });
+        conn->loop()->RunAfter(absl::Milliseconds(delay_ms), [this, conn, shared, echo] {
+          Answer(conn, *shared, echo);
+          delayed_answers_++;
+        });
       } else if (method == "Echo" || method == "Whoami") {
         Answer(conn, frame, echo);
       } else if (method == "Slow") {
         auto shared = std::make_shared<DecodedFrame>(std::move(frame));
-        conn->loop()->RunAfter(absl::Milliseconds(echo.code()),
-                               [conn, shared, echo] { Answer(conn, *shared, echo); });
+        conn->loop()->RunAfter(absl::Milliseconds(echo.code()), [this, conn, shared, echo] {
+          Answer(conn, *shared, echo);
+          delayed_answers_++;
+        });
       } else if (method == "Never") {
         // no answer
       } else if (method == "Close") {

@@ -55,6 +55,8 @@ class ScriptedServer {
   }
   // Requests received (all methods).
   int64_t requests() const { return requests_.load(); }
+  // Answers written after a delay (Slow; Echo and Whoami with an echo delay).
+  int64_t delayed_answers() const { return delayed_answers_.load(); }
   size_t connections();
 
  private:
@@ -64,6 +66,7 @@ class ScriptedServer {
   std::unique_ptr<netpoll::Server> server_;
   int port_ = 0;
   std::atomic<int64_t> requests_{0};
+  std::atomic<int64_t> delayed_answers_{0};
   std::atomic<int64_t> echo_delay_ms_{0};
 };
 
