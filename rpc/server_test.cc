@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
@@ -629,6 +630,92 @@ TEST_F(ServerTest, ShutdownGivesUpOnHeldCallsAtTheDeadline) {
   netpoll::MutexLock lock(&mu_);
   EXPECT_TRUE(held_[0].context->IsCancelled());
   held_[0].done(absl::OkStatus());  // after the server is gone: dropped
+}
+
+// Stats() and listen_address() may run on any thread while Shutdown() tears
+// the transport down (TSan and ASan catch the unlocked read this once was).
+TEST_F(ServerTest, StatsAndListenAddressAreSafeDuringShutdown) {
+  StartServer();
+  const netpoll::SocketAddress address = server_->listen_address();
+  BlockingClient client = Connect();
+  EXPECT_EQ(Roundtrip(client, {}).error_code, 0);
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> reads{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      ServerStats stats = server_->Stats();
+      EXPECT_GE(stats.connections, 0);
+      EXPECT_EQ(server_->listen_address().port(), address.port());
+      reads.fetch_add(1);
+    }
+  });
+  ASSERT_TRUE(Eventually([&] { return reads.load() > 10; }));
+  server_->Shutdown(absl::Seconds(1));
+  const int64_t after = reads.load();
+  ASSERT_TRUE(Eventually([&] { return reads.load() > after + 10; }));
+  done = true;
+  reader.join();
+  EXPECT_EQ(server_->Stats().connections, 0);
+}
+
+// Answers read the "[address]" error prefix; it is published before the
+// first connection can be accepted, so even a client that connects in the
+// first instant sees the whole prefix.
+TEST_F(ServerTest, ErrorPrefixIsInPlaceForTheFirstConnection) {
+  // A free port, taken again by the server below.
+  int port = 0;
+  {
+    Server probe;
+    ASSERT_TRUE(probe.AddService(testing::NewEchoService()).ok());
+    ASSERT_TRUE(probe.Start("127.0.0.1:0").ok());
+    port = probe.listen_address().port();
+  }
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  std::atomic<bool> stop{false};
+  Reply first;
+  std::thread client_thread([&] {
+    auto parsed = netpoll::SocketAddress::Parse(address);
+    while (!stop.load()) {
+      absl::StatusOr<BlockingClient> client = BlockingClient::Connect(*parsed);
+      if (!client.ok()) continue;  // not listening yet
+      first = Roundtrip(*client, {.service = "no.Such"});
+      return;
+    }
+  });
+  server_ = std::make_unique<Server>();
+  ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
+  ASSERT_TRUE(server_->Start(address).ok());
+  ASSERT_TRUE(Eventually([&] { return first.ok; }));
+  stop = true;
+  client_thread.join();
+  EXPECT_EQ(first.error_code, ENOMETHOD);
+  EXPECT_TRUE(absl::StartsWith(first.error_text, absl::StrCat("[", address, "][E1002]")))
+      << first.error_text;
+}
+
+// A connection whose first bytes no protocol claims is closed (and counted),
+// before any request is read; other connections are unaffected.
+TEST_F(ServerTest, UnknownProtocolClosesOnlyThatConnection) {
+  StartServer();
+  BlockingClient good = Connect();
+  BlockingClient bad = Connect();
+  ASSERT_TRUE(bad.SendAll("SSH-2.0-OpenSSH_9.2\r\n").ok());
+  EXPECT_TRUE(bad.WaitForClose(absl::Seconds(5)));
+  EXPECT_EQ(Roundtrip(good, {}).error_code, 0);
+  EXPECT_EQ(server_->Stats().protocol_errors, 1);
+}
+
+// A connection may send its first bytes one at a time: the protocol is
+// picked once enough have arrived.
+TEST_F(ServerTest, ProtocolIsPickedFromFirstBytesArrivingOneByOne) {
+  StartServer();
+  BlockingClient client = Connect();
+  const std::string request = EncodeEcho({.message = "slow start"});
+  for (size_t i = 0; i < 6; ++i) ASSERT_TRUE(client.SendAll(request.substr(i, 1)).ok());
+  ASSERT_TRUE(client.SendAll(request.substr(6)).ok());
+  Reply reply = ReadReply(client);
+  EXPECT_EQ(reply.error_code, 0);
+  EXPECT_EQ(reply.message, "slow start");
 }
 
 // ------------------------------------------------------------------ flood
