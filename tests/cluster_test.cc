@@ -131,6 +131,26 @@ TEST_P(EveryConnectionType, CallsSpreadOverEveryEndpointWithMetadataAndErrors) {
   EXPECT_EQ(Whoami(**channel).rfind("127.0.0.1:", 0), 0u);
 }
 
+// single and pooled reuse one connection for calls made one after another;
+// short opens one per call.
+TEST_P(EveryConnectionType, OpensConnectionsAsItsTypeSays) {
+  Cluster cluster(1);
+  auto channel = Channel::Create(cluster.Target(), FastOptions(GetParam()));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  constexpr int kCalls = 10;
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(Whoami(**channel).rfind("127.0.0.1:", 0), 0u);
+  }
+  const int64_t expected = GetParam() == ConnectionType::kShort ? kCalls : 1;
+  EXPECT_EQ(cluster.server(0).connections_accepted(), expected);
+  if (GetParam() == ConnectionType::kShort) {
+    // Each short connection is closed after its call.
+    EXPECT_TRUE(WaitFor([&] { return cluster.server(0).connections() == 0; }));
+  } else {
+    EXPECT_EQ(cluster.server(0).connections(), 1u);
+  }
+}
+
 TEST_P(EveryConnectionType, ServerDyingWithCallsInFlightIsRetriedOnTheOthers) {
   Cluster cluster(3);
   for (int i = 0; i < 3; ++i) cluster.server(i).SetEchoDelay(absl::Milliseconds(150));

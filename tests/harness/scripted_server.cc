@@ -127,4 +127,8 @@ std::string ScriptedServer::address() const { return absl::StrCat("127.0.0.1:", 
 
 size_t ScriptedServer::connections() { return server_ ? server_->connection_count() : 0; }
 
+int64_t ScriptedServer::connections_accepted() {
+  return server_ ? server_->Stats().connections_accepted : 0;
+}
+
 }  // namespace nprpc::testing

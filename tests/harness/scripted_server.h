@@ -57,7 +57,9 @@ class ScriptedServer {
   int64_t requests() const { return requests_.load(); }
   // Answers written after a delay (Slow; Echo and Whoami with an echo delay).
   int64_t delayed_answers() const { return delayed_answers_.load(); }
+  // Connections open now, and accepted since the last Start()/Restart().
   size_t connections();
+  int64_t connections_accepted();
 
  private:
   std::shared_ptr<netpoll::ConnectionCallbacks> MakeCallbacks();
