@@ -17,8 +17,8 @@
 #include "tests/harness/echo_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8000", "address to serve on (ip:port or unix:/path)");
-ABSL_FLAG(int, threads, 4, "handler (worker) threads");
-ABSL_FLAG(int, io_loops, 1, "I/O loops");
+ABSL_FLAG(int, threads, 0, "handler (worker) threads (0: one per core, at least 4)");
+ABSL_FLAG(int, io_loops, 0, "I/O loops (0: one per two cores, at least 1)");
 ABSL_FLAG(int, busy_poll_us, -1,
           "I/O loops' and workers' busy poll in microseconds (0: off; -1: nprpc's default)");
 ABSL_FLAG(bool, inline_handlers, false,

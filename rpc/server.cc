@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <any>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -49,13 +50,19 @@ absl::Status Server::Start(absl::string_view address) {
 absl::Status Server::Start(const netpoll::SocketAddress& address) {
   netpoll::MutexLock lock(&mu_);
   if (started_) return absl::FailedPreconditionError("server already started");
-  if (options_.num_io_loops < 1) return absl::InvalidArgumentError("num_io_loops must be >= 1");
+  if (options_.num_io_loops < 0 || options_.num_worker_threads < 0) {
+    return absl::InvalidArgumentError("num_io_loops and num_worker_threads must be >= 0");
+  }
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int io_loops = options_.num_io_loops > 0 ? options_.num_io_loops : DefaultIoLoops(cores);
+  const int workers =
+      options_.num_worker_threads > 0 ? options_.num_worker_threads : DefaultWorkerThreads(cores);
   if (options_.max_in_flight_per_connection < 1) {
     return absl::InvalidArgumentError("max_in_flight_per_connection must be >= 1");
   }
   if (!options_.run_handlers_inline) {
     absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
-        WorkerPool::Create({.num_threads = options_.num_worker_threads,
+        WorkerPool::Create({.num_threads = workers,
                             .max_queued_tasks = options_.max_queued_calls,
                             .name = "nprpc-worker",
                             .busy_poll = options_.worker_busy_poll});
@@ -64,7 +71,7 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
     core_->set_pool(pool_.get());
   }
   absl::StatusOr<std::unique_ptr<netpoll::EventLoopGroup>> group = netpoll::EventLoopGroup::Create(
-      {.num_loops = options_.num_io_loops, .name = "nprpc-io", .busy_poll = options_.io_busy_poll});
+      {.num_loops = io_loops, .name = "nprpc-io", .busy_poll = options_.io_busy_poll});
   if (!group.ok()) return group.status();
   group_ = std::move(*group);
 

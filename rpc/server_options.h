@@ -18,15 +18,26 @@
 
 namespace nprpc {
 
+// The defaults of ServerOptions::num_io_loops and num_worker_threads (0) on
+// a machine with `cores` cores (std::thread::hardware_concurrency()): one
+// I/O loop per two cores (at least one), since a loop that busy-polls keeps
+// up with far more than one core's worth of handlers, and one worker per core
+// (at least four, so a few blocking handlers do not stall the rest).
+// docs/benchmarks.md has the measurement behind it.
+int DefaultIoLoops(int cores);
+int DefaultWorkerThreads(int cores);
+
 struct ServerOptions {
-  // I/O loops (threads that read, decode and write).
-  int num_io_loops = 1;
+  // I/O loops (threads that read, decode and write). 0: DefaultIoLoops() of
+  // this machine's cores.
+  int num_io_loops = 0;
   // netpoll::EventLoopOptions::busy_poll of the I/O loops: after a turn
   // with I/O a loop polls this long before it sleeps, so a request that
   // follows soon needs no wake-up. Zero: never poll.
   absl::Duration io_busy_poll = netpoll::kRequestResponseBusyPoll;
-  // Handler threads and their queue. A full queue answers ELIMIT.
-  int num_worker_threads = 4;
+  // Handler threads and their queue. A full queue answers ELIMIT. 0:
+  // DefaultWorkerThreads() of this machine's cores.
+  int num_worker_threads = 0;
   // WorkerPoolOptions::busy_poll of the handler threads.
   absl::Duration worker_busy_poll = netpoll::kRequestResponseBusyPoll;
   size_t max_queued_calls = 10000;
