@@ -673,21 +673,25 @@ TEST_F(ServerTest, ErrorPrefixIsInPlaceForTheFirstConnection) {
   const std::string address = absl::StrCat("127.0.0.1:", port);
   std::atomic<bool> stop{false};
   Reply first;
+  netpoll::Notification answered;
   std::thread client_thread([&] {
     auto parsed = netpoll::SocketAddress::Parse(address);
     while (!stop.load()) {
       absl::StatusOr<BlockingClient> client = BlockingClient::Connect(*parsed);
       if (!client.ok()) continue;  // not listening yet
       first = Roundtrip(*client, {.service = "no.Such"});
+      answered.Notify();
       return;
     }
   });
   server_ = std::make_unique<Server>();
   ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
   ASSERT_TRUE(server_->Start(address).ok());
-  ASSERT_TRUE(Eventually([&] { return first.ok; }));
+  const bool got_answer = answered.WaitForNotificationWithTimeout(absl::Seconds(20));
   stop = true;
   client_thread.join();
+  ASSERT_TRUE(got_answer);
+  ASSERT_TRUE(first.ok);
   EXPECT_EQ(first.error_code, ENOMETHOD);
   EXPECT_TRUE(absl::StartsWith(first.error_text, absl::StrCat("[", address, "][E1002]")))
       << first.error_text;
