@@ -31,11 +31,17 @@
 //
 // Threads: `done` runs on one of the channel's I/O loop threads (or, when the
 // call fails before it is sent, on the calling thread), so callbacks must not
-// block. The sync CallMethod blocks its caller and must not run on a loop
-// thread of the channel.
+// block. The sync CallMethod blocks its caller: on a loop thread of the
+// channel (e.g. inside a `done` callback) it returns FAILED_PRECONDITION
+// instead of deadlocking.
 //
-// Thread safety: every method is safe from any thread. The response message
-// and CallOptions::info must stay alive until the call completes; the request
+// Thread safety: CallMethod, in_flight and attempts are safe from any thread.
+// The destructor blocks until the calls in flight have completed and the
+// connections are closed, so it must run on a thread that is not one of the
+// channel's loop threads (ChannelOptions::loops), and not inside a `done`
+// callback, which runs on one of them: that aborts with a message naming
+// this rule (waiting there could deadlock). The response message and
+// CallOptions::info must stay alive until the call completes; the request
 // only until CallMethod returns.
 #ifndef RPC_CHANNEL_H_
 #define RPC_CHANNEL_H_
@@ -65,6 +71,9 @@ enum class ConnectionType { kSingle, kPooled, kShort };
 absl::StatusOr<ConnectionType> ParseConnectionType(absl::string_view name);
 
 struct ChannelOptions {
+  // The wire protocol: "baidu_std" (the only one so far). Channel::Create
+  // fails with INVALID_ARGUMENT for an unknown name.
+  std::string protocol = "baidu_std";
   ConnectionType connection_type = ConnectionType::kSingle;
   // "rr", "wrr", "random", "la" (least outstanding) or "c_hash".
   std::string load_balancer = "rr";
@@ -107,7 +116,8 @@ class Channel {
   // Endpoints from a naming service (shared: it may outlive the channel).
   static absl::StatusOr<std::unique_ptr<Channel>> Create(std::shared_ptr<NamingService> naming,
                                                          const ChannelOptions& options = {});
-  // In-flight calls complete with CANCELLED; returns after they have.
+  // In-flight calls complete with CANCELLED; returns after they have. Not on
+  // one of the channel's loop threads (see Thread safety above).
   ~Channel();
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
@@ -117,7 +127,8 @@ class Channel {
                   const google::protobuf::Message& request, google::protobuf::Message* response,
                   const CallOptions& options, DoneCallback done);
 
-  // Sync: blocks until the call completes. Not on a loop thread.
+  // Sync: blocks until the call completes. On one of the channel's loop
+  // threads it returns FAILED_PRECONDITION at once (it would deadlock).
   absl::Status CallMethod(absl::string_view service, absl::string_view method,
                           const google::protobuf::Message& request,
                           google::protobuf::Message* response, const CallOptions& options = {});
@@ -128,8 +139,14 @@ class Channel {
   int64_t attempts() const;
 
  private:
-  explicit Channel(std::shared_ptr<ChannelCore> core);
+  Channel(std::shared_ptr<ChannelCore> core, netpoll::EventLoopGroup* loops,
+          absl::Duration default_timeout);
+  // True on one of the channel's loop threads.
+  bool OnLoopThread() const;
+
   const std::shared_ptr<ChannelCore> core_;
+  netpoll::EventLoopGroup* const loops_;  // not owned
+  const absl::Duration default_timeout_;
 };
 
 }  // namespace nprpc

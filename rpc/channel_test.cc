@@ -9,6 +9,7 @@
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
 #include "rpc/errors.h"
+#include "rpc/stub_core.h"
 #include "tests/harness/scripted_server.h"
 
 namespace nprpc {
@@ -186,6 +187,74 @@ TEST(Channel, UnreachableServerFailsFastWithUnavailable) {
   absl::Status status = (*channel)->CallMethod("example.EchoService", "Echo", request, &response);
   EXPECT_TRUE(absl::IsUnavailable(status)) << status;
   EXPECT_EQ(ErrorCodeOf(status), EFAILEDSOCKET);
+}
+
+TEST_F(ChannelTest, BlockingCallOnALoopThreadFailsWithFailedPrecondition) {
+  EchoRequest request;
+  request.set_message("outer");
+  EchoResponse response;
+  netpoll::Notification done;
+  absl::Status outer;
+  absl::Status inner;
+  absl::Status inner_stub;
+  channel_->CallMethod(
+      "example.EchoService", "Echo", request, &response, CallOptions{}, [&](absl::Status status) {
+        // On the channel's loop thread: a blocking call would wait for this
+        // very thread.
+        outer = status;
+        EchoRequest nested;
+        nested.set_message("nested");
+        EchoResponse nested_response;
+        inner = channel_->CallMethod("example.EchoService", "Echo", nested, &nested_response);
+        // Generated blocking stubs go through the same path.
+        codegen_internal::StubCore stub(channel_.get(), "example.EchoService", StubOptions{});
+        inner_stub = stub.BlockingCall<EchoResponse>("Echo", nested, CallOptions{}).status();
+        done.Notify();
+      });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(outer.ok()) << outer;
+  EXPECT_TRUE(absl::IsFailedPrecondition(inner)) << inner;
+  EXPECT_NE(inner.message().find("loop thread"), absl::string_view::npos) << inner;
+  EXPECT_TRUE(absl::IsFailedPrecondition(inner_stub)) << inner_stub;
+  // The channel is unharmed.
+  EXPECT_TRUE(Call("Echo", "after").ok());
+}
+
+TEST(Channel, UnknownProtocolIsRejected) {
+  ChannelOptions options;
+  options.protocol = "carrier-pigeon";
+  auto channel = Channel::Create("127.0.0.1:1", options);
+  EXPECT_TRUE(absl::IsInvalidArgument(channel.status())) << channel.status();
+  options.protocol = "baidu_std";
+  EXPECT_TRUE(Channel::Create("127.0.0.1:1", options).ok());
+}
+
+// Destroying a channel inside one of its `done` callbacks runs on its loop
+// thread, where the destructor's wait could deadlock: it aborts, naming the
+// rule, instead of hanging.
+TEST(ChannelDeathTest, DestroyingTheChannelInsideItsDoneCallbackAbortsNamingTheRule) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (ConnectionType type : {ConnectionType::kSingle, ConnectionType::kPooled}) {
+    EXPECT_DEATH(
+        {
+          ScriptedServer server;
+          if (!server.Start().ok()) return;
+          ChannelOptions options;
+          options.connection_type = type;
+          std::unique_ptr<Channel> channel = std::move(*Channel::Create(server.address(), options));
+          EchoRequest request;
+          request.set_message("x");
+          EchoResponse response;
+          netpoll::Notification done;
+          channel->CallMethod("example.EchoService", "Echo", request, &response, CallOptions{},
+                              [&](absl::Status) {
+                                channel.reset();
+                                done.Notify();
+                              });
+          done.WaitForNotificationWithTimeout(absl::Seconds(20));
+        },
+        "must not be destroyed on one of its loop threads");
+  }
 }
 
 TEST(Channel, RejectsAnAddressWithoutPort) {

@@ -137,5 +137,53 @@ TEST_F(ChannelFaultTest, MixedFaultsUnderConcurrentLoadCompleteEveryCallOnce) {
   EXPECT_EQ(channel_->in_flight(), 0u);
 }
 
+// A response no call is waiting for (a duplicate, an unknown correlation id)
+// is dropped and logged on every connection type: it completes no call, and
+// the call it does not belong to, like every later call, is unharmed.
+class UnexpectedResponseTest : public ::testing::TestWithParam<ConnectionType> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    ChannelOptions options;
+    options.connection_type = GetParam();
+    options.timeout = absl::Seconds(5);
+    options.retry.max_retries = 0;  // a failure must show, not be retried away
+    channel_ = std::move(*Channel::Create(server_.address(), options));
+  }
+
+  absl::Status Call(absl::string_view method, const std::string& message, EchoResponse* response) {
+    EchoRequest request;
+    request.set_message(message);
+    return channel_->CallMethod("example.EchoService", method, request, response);
+  }
+
+  ScriptedServer server_;
+  std::unique_ptr<Channel> channel_;
+};
+
+TEST_P(UnexpectedResponseTest, DuplicateResponseIsDroppedAndLaterCallsSucceed) {
+  for (int i = 0; i < 20; ++i) {
+    EchoResponse response;
+    absl::Status status = Call(i % 2 ? "Echo" : "Twice", absl::StrCat("m", i), &response);
+    ASSERT_TRUE(status.ok()) << "call " << i << ": " << status;
+    EXPECT_EQ(response.message(), absl::StrCat("m", i));
+  }
+}
+
+TEST_P(UnexpectedResponseTest, UnknownCorrelationIdIsDroppedAndTheCallGetsItsOwnAnswer) {
+  for (int i = 0; i < 20; ++i) {
+    EchoResponse response;
+    absl::Status status = Call(i % 2 ? "Echo" : "Stray", absl::StrCat("m", i), &response);
+    ASSERT_TRUE(status.ok()) << "call " << i << ": " << status;
+    EXPECT_EQ(response.message(), absl::StrCat("m", i));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(ConnectionTypes, UnexpectedResponseTest,
+                         ::testing::Values(ConnectionType::kSingle, ConnectionType::kPooled),
+                         [](const ::testing::TestParamInfo<ConnectionType>& info) {
+                           return info.param == ConnectionType::kSingle ? "Single" : "Pooled";
+                         });
+
 }  // namespace
 }  // namespace nprpc

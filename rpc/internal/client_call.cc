@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "rpc/errors.h"
 
 namespace nprpc {
@@ -32,40 +31,14 @@ ClientCall::DoneCallback ClientCall::TakeDoneLocked(const absl::Status& status) 
   return std::move(done_);
 }
 
-bool ClientCall::CompleteWithResponse(DecodedFrame frame, size_t max_body_size) {
+bool ClientCall::CompleteWithAnswer(Decoder decode) {
   DoneCallback done;
   absl::Status status;
   {
     netpoll::MutexLock lock(&mu_);
     if (completed_) return false;
     answered_by_server_ = true;
-    const wire::RpcResponseMeta& meta = frame.meta.response();
-    if (absl::Status checksum = VerifyChecksum(frame); !checksum.ok()) {
-      status = MakeRpcError(ERESPONSE, absl::StrCat("response ", checksum.message()));
-    } else {
-      if (info_ != nullptr) {
-        info_->response_attachment = std::move(frame.attachment);
-        info_->response_metadata.clear();
-        for (const auto& field : frame.meta.user_fields()) {
-          if (field.key() == kStatusCodeField) continue;  // reserved, read below
-          info_->response_metadata.emplace_back(field.key(), field.value());
-        }
-      }
-      if (meta.error_code() != 0) {
-        status = MakeRpcError(meta.error_code(), meta.error_text(),
-                              FindUserField(frame.meta, kStatusCodeField));
-      } else {
-        absl::StatusOr<netpoll::LinkBuffer> payload = UncompressPayload(frame, max_body_size);
-        if (!payload.ok()) {
-          status = MakeRpcError(ERESPONSE,
-                                absl::StrCat("response payload: ", payload.status().message()));
-        } else if (absl::Status parsed = ParseFromLinkBuffer(*payload, *response_); !parsed.ok()) {
-          status = MakeRpcError(
-              ERESPONSE, absl::StrCat("cannot parse response ", response_->GetTypeName(), ": ",
-                                      parsed.message()));
-        }
-      }
-    }
+    status = decode(*response_, info_);
     done = TakeDoneLocked(status);
   }
   done(std::move(status));

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "netpoll/logging.h"
 #include "rpc/errors.h"
+#include "rpc/internal/baidu_std_client_codec.h"
 
 namespace nprpc {
 
@@ -41,6 +42,13 @@ struct CallSlot {
     return std::move(attempt);
   }
 
+  // Takes the attempt only when `correlation_id` is its id.
+  std::shared_ptr<PooledTransport::Attempt> TakeIf(int64_t correlation_id) {
+    netpoll::MutexLock lock(&mu);
+    if (attempt == nullptr || attempt->call->id() != correlation_id) return nullptr;
+    return std::move(attempt);
+  }
+
   const FrameDecoder decoder;
   const size_t max_body_size = decoder.options().max_body_size;
   netpoll::Mutex mu;
@@ -68,31 +76,38 @@ struct PooledCallbacks {
   static void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
     SlotPtr slot = SlotOf(conn->context());
     if (!slot) return;
-    DecodeResult result = slot->decoder.Decode(input);
-    if (result.need_more()) return;
-    std::shared_ptr<PooledTransport::Attempt> attempt = slot->Take();
-    if (result.is_error() || !result.frame().meta.has_response() || !attempt ||
-        attempt->call->correlation_id() != result.frame().meta.correlation_id() || !input.empty()) {
-      absl::Status why =
-          result.is_error() ? result.status() : absl::DataLossError("unexpected response frame");
-      NP_LOG(WARNING) << "closing pooled connection to " << conn->peer_address().ToString() << ": "
-                      << why;
-      conn->Close(why);  // OnDisconnect fails the attempt
-      if (attempt) {
-        netpoll::ConnectionPool::Lease lease = attempt->Finish();
-        if (lease) lease.MarkBroken();
-        attempt->call->Complete(MakeRpcError(ERESPONSE, why.message()));
-        if (auto transport = attempt->transport.lock()) {
-          transport->Forget(attempt->call->correlation_id());
+    while (true) {
+      DecodeResult result = slot->decoder.Decode(input);
+      if (result.need_more()) return;
+      if (result.is_error() || !result.frame().meta.has_response()) {
+        // The stream cannot be trusted (or resynchronized) any more.
+        absl::Status why = result.is_error() ? result.status()
+                                             : absl::DataLossError("server sent a request frame");
+        NP_LOG(WARNING) << "closing pooled connection to " << conn->peer_address().ToString()
+                        << ": " << why;
+        std::shared_ptr<PooledTransport::Attempt> attempt = slot->Take();
+        conn->Close(why);
+        if (attempt) {
+          netpoll::ConnectionPool::Lease lease = attempt->Finish();
+          if (lease) lease.MarkBroken();
+          attempt->call->Complete(MakeRpcError(ERESPONSE, why.message()));
+          if (auto transport = attempt->transport.lock()) transport->Forget(attempt->call->id());
         }
+        return;
       }
-      return;
-    }
-    // Give the connection back first: the completion may issue the next call.
-    { netpoll::ConnectionPool::Lease lease = attempt->Finish(); }
-    attempt->call->CompleteWithResponse(result.TakeFrame(), slot->max_body_size);
-    if (auto transport = attempt->transport.lock()) {
-      transport->Forget(attempt->call->correlation_id());
+      const int64_t id = result.frame().meta.correlation_id();
+      std::shared_ptr<PooledTransport::Attempt> attempt = slot->TakeIf(id);
+      if (!attempt) {
+        // A duplicate, or an answer to an earlier call on this connection:
+        // dropped, as on a single connection. The attempt in the slot (if
+        // any) still waits for its own answer.
+        LogUnexpectedResponse(conn->peer_address().ToString(), id);
+        continue;
+      }
+      // Give the connection back first: the completion may issue the next call.
+      { netpoll::ConnectionPool::Lease lease = attempt->Finish(); }
+      CompleteWithBaiduStdResponse(*attempt->call, result.TakeFrame(), slot->max_body_size);
+      if (auto transport = attempt->transport.lock()) transport->Forget(attempt->call->id());
     }
   }
 
@@ -107,7 +122,7 @@ struct PooledCallbacks {
         absl::StrCat("connection to ", conn->peer_address().ToString(),
                      " broke during the call: ", reason.ok() ? "closed" : reason.message())));
     if (auto transport = attempt->transport.lock()) {
-      transport->Forget(attempt->call->correlation_id());
+      transport->Forget(attempt->call->id());
     }
   }
 };
@@ -159,8 +174,15 @@ size_t PooledTransport::in_flight() const {
   return attempts_.size();
 }
 
-void PooledTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::Time deadline) {
+void PooledTransport::Send(ClientCallPtr call, const ClientRequest& request, absl::Time deadline,
+                           absl::Duration timeout) {
   call->set_remote_address(address_);
+  netpoll::LinkBuffer frame;
+  if (absl::Status encoded = EncodeBaiduStdRequest(call->id(), request, timeout, frame);
+      !encoded.ok()) {
+    call->Complete(std::move(encoded));
+    return;
+  }
   auto attempt = std::make_shared<Attempt>(call, weak_from_this());
   std::weak_ptr<PooledTransport> weak = weak_from_this();
   netpoll::MutexLock lock(&mu_);
@@ -168,7 +190,7 @@ void PooledTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::
     call->Complete(absl::CancelledError("channel is shut down"));
     return;
   }
-  attempts_[call->correlation_id()] = attempt;
+  attempts_[call->id()] = attempt;
   // Under mu_, so that Shutdown() (after which the pool may be destroyed)
   // cannot slip in between the check and the use. Acquire never runs its
   // callback inside the call, so holding mu_ here cannot deadlock.
@@ -188,7 +210,7 @@ void PooledTransport::OnAcquired(const std::shared_ptr<Attempt>& attempt,
                                  netpoll::LinkBuffer frame) {
   if (!lease.ok()) {
     attempt->call->Complete(AcquireError(lease.status(), address_));
-    Forget(attempt->call->correlation_id());
+    Forget(attempt->call->id());
     return;
   }
   netpoll::ConnectionPtr conn = lease->connection();
@@ -210,7 +232,7 @@ void PooledTransport::OnAcquired(const std::shared_ptr<Attempt>& attempt,
     netpoll::ConnectionPool::Lease dead = attempt->Finish();
     if (dead) dead.MarkBroken();
     attempt->call->Complete(MakeRpcError(EFAILEDSOCKET, written.message()));
-    Forget(attempt->call->correlation_id());
+    Forget(attempt->call->id());
   }
 }
 
@@ -223,7 +245,7 @@ void PooledTransport::Abandon(const ClientCallPtr& call, absl::Status status) {
   std::shared_ptr<Attempt> attempt;
   {
     netpoll::MutexLock lock(&mu_);
-    auto it = attempts_.find(call->correlation_id());
+    auto it = attempts_.find(call->id());
     if (it == attempts_.end()) return;
     attempt = std::move(it->second);
     attempts_.erase(it);

@@ -11,6 +11,9 @@
 // holds the attempt in progress and its lease. A connection whose attempt was
 // abandoned with the response still in flight is never reused (the lease is
 // marked broken), so a late response cannot be mistaken for the next call's.
+// A response whose correlation id is not the attempt's (a duplicate, an
+// unknown id) is dropped and logged (rate-limited), as on a single
+// connection; a frame that cannot be decoded closes the connection.
 //
 // Thread safety: every public method is safe from any thread.
 #ifndef RPC_INTERNAL_POOLED_TRANSPORT_H_
@@ -57,7 +60,8 @@ class PooledTransport : public Transport, public std::enable_shared_from_this<Po
   // callbacks there).
   struct Attempt;
 
-  void Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::Time deadline) override;
+  void Send(ClientCallPtr call, const ClientRequest& request, absl::Time deadline,
+            absl::Duration timeout) override;
   void Abandon(const ClientCallPtr& call, absl::Status status) override;
   void Shutdown() override;
   size_t in_flight() const override;

@@ -6,6 +6,7 @@
 #include "netpoll/dialer.h"
 #include "netpoll/logging.h"
 #include "rpc/errors.h"
+#include "rpc/internal/baidu_std_client_codec.h"
 
 namespace nprpc {
 
@@ -44,10 +45,15 @@ size_t SingleConnectionTransport::in_flight() const {
   return pending_.size();
 }
 
-void SingleConnectionTransport::Send(ClientCallPtr call, netpoll::LinkBuffer frame,
-                                     absl::Time /*deadline*/) {
-  const int64_t id = call->correlation_id();
+void SingleConnectionTransport::Send(ClientCallPtr call, const ClientRequest& request,
+                                     absl::Time /*deadline*/, absl::Duration timeout) {
+  const int64_t id = call->id();
   call->set_remote_address(address_);
+  netpoll::LinkBuffer frame;
+  if (absl::Status encoded = EncodeBaiduStdRequest(id, request, timeout, frame); !encoded.ok()) {
+    call->Complete(std::move(encoded));
+    return;
+  }
   netpoll::ConnectionPtr conn;
   absl::Status fail_now;
   {
@@ -166,7 +172,7 @@ ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id) {
 }
 
 void SingleConnectionTransport::Abandon(const ClientCallPtr& call, absl::Status status) {
-  Fail(call->correlation_id(), std::move(status));
+  Fail(call->id(), std::move(status));
 }
 
 void SingleConnectionTransport::Fail(int64_t correlation_id, absl::Status status) {
@@ -189,10 +195,12 @@ void SingleConnectionTransport::OnInput(const netpoll::ConnectionPtr& conn,
       conn->Close(MakeRpcError(ERESPONSE, "server sent a request frame"));
       return;
     }
-    // A response for a call that already completed (timeout, cancel) is
-    // dropped here.
+    // A response for a call that already completed (timeout, cancel), a
+    // duplicate or an unknown id is dropped here.
     if (ClientCallPtr call = Take(frame.meta.correlation_id())) {
-      call->CompleteWithResponse(std::move(frame), options_.max_body_size);
+      CompleteWithBaiduStdResponse(*call, std::move(frame), options_.max_body_size);
+    } else {
+      LogUnexpectedResponse(address_, frame.meta.correlation_id());
     }
   }
 }

@@ -9,7 +9,8 @@
 //
 // Exactly once: whoever removes a call from pending_ (its response, the
 // connection failing, Abandon(), Shutdown()) completes it; the others find it
-// gone. A response for a call no longer pending is dropped.
+// gone. A response for a call no longer pending (late, duplicated, unknown) is
+// dropped and logged (rate-limited), as on pooled connections.
 //
 // Thread safety: every public method is safe from any thread. Owned through
 // shared_ptr; connection callbacks hold weak_ptrs.
@@ -51,7 +52,8 @@ class SingleConnectionTransport : public Transport,
                                                            const TransportOptions& options);
   ~SingleConnectionTransport() override;
 
-  void Send(ClientCallPtr call, netpoll::LinkBuffer frame, absl::Time deadline) override;
+  void Send(ClientCallPtr call, const ClientRequest& request, absl::Time deadline,
+            absl::Duration timeout) override;
   void Abandon(const ClientCallPtr& call, absl::Status status) override;
   // Later Sends fail with CANCELLED.
   void Shutdown() override;

@@ -12,9 +12,10 @@ namespace nprpc::testing {
 namespace {
 
 void Answer(const netpoll::ConnectionPtr& conn, const DecodedFrame& request,
-            const example::EchoRequest& echo, int32_t error_code = 0) {
+            const example::EchoRequest& echo, int32_t error_code = 0,
+            int64_t correlation_id_offset = 0) {
   ResponseHeader header;
-  header.correlation_id = request.meta.correlation_id();
+  header.correlation_id = request.meta.correlation_id() + correlation_id_offset;
   netpoll::LinkBuffer payload;
   netpoll::LinkBuffer attachment;
   if (error_code != 0) {
@@ -89,6 +90,9 @@ std::shared_ptr<netpoll::ConnectionCallbacks> ScriptedServer::MakeCallbacks() {
         conn->Abort(absl::AbortedError("scripted reset"));
       } else if (method == "Garbage") {
         (void)conn->Write("HTTP/1.1 400 Bad Request\r\n\r\n");
+      } else if (method == "Stray") {
+        Answer(conn, frame, echo, /*error_code=*/0, /*correlation_id_offset=*/int64_t{1} << 40);
+        Answer(conn, frame, echo);
       } else if (method == "Twice") {
         Answer(conn, frame, echo);
         Answer(conn, frame, echo);

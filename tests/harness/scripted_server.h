@@ -11,6 +11,8 @@
 //   Reset     resets the connection (RST) without answering
 //   Garbage   answers with bytes that are not a baidu_std frame
 //   Twice     answers twice with the same correlation_id
+//   Stray     answers first with a correlation_id the client never sent,
+//             then normally
 //   Fail      answers with error_code = request.code() (2001 when 0)
 //   Whoami    answers with this server's address as the message (after the
 //             server's echo delay, see SetEchoDelay)

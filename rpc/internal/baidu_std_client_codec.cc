@@ -1,0 +1,97 @@
+#include "rpc/internal/baidu_std_client_codec.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "netpoll/logging.h"
+#include "rpc/errors.h"
+
+namespace nprpc {
+namespace {
+
+std::atomic<int64_t> g_unexpected_responses{0};
+std::atomic<int64_t> g_unexpected_logged{0};       // counted when last logged
+std::atomic<int64_t> g_next_unexpected_log_ns{0};  // unix nanos
+
+absl::Status DecodeResponse(DecodedFrame& frame, size_t max_body_size,
+                            google::protobuf::Message& response, CallInfo* info) {
+  const wire::RpcResponseMeta& meta = frame.meta.response();
+  if (absl::Status checksum = VerifyChecksum(frame); !checksum.ok()) {
+    return MakeRpcError(ERESPONSE, absl::StrCat("response ", checksum.message()));
+  }
+  if (info != nullptr) {
+    info->response_attachment = std::move(frame.attachment);
+    info->response_metadata.clear();
+    for (const auto& field : frame.meta.user_fields()) {
+      if (field.key() == kStatusCodeField) continue;  // reserved, read below
+      info->response_metadata.emplace_back(field.key(), field.value());
+    }
+  }
+  if (meta.error_code() != 0) {
+    return MakeRpcError(meta.error_code(), meta.error_text(),
+                        FindUserField(frame.meta, kStatusCodeField));
+  }
+  absl::StatusOr<netpoll::LinkBuffer> payload = UncompressPayload(frame, max_body_size);
+  if (!payload.ok()) {
+    return MakeRpcError(ERESPONSE, absl::StrCat("response payload: ", payload.status().message()));
+  }
+  if (absl::Status parsed = ParseFromLinkBuffer(*payload, response); !parsed.ok()) {
+    return MakeRpcError(ERESPONSE, absl::StrCat("cannot parse response ", response.GetTypeName(),
+                                                ": ", parsed.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status EncodeBaiduStdRequest(int64_t correlation_id, const ClientRequest& request,
+                                   absl::Duration timeout, netpoll::LinkBuffer& out) {
+  RequestHeader header;
+  header.service_name = request.service;
+  header.method_name = request.method;
+  header.correlation_id = correlation_id;
+  header.trace = request.trace;
+  header.user_fields.reserve(request.metadata.size());
+  for (const auto& [key, value] : request.metadata) header.user_fields.push_back({key, value});
+  header.compress_type = request.compress_type;
+  header.checksum_type = request.checksum ? ChecksumType::kCrc32c : ChecksumType::kNone;
+  if (timeout != absl::InfiniteDuration()) {
+    int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1)));
+    header.timeout_ms = static_cast<int32_t>(std::clamp<int64_t>(ms, 1, INT32_MAX));
+  }
+  absl::Status encoded =
+      EncodeRequest(header, request.payload.Clone(), request.attachment.Clone(), out);
+  if (!encoded.ok()) {
+    return MakeRpcError(EREQUEST, absl::StrCat("cannot send request: ", encoded.message()));
+  }
+  return absl::OkStatus();
+}
+
+bool CompleteWithBaiduStdResponse(ClientCall& call, DecodedFrame frame, size_t max_body_size) {
+  return call.CompleteWithAnswer([&](google::protobuf::Message& response, CallInfo* info) {
+    return DecodeResponse(frame, max_body_size, response, info);
+  });
+}
+
+void LogUnexpectedResponse(absl::string_view address, int64_t correlation_id) {
+  const int64_t count = g_unexpected_responses.fetch_add(1, std::memory_order_relaxed) + 1;
+  const int64_t now = absl::ToUnixNanos(absl::Now());
+  int64_t next = g_next_unexpected_log_ns.load(std::memory_order_relaxed);
+  if (now < next ||
+      !g_next_unexpected_log_ns.compare_exchange_strong(
+          next, now + absl::ToInt64Nanoseconds(absl::Seconds(1)), std::memory_order_relaxed)) {
+    return;
+  }
+  const int64_t previous = g_unexpected_logged.exchange(count, std::memory_order_relaxed);
+  NP_LOG(WARNING) << "dropped a response from " << address << " for correlation_id "
+                  << correlation_id
+                  << " that no call on the connection is waiting for (a late answer to an "
+                     "abandoned attempt, or a duplicate; "
+                  << count - previous - 1 << " more dropped since the last report)";
+}
+
+int64_t UnexpectedResponses() { return g_unexpected_responses.load(std::memory_order_relaxed); }
+
+}  // namespace nprpc

@@ -1,0 +1,164 @@
+#include "rpc/internal/channel_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "netpoll/logging.h"
+
+namespace nprpc {
+
+std::shared_ptr<ChannelCore> ChannelCore::Create(const ChannelCoreOptions& options,
+                                                 std::unique_ptr<LoadBalancer> lb,
+                                                 std::unique_ptr<ClientProtocol> protocol,
+                                                 std::unique_ptr<Clock> clock) {
+  return std::shared_ptr<ChannelCore>(
+      new ChannelCore(options, std::move(lb), std::move(protocol), std::move(clock)));
+}
+
+ChannelCore::ChannelCore(const ChannelCoreOptions& options, std::unique_ptr<LoadBalancer> lb,
+                         std::unique_ptr<ClientProtocol> protocol, std::unique_ptr<Clock> clock)
+    : options_(options),
+      lb_(std::move(lb)),
+      protocol_(std::move(protocol)),
+      clock_(std::move(clock)),
+      budget_(options.retry) {}
+
+ChannelCore::~ChannelCore() = default;
+
+void ChannelCore::Watch(std::shared_ptr<NamingService> naming) {
+  naming_ = std::move(naming);
+  std::weak_ptr<ChannelCore> weak = weak_from_this();
+  naming_->Watch([weak](const std::vector<ServerNode>& nodes) {
+    if (auto self = weak.lock()) self->OnNodes(nodes);
+  });
+}
+
+void ChannelCore::OnNodes(const std::vector<ServerNode>& nodes) {
+  std::vector<EndpointPtr> list;
+  {
+    netpoll::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    absl::flat_hash_map<std::string, EndpointPtr> next;
+    for (const ServerNode& node : nodes) {
+      auto it = endpoints_.find(node.address);
+      if (it != endpoints_.end() && it->second->node.weight == node.weight) {
+        next[node.address] = it->second;
+        endpoints_.erase(it);
+      } else if (!next.contains(node.address)) {
+        next[node.address] =
+            std::make_shared<Endpoint>(node, protocol_->NewTransport(node.address));
+      }
+    }
+    // What is left was removed: it drains (in-flight attempts finish) and is
+    // shut down once idle.
+    for (auto& [address, endpoint] : endpoints_) draining_.push_back(endpoint);
+    endpoints_ = std::move(next);
+    for (auto& [address, endpoint] : endpoints_) list.push_back(endpoint);
+  }
+  std::sort(list.begin(), list.end(), [](const EndpointPtr& a, const EndpointPtr& b) {
+    return a->node.address < b->node.address;
+  });
+  lb_->Update(std::move(list));
+  ReapDrained();
+}
+
+void ChannelCore::ReapDrained() {
+  std::vector<EndpointPtr> idle;
+  {
+    netpoll::MutexLock lock(&mu_);
+    auto keep = std::partition(draining_.begin(), draining_.end(),
+                               [](const EndpointPtr& e) { return e->outstanding.load() > 0; });
+    idle.assign(keep, draining_.end());
+    draining_.erase(keep, draining_.end());
+    if (!draining_.empty() && !reap_scheduled_) {
+      reap_scheduled_ = true;
+      std::weak_ptr<ChannelCore> weak = weak_from_this();
+      clock_->RunAfter(absl::Milliseconds(50), [weak] {
+        if (auto self = weak.lock()) {
+          {
+            netpoll::MutexLock lock(&self->mu_);
+            self->reap_scheduled_ = false;
+          }
+          self->ReapDrained();
+        }
+      });
+    }
+  }
+  for (auto& endpoint : idle) endpoint->transport->Shutdown();
+}
+
+void ChannelCore::ReportConnectionFailure(const EndpointPtr& endpoint) {
+  if (!endpoint->healthy_flag.exchange(false)) return;  // a probe is already on
+  NP_LOG(INFO) << "endpoint " << endpoint->node.address << " unhealthy; probing";
+  ScheduleProbe(endpoint, options_.health_check_interval);
+}
+
+void ChannelCore::ScheduleProbe(const EndpointPtr& endpoint, absl::Duration delay) {
+  std::weak_ptr<ChannelCore> weak = weak_from_this();
+  std::weak_ptr<Endpoint> weak_endpoint = endpoint;
+  clock_->RunAfter(delay, [weak, weak_endpoint, delay] {
+    auto self = weak.lock();
+    auto endpoint = weak_endpoint.lock();
+    if (!self || !endpoint || !self->IsMember(endpoint)) return;
+    self->protocol_->Probe(
+        endpoint->node.address, [weak, weak_endpoint, delay](absl::Status reachable) {
+          auto self = weak.lock();
+          auto endpoint = weak_endpoint.lock();
+          if (!self || !endpoint) return;
+          if (reachable.ok()) {
+            NP_LOG(INFO) << "endpoint " << endpoint->node.address << " is back";
+            endpoint->healthy_flag.store(true);
+          } else {
+            self->ScheduleProbe(endpoint,
+                                std::min(delay * 2, self->options_.max_health_check_interval));
+          }
+        });
+  });
+}
+
+bool ChannelCore::IsMember(const EndpointPtr& endpoint) const {
+  netpoll::MutexLock lock(&mu_);
+  auto it = endpoints_.find(endpoint->node.address);
+  return it != endpoints_.end() && it->second == endpoint;
+}
+
+bool ChannelCore::Register(std::shared_ptr<InFlightCall> call) {
+  netpoll::MutexLock lock(&mu_);
+  if (shut_down_) return false;
+  calls_.insert(std::move(call));
+  return true;
+}
+
+void ChannelCore::Unregister(const std::shared_ptr<InFlightCall>& call) {
+  netpoll::MutexLock lock(&mu_);
+  calls_.erase(call);
+  if (calls_.empty()) idle_.SignalAll();
+}
+
+size_t ChannelCore::in_flight() const {
+  netpoll::MutexLock lock(&mu_);
+  return calls_.size();
+}
+
+void ChannelCore::Shutdown() {
+  std::vector<std::shared_ptr<InFlightCall>> calls;
+  std::vector<EndpointPtr> endpoints;
+  {
+    netpoll::MutexLock lock(&mu_);
+    shut_down_ = true;
+    calls.assign(calls_.begin(), calls_.end());
+    for (auto& [address, endpoint] : endpoints_) endpoints.push_back(endpoint);
+    for (auto& endpoint : draining_) endpoints.push_back(endpoint);
+    endpoints_.clear();
+    draining_.clear();
+  }
+  for (auto& call : calls) call->Cancel(absl::CancelledError("channel destroyed"));
+  for (auto& endpoint : endpoints) endpoint->transport->Shutdown();
+  {
+    netpoll::MutexLock lock(&mu_);
+    while (!calls_.empty()) idle_.Wait(&mu_);
+  }
+  protocol_->Shutdown();
+}
+
+}  // namespace nprpc

@@ -1,0 +1,137 @@
+// ChannelCore: the state a channel's calls share: endpoints (from the naming
+// service), the load balancer over them, health probes, the retry budget and
+// the calls in flight. The Channel facade owns it through a shared_ptr; call
+// controllers hold it too, and timers and naming watchers hold weak_ptrs.
+//
+//   auto core = ChannelCore::Create(options, std::move(lb), std::move(protocol),
+//                                   std::move(clock));
+//   core->Watch(naming);                  // endpoints arrive
+//   EndpointPtr e = core->Select(key, tried);
+//   ...
+//   core->Shutdown();                     // cancels calls, stops transports
+//
+// Endpoints: a naming update keeps endpoints whose address and weight are
+// unchanged, makes a transport (ClientProtocol::NewTransport) for new ones,
+// and drains removed ones: their in-flight attempts finish, then their
+// transport shuts down. A connection failure takes an endpoint out of load
+// balancing until a probe (ClientProtocol::Probe) succeeds, after
+// health_check_interval, doubling up to max_health_check_interval.
+//
+// Thread safety: every method is safe from any thread, except Shutdown(),
+// which blocks and must not run on one of the transports' loop threads.
+#ifndef RPC_INTERNAL_CHANNEL_CORE_H_
+#define RPC_INTERNAL_CHANNEL_CORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "netpoll/mutex.h"
+#include "rpc/internal/client_protocol.h"
+#include "rpc/internal/clock.h"
+#include "rpc/internal/load_balancer.h"
+#include "rpc/naming_service.h"
+#include "rpc/retry_policy.h"
+
+namespace nprpc {
+
+// The channel options the core and the call controllers use.
+struct ChannelCoreOptions {
+  RetryOptions retry;
+  absl::Duration backup_request_delay = absl::InfiniteDuration();
+  absl::Duration health_check_interval = absl::Milliseconds(100);
+  absl::Duration max_health_check_interval = absl::Seconds(5);
+};
+
+// A call the core can cancel at shutdown (CallController).
+class InFlightCall {
+ public:
+  virtual ~InFlightCall() = default;
+  // Completes the call with `status` unless it already completed. Any thread.
+  virtual void Cancel(absl::Status status) = 0;
+};
+
+class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
+ public:
+  // Owns `protocol` and `clock`.
+  static std::shared_ptr<ChannelCore> Create(const ChannelCoreOptions& options,
+                                             std::unique_ptr<LoadBalancer> lb,
+                                             std::unique_ptr<ClientProtocol> protocol,
+                                             std::unique_ptr<Clock> clock);
+  ~ChannelCore();
+  ChannelCore(const ChannelCore&) = delete;
+  ChannelCore& operator=(const ChannelCore&) = delete;
+
+  // Takes endpoints from `naming` from now on (shared: it may outlive us).
+  void Watch(std::shared_ptr<NamingService> naming);
+  // Replaces the endpoint set (the naming watcher calls it).
+  void OnNodes(const std::vector<ServerNode>& nodes);
+
+  // The endpoint for one attempt (null when there is none); `tried` are the
+  // call's endpoints so far, avoided while others are available.
+  EndpointPtr Select(absl::string_view hash_key, const std::vector<const Endpoint*>& tried) {
+    return lb_->Select(hash_key, tried);
+  }
+  // A connection-level failure: takes the endpoint out until a probe succeeds.
+  void ReportConnectionFailure(const EndpointPtr& endpoint);
+
+  // Registers a call; false after Shutdown().
+  bool Register(std::shared_ptr<InFlightCall> call);
+  void Unregister(const std::shared_ptr<InFlightCall>& call);
+
+  // Completes every call in flight with CANCELLED, shuts every transport
+  // down, waits until no call is registered, then shuts the protocol down.
+  // Later calls fail with CANCELLED. Blocks: not on a transport's loop thread.
+  void Shutdown();
+
+  const ChannelCoreOptions& options() const { return options_; }
+  Clock& clock() { return *clock_; }
+  RetryBudget& budget() { return budget_; }
+  void CountAttempt() { attempts_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Calls started and not yet completed.
+  size_t in_flight() const;
+  // Attempts (first tries, retries, backups) sent so far.
+  int64_t attempts() const { return attempts_.load(std::memory_order_relaxed); }
+
+ private:
+  ChannelCore(const ChannelCoreOptions& options, std::unique_ptr<LoadBalancer> lb,
+              std::unique_ptr<ClientProtocol> protocol, std::unique_ptr<Clock> clock);
+  // Shuts down removed endpoints whose attempts have all finished; checks
+  // again later while some still have attempts.
+  void ReapDrained();
+  void ScheduleProbe(const EndpointPtr& endpoint, absl::Duration delay);
+  bool IsMember(const EndpointPtr& endpoint) const;
+
+  // Constant after construction.
+  const ChannelCoreOptions options_;
+  const std::unique_ptr<LoadBalancer> lb_;
+  // NewTransport() only under mu_ before shutdown; Probe() from any thread;
+  // Shutdown() once, at the end of Shutdown().
+  const std::unique_ptr<ClientProtocol> protocol_;
+  const std::unique_ptr<Clock> clock_;
+
+  RetryBudget budget_;
+  std::atomic<int64_t> attempts_{0};
+  std::shared_ptr<NamingService> naming_;  // set once, by Watch()
+
+  mutable netpoll::Mutex mu_;
+  netpoll::CondVar idle_;  // calls_ became empty
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool reap_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<std::string, EndpointPtr> endpoints_ ABSL_GUARDED_BY(mu_);
+  std::vector<EndpointPtr> draining_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::shared_ptr<InFlightCall>> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace nprpc
+
+#endif  // RPC_INTERNAL_CHANNEL_CORE_H_
