@@ -37,7 +37,7 @@ void ChannelCore::OnNodes(const std::vector<ServerNode>& nodes) {
   std::vector<EndpointPtr> list;
   {
     netpoll::MutexLock lock(&mu_);
-    if (shut_down_) return;
+    if (calls_gate_.closed()) return;
     absl::flat_hash_map<std::string, EndpointPtr> next;
     for (const ServerNode& node : nodes) {
       auto it = endpoints_.find(node.address);
@@ -124,15 +124,17 @@ bool ChannelCore::IsMember(const EndpointPtr& endpoint) const {
 
 bool ChannelCore::Register(std::shared_ptr<InFlightCall> call) {
   netpoll::MutexLock lock(&mu_);
-  if (shut_down_) return false;
+  if (!calls_gate_.TryEnter()) return false;
   calls_.insert(std::move(call));
   return true;
 }
 
 void ChannelCore::Unregister(const std::shared_ptr<InFlightCall>& call) {
-  netpoll::MutexLock lock(&mu_);
-  calls_.erase(call);
-  if (calls_.empty()) idle_.SignalAll();
+  {
+    netpoll::MutexLock lock(&mu_);
+    if (calls_.erase(call) == 0) return;
+  }
+  calls_gate_.Leave();
 }
 
 size_t ChannelCore::in_flight() const {
@@ -145,7 +147,7 @@ void ChannelCore::Shutdown() {
   std::vector<EndpointPtr> endpoints;
   {
     netpoll::MutexLock lock(&mu_);
-    shut_down_ = true;
+    calls_gate_.Close();
     calls.assign(calls_.begin(), calls_.end());
     for (auto& [address, endpoint] : endpoints_) endpoints.push_back(endpoint);
     for (auto& endpoint : draining_) endpoints.push_back(endpoint);
@@ -154,10 +156,7 @@ void ChannelCore::Shutdown() {
   }
   for (auto& call : calls) call->Cancel(absl::CancelledError("channel destroyed"));
   for (auto& endpoint : endpoints) endpoint->transport->Shutdown();
-  {
-    netpoll::MutexLock lock(&mu_);
-    while (!calls_.empty()) idle_.Wait(&mu_);
-  }
+  calls_gate_.WaitUntilEmpty();
   protocol_->Shutdown();
 }
 

@@ -37,6 +37,7 @@
 #include "netpoll/mutex.h"
 #include "rpc/internal/client_protocol.h"
 #include "rpc/internal/clock.h"
+#include "rpc/internal/gate.h"
 #include "rpc/internal/load_balancer.h"
 #include "rpc/naming_service.h"
 #include "rpc/retry_policy.h"
@@ -123,9 +124,10 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   std::atomic<int64_t> attempts_{0};
   std::shared_ptr<NamingService> naming_;  // set once, by Watch()
 
+  // Calls in flight; closed by Shutdown(). Entered and closed under mu_, so
+  // the set below always holds every call that entered.
+  Gate calls_gate_;
   mutable netpoll::Mutex mu_;
-  netpoll::CondVar idle_;  // calls_ became empty
-  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool reap_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, EndpointPtr> endpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<EndpointPtr> draining_ ABSL_GUARDED_BY(mu_);
