@@ -1,0 +1,79 @@
+# The files CMake compiles, mirroring the non-test Bazel targets:
+#   NPRPC_NETPOLL_SOURCES  //netpoll            -> nprpc::netpoll
+#   NPRPC_RUNTIME_SOURCES  //rpc, //rpc/internal -> nprpc::nprpc
+#   NPRPC_RUNTIME_PROTOS   //proto:rpc_meta_proto (compiled into nprpc::nprpc)
+#   NPRPC_PLUGIN_SOURCES   //codegen            -> protoc-gen-nprpc
+# BUILD.bazel is the source of truth: tools/check_cmake_sources.py (run by
+# .ci/run) fails when a list differs from `bazel query`, and `--print` writes
+# the lists it wants.
+
+set(NPRPC_NETPOLL_SOURCES
+  netpoll/busy_poll_budget.cc
+  netpoll/connection.cc
+  netpoll/connection_pool.cc
+  netpoll/dialer.cc
+  netpoll/epoll_poller.cc
+  netpoll/event_loop.cc
+  netpoll/event_loop_group.cc
+  netpoll/internal/block_cache.cc
+  netpoll/link_buffer.cc
+  netpoll/logging.cc
+  netpoll/poller.cc
+  netpoll/server.cc
+  netpoll/socket.cc
+  netpoll/socket_address.cc
+  netpoll/stats.cc
+  netpoll/timer_queue.cc
+  netpoll/udp_socket.cc
+  netpoll/zero_copy_stream.cc
+)
+
+set(NPRPC_RUNTIME_SOURCES
+  rpc/call_options.cc
+  rpc/channel.cc
+  rpc/channel_async.cc
+  rpc/context_propagation.cc
+  rpc/errors.cc
+  rpc/internal/baidu_std_client_codec.cc
+  rpc/internal/baidu_std_client_protocol.cc
+  rpc/internal/baidu_std_protocol.cc
+  rpc/internal/call_controller.cc
+  rpc/internal/channel_core.cc
+  rpc/internal/client_call.cc
+  rpc/internal/client_protocols.cc
+  rpc/internal/compression.cc
+  rpc/internal/consistent_hash.cc
+  rpc/internal/crc32c.cc
+  rpc/internal/frame_codec.cc
+  rpc/internal/gate.cc
+  rpc/internal/load_balancer.cc
+  rpc/internal/pooled_transport.cc
+  rpc/internal/server_call.cc
+  rpc/internal/server_connection.cc
+  rpc/internal/server_core.cc
+  rpc/internal/single_connection_transport.cc
+  rpc/internal/worker_pool.cc
+  rpc/method_handlers.cc
+  rpc/naming_service.cc
+  rpc/retry_policy.cc
+  rpc/server.cc
+  rpc/server_context.cc
+  rpc/server_options.cc
+  rpc/service.cc
+  rpc/stub_core.cc
+)
+
+set(NPRPC_RUNTIME_PROTOS
+  proto/rpc_meta.proto
+)
+
+set(NPRPC_PLUGIN_SOURCES
+  codegen/comments.cc
+  codegen/file_printer.cc
+  codegen/generator.cc
+  codegen/names.cc
+  codegen/parameters.cc
+  codegen/plugin_main.cc
+  codegen/service_printer.cc
+  codegen/validate.cc
+)
