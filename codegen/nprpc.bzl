@@ -14,6 +14,11 @@ protoc-gen-nprpc's foo.nprpc.h/.cc (and foo_mock.nprpc.h); the target is one
 cc_library over them, depending on the nprpc runtime. Include
 "pkg/foo.nprpc.h" (workspace-relative; bazel-bin is on the include path).
 
+From another workspace (examples/external/): load
+"@netpoll_rpc//codegen:nprpc.bzl" after netpoll_rpc_dependencies()
+(third_party/dependencies.bzl) in its WORKSPACE; the runtime labels resolve
+to @netpoll_rpc, the protos are the calling workspace's.
+
 Built on tools/proto.bzl's proto_cc_library (its `plugins` argument), so the
 same conventions hold: import paths are workspace-relative, `deps` are full
 labels of proto_cc_library or nprpc_cc_library targets, and the helper
@@ -23,14 +28,16 @@ targets <name>_protos and <name>_genproto are declared too.
 load("//tools:proto.bzl", "proto_cc_library")
 
 # What generated .nprpc.h/.cc files include.
+# Label(): this repository's targets also when the macro is loaded from
+# another workspace (@netpoll_rpc//codegen:nprpc.bzl).
 NPRPC_GENERATED_DEPS = [
-    "//rpc:method_handlers",
-    "//rpc:stub_core",
-    "//rpc:call_options",
-    "//rpc:channel",
-    "//rpc:server_context",
-    "//rpc:service",
-    "//rpc:task",
+    Label("//rpc:method_handlers"),
+    Label("//rpc:stub_core"),
+    Label("//rpc:call_options"),
+    Label("//rpc:channel"),
+    Label("//rpc:server_context"),
+    Label("//rpc:service"),
+    Label("//rpc:task"),
     "@com_google_absl//absl/status",
     "@com_google_absl//absl/status:statusor",
     "@com_google_absl//absl/strings",
@@ -58,7 +65,7 @@ def nprpc_cc_library(
     """
     plugin = {
         "name": "nprpc",
-        "tool": "//codegen:protoc-gen-nprpc",
+        "tool": Label("//codegen:protoc-gen-nprpc"),
         "options": "generate_mock=true" if generate_mock else "",
         "hdr_suffixes": [".nprpc.h"],
         "src_suffixes": [".nprpc.cc"],

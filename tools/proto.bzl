@@ -22,8 +22,12 @@ Conventions:
   - Import paths are workspace-relative: a file at proto/rpc_meta.proto is
     imported as "proto/rpc_meta.proto" and its generated header is included
     as "proto/rpc_meta.pb.h" (Bazel puts bazel-bin on the include path).
-  - protoc runs from the execroot with `-I.`; well-known types
-    (google/protobuf/*.proto) come from protoc's own default path.
+  - protoc runs from the execroot with the root of this target's repository
+    on its path (`-I.` in the main workspace, `-Iexternal/<repo>` when the
+    macro runs in an external repository) and the roots of the repositories
+    of `deps` after it, so import paths and output paths stay
+    repository-relative either way; well-known types (google/protobuf/*.proto)
+    come from protoc's own default path.
   - `deps` name other proto_cc_library targets, spelled as full labels
     ("//pkg:name" or ":name", never the "//pkg" shorthand): the macro reaches
     their .proto files through the `<dep>_protos` filegroup it declares for
@@ -54,18 +58,40 @@ def _plugin_files(srcs, plugin, key):
     """The outputs plugin[key] (a list of suffixes) names for srcs."""
     return [_strip_proto(s) + suffix for s in srcs for suffix in plugin.get(key, [])]
 
-def _protoc_command(srcs, plugins = []):
+def _repository_root(repository):
+    """Where a repository's files are, relative to the execroot ("@x" -> external/x)."""
+    name = repository.lstrip("@")
+    return "external/" + name if name else ""
+
+def _dep_repository(dep):
+    """The repository ("@name", or "@" for the calling one) of a deps entry."""
+    if type(dep) == "Label":
+        return "@" + dep.workspace_name
+    if dep.startswith("@"):
+        return dep.split("//")[0]
+    return native.repository_name()
+
+def _protoc_command(srcs, deps, plugins = []):
     """The genrule command: one protoc run over srcs, C++ (and plugins) out to bazel-bin."""
+    root = _repository_root(native.repository_name())
+    out = "$(GENDIR)/" + root if root else "$(GENDIR)"
+    includes = [root or "."]
+    for dep in deps:
+        dep_root = _repository_root(_dep_repository(dep)) or "."
+        if dep_root not in includes:
+            includes.append(dep_root)
     plugin_flags = []
     for p in plugins:
         plugin_flags.append("--plugin=protoc-gen-%s=$(location %s)" % (p["name"], p["tool"]))
         options = p.get("options", "")
-        plugin_flags.append("--%s_out=%s$(GENDIR)" % (p["name"], options + ":" if options else ""))
-    return " ".join([
-        "$(location @com_google_protobuf//:protoc)",
-        "-I.",
-        "--cpp_out=$(GENDIR)",
-    ] + plugin_flags + ["$(location %s)" % s for s in srcs])
+        plugin_flags.append("--%s_out=%s%s" % (p["name"], options + ":" if options else "", out))
+    return " ".join(
+        ["$(location @com_google_protobuf//:protoc)"] +
+        ["-I" + i for i in includes] +
+        ["--cpp_out=" + out] +
+        plugin_flags +
+        ["$(location %s)" % s for s in srcs],
+    )
 
 def proto_cc_library(name, srcs, deps = [], visibility = None, testonly = False, plugins = [], **kwargs):
     """C++ library generated from srcs by protoc.
@@ -105,7 +131,7 @@ def proto_cc_library(name, srcs, deps = [], visibility = None, testonly = False,
         name = name + "_genproto",
         srcs = srcs + proto_deps,
         outs = hdrs + cc + extra,
-        cmd = _protoc_command(srcs, plugins),
+        cmd = _protoc_command(srcs, deps, plugins),
         tools = ["@com_google_protobuf//:protoc"] + [p["tool"] for p in plugins],
         message = "protoc %s" % " ".join(srcs),
         visibility = ["//visibility:private"],
