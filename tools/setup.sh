@@ -8,6 +8,8 @@ PACKAGES=(
   # Build
   bazel-bootstrap bazel-platforms bazel-skylib bazel-rules-java
   g++ pkg-config clang-format git
+  # CMake build and install (CMakeLists.txt, tools/external_test.sh)
+  cmake ninja-build
   # Libraries (exposed to Bazel by third_party/system_libs.bzl)
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
