@@ -2,8 +2,9 @@
 # Builds examples/external, a user project with its own .proto files, a server
 # and a client, the two ways a user would, and runs one call with each build:
 #   cmake: netpoll-rpc's CMake build installed into a temporary prefix, the
-#          example's CMakeLists.txt on find_package(nprpc) and nprpc_generate(),
-#          plus pkg_config_check.cc compiled with nothing but `pkg-config nprpc`;
+#          example's CMakeLists.txt on find_package(nprpc) and nprpc_generate()
+#          (and nprpc::nprpc_static), plus pkg_config_check.cc compiled with
+#          nothing but `pkg-config nprpc`;
 #   bazel: examples/external as a workspace of its own (local_repository on
 #          this checkout, nprpc_cc_library from @netpoll_rpc), with its own
 #          output base under /tmp so the main workspace's server is untouched.
@@ -64,6 +65,8 @@ if [ "${which}" != bazel ]; then
     -DCMAKE_PREFIX_PATH="${prefix}" >/dev/null
   cmake --build "${work}/example" -j2
   one_call "${work}/example/greet_server" "${work}/example/greet_client" cmake
+  "${work}/example/version_static"
+  ! ldd "${work}/example/version_static" | grep -q libnprpc || { echo "FAIL: not static"; exit 1; }
   step "cmake: pkg_config_check.cc through pkg-config"
   export PKG_CONFIG_PATH="${prefix}/lib/pkgconfig"
   # shellcheck disable=SC2046  # pkg-config's flags are meant to split

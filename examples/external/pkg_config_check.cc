@@ -1,5 +1,6 @@
-// Built with nothing but pkg-config (tools/external_test.sh):
+// Built by tools/external_test.sh with nothing but pkg-config,
 //   c++ -std=c++20 pkg_config_check.cc $(pkg-config --cflags --libs nprpc)
+// and by CMake on nprpc::nprpc_static (version_static).
 // Prints the library's version and makes a Channel (no connection yet).
 #include <cstdio>
 
