@@ -1,8 +1,8 @@
 # The files CMake compiles, mirroring the non-test Bazel targets:
-#   NPRPC_NETPOLL_SOURCES  //netpoll            -> nprpc::netpoll
-#   NPRPC_RUNTIME_SOURCES  //rpc, //rpc/internal -> nprpc::nprpc
+#   NPRPC_NETPOLL_SOURCES  //netpoll/...        -> nprpc::netpoll
+#   NPRPC_RUNTIME_SOURCES  //rpc/...            -> nprpc::nprpc
 #   NPRPC_RUNTIME_PROTOS   //proto:rpc_meta_proto (compiled into nprpc::nprpc)
-#   NPRPC_PLUGIN_SOURCES   //codegen            -> protoc-gen-nprpc
+#   NPRPC_PLUGIN_SOURCES   //codegen/...        -> protoc-gen-nprpc
 # BUILD.bazel is the source of truth: tools/check_cmake_sources.py (run by
 # .ci/run) fails when a list differs from `bazel query`, and `--print` writes
 # the lists it wants.

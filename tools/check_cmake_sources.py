@@ -3,7 +3,8 @@
 
 Bazel's BUILD files are the source of truth. For each CMake list below, this
 asks `bazel query` for the srcs of the non-testonly cc_library/cc_binary
-targets of the packages the list mirrors, and fails, naming the files, when
+targets under the folders the list mirrors (new packages included; the
+testing/ fixtures are testonly), and fails, naming the files, when
 a file is in one and not the other. Headers are not compared: CMake installs
 every header of netpoll/ and rpc/ (testing/ excluded).
 
@@ -21,10 +22,10 @@ CC_RULES = 'kind("cc_(library|binary) rule", {pkgs}) except attr(testonly, 1, {p
 
 # CMake variable -> the Bazel query whose srcs it must list.
 LISTS = {
-    "NPRPC_NETPOLL_SOURCES": CC_RULES.format(pkgs="//netpoll:*"),
-    "NPRPC_RUNTIME_SOURCES": CC_RULES.format(pkgs="//rpc:* + //rpc/internal:*"),
+    "NPRPC_NETPOLL_SOURCES": CC_RULES.format(pkgs="//netpoll/..."),
+    "NPRPC_RUNTIME_SOURCES": CC_RULES.format(pkgs="//rpc/..."),
     "NPRPC_RUNTIME_PROTOS": "//proto:rpc_meta_proto_genproto",
-    "NPRPC_PLUGIN_SOURCES": CC_RULES.format(pkgs="//codegen:*"),
+    "NPRPC_PLUGIN_SOURCES": CC_RULES.format(pkgs="//codegen/..."),
 }
 
 
