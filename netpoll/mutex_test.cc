@@ -12,35 +12,39 @@ namespace {
 // lock's happens-before edges (it does for pthread mutexes, not for Debian's
 // uninstrumented absl::Mutex).
 TEST(Mutex, GuardedCounterHasNoRaceUnderContention) {
-  Mutex mu;
-  int counter ABSL_GUARDED_BY(mu) = 0;
+  struct {
+    Mutex mu;
+    int counter ABSL_GUARDED_BY(mu) = 0;
+  } shared;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 20000; ++i) {
-        MutexLock lock(&mu);
-        ++counter;
+        MutexLock lock(&shared.mu);
+        ++shared.counter;
       }
     });
   }
   for (auto& thread : threads) thread.join();
-  MutexLock lock(&mu);
-  EXPECT_EQ(counter, 80000);
+  MutexLock lock(&shared.mu);
+  EXPECT_EQ(shared.counter, 80000);
 }
 
 TEST(CondVar, WaitSeesTheValueWrittenBeforeSignal) {
-  Mutex mu;
+  struct {
+    Mutex mu;
+    int value ABSL_GUARDED_BY(mu) = 0;
+  } shared;
   CondVar cv;
-  int value ABSL_GUARDED_BY(mu) = 0;
   std::thread writer([&] {
-    MutexLock lock(&mu);
-    value = 7;
+    MutexLock lock(&shared.mu);
+    shared.value = 7;
     cv.SignalAll();
   });
   {
-    MutexLock lock(&mu);
-    while (value == 0) cv.Wait(&mu);
-    EXPECT_EQ(value, 7);
+    MutexLock lock(&shared.mu);
+    while (shared.value == 0) cv.Wait(&shared.mu);
+    EXPECT_EQ(shared.value, 7);
   }
   writer.join();
 }

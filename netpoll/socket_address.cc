@@ -46,7 +46,6 @@ SocketAddress SocketAddress::FromSockaddr(const struct sockaddr* addr, socklen_t
 }
 
 absl::StatusOr<SocketAddress> SocketAddress::Parse(absl::string_view text) {
-  SocketAddress out;
   if (absl::ConsumePrefix(&text, "unix:")) {
     struct sockaddr_un un = {};
     un.sun_family = AF_UNIX;
