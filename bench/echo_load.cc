@@ -128,8 +128,8 @@ struct alignas(64) WorkerCounters {
 // in a closed loop (or holds them idle) until told to stop.
 class Worker {
  public:
-  Worker(const sockaddr_in& server, std::vector<uint32_t> ids, const Payload* payload, bool idle,
-         int64_t connect_deadline_ns, Control* control)
+  Worker(const sockaddr_in& server, const std::vector<uint32_t>& ids, const Payload* payload,
+         bool idle, int64_t connect_deadline_ns, Control* control)
       : server_(server),
         payload_(payload),
         idle_(idle),

@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     s.response.Clear();
     stubs[static_cast<size_t>(slot % config->channels)]->async()->Echo(
         s.context.get(), &request, &s.response,
-        [&loop, &request, &s, slot](grpc::Status grpc_status) {
+        [&loop, &request, &s, slot](const grpc::Status& grpc_status) {
           absl::Status status = ToAbsl(grpc_status);
           if (status.ok() && s.response.message() != request.message()) {
             status = absl::DataLossError("echoed message differs from the request");

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -82,7 +83,7 @@ absl::StatusOr<ProcessCpu> ReadProcessCpu(pid_t pid) {
   if (!stat.ok()) return stat.status();
   absl::StatusOr<int64_t> ticks = ParseStatCpuTicks(*stat);
   if (!ticks.ok()) return ticks.status();
-  static const long kTicksPerSecond = sysconf(_SC_CLK_TCK);
+  static const int64_t kTicksPerSecond = sysconf(_SC_CLK_TCK);
   return ProcessCpu{.seconds = static_cast<double>(*ticks) / static_cast<double>(kTicksPerSecond)};
 }
 

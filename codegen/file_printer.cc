@@ -27,6 +27,7 @@ std::string NamespaceClose(const google::protobuf::FileDescriptor* file) {
   std::vector<std::string> parts = NamespaceParts(file);
   std::string out;
   if (!parts.empty()) out += "\n";
+  // NOLINTNEXTLINE(modernize-loop-convert): clang 14 cannot compile std::views::reverse.
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
     absl::StrAppend(&out, "}  // namespace ", *it, "\n");
   }

@@ -98,10 +98,18 @@ std::string StripProto(absl::string_view filename) {
   return std::string(filename);
 }
 
-std::string HeaderName(absl::string_view f) { return StripProto(f) + ".nprpc.h"; }
-std::string SourceName(absl::string_view f) { return StripProto(f) + ".nprpc.cc"; }
-std::string MockHeaderName(absl::string_view f) { return StripProto(f) + "_mock.nprpc.h"; }
-std::string PbHeaderName(absl::string_view f) { return StripProto(f) + ".pb.h"; }
+std::string HeaderName(absl::string_view proto_filename) {
+  return StripProto(proto_filename) + ".nprpc.h";
+}
+std::string SourceName(absl::string_view proto_filename) {
+  return StripProto(proto_filename) + ".nprpc.cc";
+}
+std::string MockHeaderName(absl::string_view proto_filename) {
+  return StripProto(proto_filename) + "_mock.nprpc.h";
+}
+std::string PbHeaderName(absl::string_view proto_filename) {
+  return StripProto(proto_filename) + ".pb.h";
+}
 
 std::string HeaderGuard(absl::string_view proto_filename, absl::string_view suffix) {
   std::string guard = "NPRPC_GENERATED_";

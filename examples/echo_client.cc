@@ -62,7 +62,7 @@ std::string ExpectError(const Outcome& o, int code) {
 }
 
 std::vector<Case> Cases() {
-  auto message = [](std::string text) {
+  auto message = [](const std::string& text) {
     return
         [text](EchoRequest& r, nprpc::CallOptions&, netpoll::LinkBuffer&) { r.set_message(text); };
   };

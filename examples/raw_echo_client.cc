@@ -30,7 +30,7 @@ namespace {
 // The bytes echoed so far; filled on the loop thread, read by main().
 class Inbox {
  public:
-  void Append(std::string bytes) {
+  void Append(const std::string& bytes) {
     netpoll::MutexLock lock(&mu_);
     received_ += bytes;
     cv_.SignalAll();

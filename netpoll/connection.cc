@@ -324,7 +324,7 @@ void Connection::CloseAfterFlush(absl::Status reason) {
   });
 }
 
-void Connection::CloseInLoop(absl::Status reason) {
+void Connection::CloseInLoop(const absl::Status& reason) {
   loop_->AssertInLoopThread();
   if (state() == ConnectionState::kClosed) return;
   bool was_started = registered_;

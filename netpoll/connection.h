@@ -181,7 +181,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Loop thread: one write of output_, counted (bytes, calls, progress).
   absl::StatusOr<size_t> WriteOutputOnce();
-  void CloseInLoop(absl::Status reason);
+  void CloseInLoop(const absl::Status& reason);
   void UpdateReadInterest();
   void CheckTimeouts();
   void ArmTimeoutTimer();

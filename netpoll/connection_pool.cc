@@ -159,7 +159,7 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   // From Lease::Release(), any thread.
-  void Return(std::shared_ptr<Entry> entry, bool broken) {
+  void Return(const std::shared_ptr<Entry>& entry, bool broken) {
     bool reuse = !broken;
     {
       MutexLock lock(&mu_);
@@ -424,8 +424,8 @@ class Core : public std::enable_shared_from_this<Core> {
     global_idle_--;
   }
 
-  void RetireIdleLocked(std::shared_ptr<Entry> entry, absl::string_view why, Actions* actions)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void RetireIdleLocked(const std::shared_ptr<Entry>& entry, absl::string_view why,
+                        Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     RemoveIdleLocked(entry.get());
     entry->state = EntryState::kClosing;
     entry->address->closing++;
@@ -440,8 +440,7 @@ class Core : public std::enable_shared_from_this<Core> {
     entry->state = EntryState::kClosing;
     entry->address->leased--;
     entry->address->closing++;
-    actions->push_back(
-        [conn = entry->conn, reason = std::move(reason)] { conn->Close(std::move(reason)); });
+    actions->push_back([conn = entry->conn, reason = std::move(reason)] { conn->Close(reason); });
   }
 
   // Matches supply with demand for `a`: idle connections to waiters, dials

@@ -173,7 +173,7 @@ TEST_F(ConnectionPoolTest, LeaseHolderGetsItsConnectionsInputThroughTheContext) 
     auto lease = Acquire();
     ASSERT_TRUE(lease.ok()) << lease.status();
     ASSERT_TRUE((*lease)->Write("hello").ok());
-    auto& slot = lease->context<std::shared_ptr<Slot>>();
+    const auto& slot = lease->context<std::shared_ptr<Slot>>();
     EXPECT_TRUE(WaitFor([&] { return slot->Received() == "hello"; }));
   }
   EXPECT_EQ(resets.load(), 1);

@@ -64,8 +64,9 @@ struct Recorder {
 class ConnectionTest : public ::testing::Test {
  protected:
   // Starts a one-loop server whose callbacks record into recorder_.
-  void StartServer(ConnectionOptions connection_options = {},
-                   std::function<void(const ConnectionPtr&, LinkBuffer&)> on_request = nullptr) {
+  void StartServer(
+      ConnectionOptions connection_options = {},
+      const std::function<void(const ConnectionPtr&, LinkBuffer&)>& on_request = nullptr) {
     auto callbacks = std::make_shared<ConnectionCallbacks>();
     callbacks->on_prepare = [this](Connection&) -> absl::StatusOr<std::any> {
       recorder_.Add("prepare");
@@ -230,7 +231,7 @@ TEST_F(ConnectionTest, WritesFromManyThreadsAllArriveIntact) {
     ASSERT_EQ(data->substr(i, 8), std::string(8, (*data)[i]));
     counts[(*data)[i] - '0']++;
   }
-  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(counts[t], kWrites);
+  for (int& count : counts) EXPECT_EQ(count, kWrites);
 }
 
 // Write() is safe from any thread, so it must not read what the loop thread

@@ -87,6 +87,9 @@ inline bool ShouldLog(LogSeverity severity) {
 #define NP_LOG_SEVERITY_ERROR ::netpoll::LogSeverity::kError
 #define NP_LOG_SEVERITY_FATAL ::netpoll::LogSeverity::kFatal
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `NP_LOG(x) << y` needs the
+// stream expression open at the end.
+
 // NP_LOG(INFO) << ...; the stream is not evaluated when the record is dropped.
 #define NP_LOG(severity)                                                        \
   !::netpoll::logging_internal::ShouldLog(NP_LOG_SEVERITY_##severity)           \
@@ -106,5 +109,6 @@ inline bool ShouldLog(LogSeverity severity) {
                                                             ::netpoll::LogSeverity::kFatal) \
                             .stream()                                                       \
                         << "Check failed: " #condition " "
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // NETPOLL_LOGGING_H_

@@ -118,7 +118,7 @@ TEST(Server, SurvivesRunningOutOfFileDescriptors) {
   struct rlimit saved;
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
   struct rlimit low = saved;
-  low.rlim_cur = static_cast<rlim_t>(CountOpenFds() + 40);
+  low.rlim_cur = static_cast<rlim_t>(CountOpenFds()) + 40;
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
   // Clients (in this process) and accepted sockets share the limit; open until
   // accept hits EMFILE.

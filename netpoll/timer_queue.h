@@ -67,7 +67,7 @@ class TimerQueue {
   };
   void DropCancelledTop();
 
-  std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<HeapEntry>> heap_;
+  std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> heap_;
   absl::flat_hash_map<TimerId, Timer> timers_;  // live timers only
 };
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -30,7 +31,7 @@ class ChannelTest : public ::testing::Test {
   }
 
   absl::Status Call(absl::string_view method, const std::string& message, int code = 0,
-                    CallOptions options = {}, EchoResponse* response = nullptr) {
+                    const CallOptions& options = {}, EchoResponse* response = nullptr) {
     EchoRequest request;
     request.set_message(message);
     request.set_code(code);
@@ -107,7 +108,7 @@ TEST_F(ChannelTest, CancellationCompletesTheCallOnce) {
   absl::Status result;
   channel_->CallMethod("example.EchoService", "Never", request, &response, options,
                        [&](absl::Status s) {
-                         result = s;
+                         result = std::move(s);
                          completions++;
                          done.Notify();
                        });
@@ -274,7 +275,7 @@ TEST(Channel, DestroyingTheChannelCancelsInFlightCalls) {
   absl::Status result;
   (*channel)->CallMethod("example.EchoService", "Never", request, &response, CallOptions{},
                          [&](absl::Status s) {
-                           result = s;
+                           result = std::move(s);
                            done.Notify();
                          });
   ASSERT_TRUE(WaitFor([&] { return server.requests() == 1; }));  // in flight

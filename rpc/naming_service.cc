@@ -24,7 +24,7 @@ void StaticNamingService::Watch(Watcher watcher) {
   watcher(nodes);
 }
 
-void StaticNamingService::Update(std::vector<ServerNode> nodes) {
+void StaticNamingService::Update(const std::vector<ServerNode>& nodes) {
   std::vector<Watcher> watchers;
   {
     netpoll::MutexLock lock(&mu_);

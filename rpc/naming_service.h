@@ -53,7 +53,7 @@ class StaticNamingService : public NamingService {
   std::vector<ServerNode> Nodes() const override;
   void Watch(Watcher watcher) override;
   // Replaces the list and tells the watchers.
-  void Update(std::vector<ServerNode> nodes);
+  void Update(const std::vector<ServerNode>& nodes);
 
  private:
   mutable netpoll::Mutex mu_;

@@ -218,7 +218,7 @@ class ServerTest : public ::testing::Test {
             ->AddMethod("Later",
                         MakeMethodHandler(
                             req, resp,
-                            [](ServerContext&, const auto& rq, auto* rs, Responder done) {
+                            [](ServerContext&, const auto& rq, auto* rs, const Responder& done) {
                               std::string message = static_cast<const EchoRequest&>(rq).message();
                               std::thread([rs, done, message] {
                                 // After the handler returned (the behaviour);
@@ -243,13 +243,14 @@ class ServerTest : public ::testing::Test {
     // Completes twice.
     EXPECT_TRUE(
         service
-            ->AddMethod("Twice", MakeMethodHandler(
-                                     req, resp,
-                                     [](ServerContext&, const auto&, auto* rs, Responder done) {
-                                       static_cast<EchoResponse*>(rs)->set_message("once");
-                                       EXPECT_TRUE(done.Finish(absl::OkStatus()));
-                                       EXPECT_FALSE(done.Finish(absl::InternalError("twice")));
-                                     }))
+            ->AddMethod(
+                "Twice",
+                MakeMethodHandler(req, resp,
+                                  [](ServerContext&, const auto&, auto* rs, const Responder& done) {
+                                    static_cast<EchoResponse*>(rs)->set_message("once");
+                                    EXPECT_TRUE(done.Finish(absl::OkStatus()));
+                                    EXPECT_FALSE(done.Finish(absl::InternalError("twice")));
+                                  }))
             .ok());
     return service;
   }

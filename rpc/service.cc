@@ -77,7 +77,7 @@ class FunctionMethodHandler : public MethodHandler {
 AsyncHandlerFn AsyncFromUnary(UnaryHandlerFn fn) {
   return [fn = std::move(fn)](ServerContext& ctx, const google::protobuf::Message& req,
                               google::protobuf::Message* resp,
-                              Responder done) { done.Finish(fn(ctx, req, resp)); };
+                              const Responder& done) { done.Finish(fn(ctx, req, resp)); };
 }
 
 }  // namespace
@@ -115,7 +115,7 @@ Service::Service(const google::protobuf::ServiceDescriptor* descriptor)
 
 Service::~Service() = default;
 
-absl::Status Service::AddMethod(std::string name, std::unique_ptr<MethodHandler> handler) {
+absl::Status Service::AddMethod(const std::string& name, std::unique_ptr<MethodHandler> handler) {
   if (name.empty()) return absl::InvalidArgumentError("empty method name");
   if (handler == nullptr) return absl::InvalidArgumentError("null handler for " + name);
   auto [it, inserted] = methods_.try_emplace(name, nullptr);

@@ -160,7 +160,7 @@ class Service {
 
   // AlreadyExists for a second handler of one name; InvalidArgument for an
   // empty name or a null handler.
-  absl::Status AddMethod(std::string name, std::unique_ptr<MethodHandler> handler);
+  absl::Status AddMethod(const std::string& name, std::unique_ptr<MethodHandler> handler);
   // Descriptor-built services only (FailedPrecondition otherwise). NotFound
   // when the descriptor has no such method; Internal when its message types
   // are not linked into the binary.

@@ -33,7 +33,7 @@ TEST(ResponderTest, FirstCompletionWinsAndSecondIsIgnored) {
   EXPECT_FALSE(done.finished());
   EXPECT_TRUE(done.Finish(absl::OkStatus()));
   EXPECT_TRUE(done.finished());
-  Responder copy = done;
+  Responder copy = done;  // NOLINT(performance-unnecessary-copy-initialization): under test
   EXPECT_FALSE(copy.Finish(absl::InternalError("again")));
   EXPECT_EQ(completer->completions, 1);
   EXPECT_TRUE(completer->last.ok());
@@ -43,7 +43,7 @@ TEST(ResponderTest, DroppingEveryCopyUncompletedAnswersInternal) {
   auto completer = std::make_shared<RecordingCompleter>();
   {
     Responder done(completer);
-    Responder copy = done;
+    Responder copy = done;  // NOLINT(performance-unnecessary-copy-initialization): under test
   }
   EXPECT_EQ(completer->completions, 1);
   EXPECT_EQ(ErrorCodeOf(completer->last), EINTERNAL);
@@ -146,7 +146,7 @@ TEST(ServiceTest, AsyncMethodMayCompleteFromAnotherThread) {
   ASSERT_TRUE(service
                   .AddAsyncMethod("Echo",
                                   [&worker](ServerContext&, const google::protobuf::Message&,
-                                            google::protobuf::Message*, Responder done) {
+                                            google::protobuf::Message*, const Responder& done) {
                                     worker = std::thread([done] { done(absl::OkStatus()); });
                                   })
                   .ok());

@@ -54,7 +54,7 @@ class Cluster {
   std::vector<std::unique_ptr<ScriptedServer>> servers_;
 };
 
-std::string Whoami(Channel& channel, CallOptions options = {}) {
+std::string Whoami(Channel& channel, const CallOptions& options = {}) {
   EchoRequest request;
   request.set_message("?");
   EchoResponse response;

@@ -217,8 +217,9 @@ void DriveUntilAnswered(std::vector<RawConn>& conns, absl::Duration timeout) {
     for (size_t i = 0; i < conns.size(); ++i) {
       RawConn& c = conns[i];
       bool done = c.fd < 0 || c.closed || c.answers > 0;
-      fds[i] = {done ? -1 : c.fd,
-                static_cast<short>(POLLIN | (c.sent < c.request.size() ? POLLOUT : 0)), 0};
+      // NOLINTNEXTLINE(google-runtime-int): pollfd::events is a short.
+      auto events = static_cast<short>(POLLIN | (c.sent < c.request.size() ? POLLOUT : 0));
+      fds[i] = {done ? -1 : c.fd, events, 0};
       if (!done) ++pending;
     }
     if (pending == 0) return;
@@ -453,7 +454,7 @@ TEST_F(FaultMatrixTest, PeerHalfCloseStillGetsEveryAnswer) {
     EXPECT_TRUE(in.empty());
     for (int64_t id = 1; id <= 5; ++id) {
       const int index = ledger_.Issue();
-      if (ids.count(id)) {
+      if (ids.contains(id)) {
         ledger_.Complete(index, "answered");
         ++answered;
       }

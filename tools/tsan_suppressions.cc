@@ -8,6 +8,7 @@
 // shared looks like a race. Project code synchronizes through netpoll::Mutex
 // (annotated for TSan, see netpoll/mutex.h); these entries cover only what
 // happens inside the uninstrumented library.
+// NOLINTNEXTLINE(bugprone-reserved-identifier): the name the TSan runtime looks up.
 extern "C" const char* __tsan_default_suppressions() {
   // race:<module> matches a report with any frame in that library.
   return "called_from_lib:libabsl_status.so\n"

@@ -74,7 +74,9 @@ int Load(shop::Gateway::Stub& stub) {
     requests[slot] = Request(slot + next++);
     stub.GetQuote(
         requests[slot],
-        [&loop, slot](absl::StatusOr<shop::Quote> quote) { loop->Done(slot, quote.status()); },
+        [&loop, slot](const absl::StatusOr<shop::Quote>& quote) {
+          loop->Done(slot, quote.status());
+        },
         Options());
   });
   loop = &driver;

@@ -32,7 +32,7 @@ class ConsistentHashRing {
     int weight = 1;
   };
 
-  ConsistentHashRing(const std::vector<Member>& members, int virtual_nodes = 160);
+  explicit ConsistentHashRing(const std::vector<Member>& members, int virtual_nodes = 160);
 
   // Indexes into `members`, in ring order starting at the key's point: the
   // owner first, then the fallbacks (each member once). `accept` filters.

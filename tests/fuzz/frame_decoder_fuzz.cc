@@ -171,8 +171,10 @@ Outcome DecodeStream(absl::string_view data, const std::vector<size_t>& chunks,
       FUZZ_CHECK(data.substr(payload_at, payload_size) == payload) << "payload bytes differ";
       FUZZ_CHECK(data.substr(payload_at + payload_size, attachment_size) == attachment)
           << "attachment bytes differ";
-      outcome.frames.push_back(std::string(data.substr(offset + kBaiduStdHeaderSize, meta_size)) +
-                               payload + attachment);
+      std::string bytes(data.substr(offset + kBaiduStdHeaderSize, meta_size));
+      bytes += payload;
+      bytes += attachment;
+      outcome.frames.push_back(std::move(bytes));
       offset += consumed;
       outcome.consumed += consumed;
       promised = 0;

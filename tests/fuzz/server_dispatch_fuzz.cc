@@ -97,21 +97,21 @@ std::unique_ptr<Service> NewFuzzService() {
                                          },
                                          MethodHandler::ExecutionMode::kIoLoop))
                .ok());
-  NP_CHECK(
-      service
-          ->AddMethod("Drop", MakeMethodHandler(req, resp,
-                                                [](ServerContext&, const google::protobuf::Message&,
-                                                   google::protobuf::Message*, Responder) {}))
-          .ok());
   NP_CHECK(service
-               ->AddMethod("Twice",
+               ->AddMethod("Drop",
                            MakeMethodHandler(req, resp,
-                                             [](ServerContext&, const google::protobuf::Message& m,
-                                                google::protobuf::Message* r, Responder done) {
-                                               static_cast<EchoResponse*>(r)->set_message("once");
-                                               done.Finish(absl::OkStatus());
-                                               done.Finish(absl::InternalError("twice"));
-                                             }))
+                                             [](ServerContext&, const google::protobuf::Message&,
+                                                google::protobuf::Message*, const Responder&) {}))
+               .ok());
+  NP_CHECK(service
+               ->AddMethod("Twice", MakeMethodHandler(
+                                        req, resp,
+                                        [](ServerContext&, const google::protobuf::Message& m,
+                                           google::protobuf::Message* r, const Responder& done) {
+                                          static_cast<EchoResponse*>(r)->set_message("once");
+                                          done.Finish(absl::OkStatus());
+                                          done.Finish(absl::InternalError("twice"));
+                                        }))
                .ok());
   NP_CHECK(service
                ->AddMethod("Status", MakeUnaryMethodHandler(
@@ -236,6 +236,7 @@ void Exchange(absl::string_view data) {
   netpoll::LinkBuffer received;
   while (!eof) {
     if (expected.clean && sent == data.size() && answers == expected.requests) break;
+    // NOLINTNEXTLINE(google-runtime-int): pollfd::events is a short.
     pollfd p{fd, static_cast<short>(POLLIN | (sent < data.size() ? POLLOUT : 0)), 0};
     const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
     FUZZ_CHECK(left_ms > 0) << "no progress within " << kInputTimeout << ": sent " << sent << "/"

@@ -1,5 +1,6 @@
 #include "tests/harness/call_ledger.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -8,7 +9,7 @@
 
 namespace nprpc::testing {
 
-void CallLedger::Issue(absl::string_view method, CallOptions options, int code) {
+void CallLedger::Issue(absl::string_view method, const CallOptions& options, int code) {
   int index;
   {
     netpoll::MutexLock lock(&mu_);
@@ -20,7 +21,7 @@ void CallLedger::Issue(absl::string_view method, CallOptions options, int code) 
   request->set_code(code);
   auto response = std::make_shared<example::EchoResponse>();
   channel_->CallMethod("example.EchoService", method, *request, response.get(), options,
-                       [this, index, request, response](absl::Status status) {
+                       [this, index, request, response](const absl::Status& status) {
                          netpoll::MutexLock lock(&mu_);
                          completions_[index]++;
                          outcomes_[status.ok() ? "OK" : absl::StatusCodeToString(status.code())]++;
@@ -63,10 +64,7 @@ int CallLedger::issued() {
 }
 
 bool CallLedger::AllDoneLocked() {
-  for (int c : completions_) {
-    if (c == 0) return false;
-  }
-  return true;
+  return std::all_of(completions_.begin(), completions_.end(), [](int c) { return c != 0; });
 }
 
 }  // namespace nprpc::testing

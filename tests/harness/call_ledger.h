@@ -31,7 +31,7 @@ class CallLedger {
 
   // Issues example.EchoService/`method` with message "call-<n>" and `code`.
   // A successful answer must echo the message (else it counts as a mismatch).
-  void Issue(absl::string_view method, CallOptions options = CallOptions(), int code = 0);
+  void Issue(absl::string_view method, const CallOptions& options = CallOptions(), int code = 0);
 
   // Waits until every issued call completed once; false on timeout.
   bool WaitAll(absl::Duration timeout);

@@ -358,7 +358,7 @@ int RunDriver(const Flags& flags) {
       } else {
         window.Acquire();
         t.channel->CallMethod(service, method, call->request, &call->response, options,
-                              [call, &accounts, &window](absl::Status s) {
+                              [call, &accounts, &window](const absl::Status& s) {
                                 if (call->completions.fetch_add(1) > 0) {
                                   accounts.Completed("DOUBLE");
                                 } else {
