@@ -290,8 +290,7 @@ void Connection::FlushInLoop() {
 
 void Connection::Close(absl::Status reason) {
   auto self = shared_from_this();
-  loop_->RunInLoop(
-      [self, reason = std::move(reason)]() mutable { self->CloseInLoop(std::move(reason)); });
+  loop_->RunInLoop([self, reason = std::move(reason)] { self->CloseInLoop(reason); });
 }
 
 void Connection::Abort(absl::Status reason) {
@@ -300,7 +299,7 @@ void Connection::Abort(absl::Status reason) {
     if (self->state() == ConnectionState::kClosed) return;
     struct linger linger = {1, 0};
     ::setsockopt(self->fd_.get(), SOL_SOCKET, SO_LINGER, &linger, sizeof(linger));
-    self->CloseInLoop(std::move(reason));
+    self->CloseInLoop(reason);
   });
 }
 
@@ -310,7 +309,7 @@ void Connection::CloseAfterFlush(absl::Status reason) {
     ConnectionState s = self->state();
     if (s == ConnectionState::kClosed || s == ConnectionState::kClosing) return;
     if (s == ConnectionState::kConnecting) {
-      self->CloseInLoop(std::move(reason));
+      self->CloseInLoop(reason);
       return;
     }
     {

@@ -671,7 +671,7 @@ void ConnectionPool::Lease::Release() {
   if (!entry_) return;
   auto core = std::move(core_);
   auto entry = std::move(entry_);
-  core->Return(std::move(entry), broken_);
+  core->Return(entry, broken_);
 }
 
 // ---------------------------------------------------------------- ConnectionPool

@@ -295,8 +295,10 @@ TEST(LinkBuffer, AppendingASliceBackMergesContiguousReferences) {
 TEST(LinkBuffer, AppendToItselfChangesNothing) {
   LinkBuffer buffer;
   buffer.WriteString("abc");
-  buffer.Append(std::move(buffer));  // NOLINT(bugprone-use-after-move): the case under test
+  // NOLINTBEGIN(bugprone-use-after-move): appending a buffer to itself is the case under test.
+  buffer.Append(std::move(buffer));
   EXPECT_EQ(buffer.ToString(), "abc");
+  // NOLINTEND(bugprone-use-after-move)
 }
 
 TEST(LinkBuffer, LargeWriteBinaryIsReferencedNotCopied) {

@@ -740,7 +740,7 @@ TEST_F(FaultMatrixTest, OutOfFdsShedsConnectionsAndRecovers) {
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   rlimit low = saved;
-  low.rlim_cur = static_cast<rlim_t>(CountOpenFds() + 5);  // room for 4 accepts
+  low.rlim_cur = static_cast<rlim_t>(CountOpenFds()) + 5;  // room for 4 accepts
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
   std::vector<RawConn> conns(kClients);
   sockaddr_in addr{};

@@ -10,6 +10,9 @@ PACKAGES=(
   g++ pkg-config clang-format git
   # CMake build and install (CMakeLists.txt, tools/external_test.sh)
   cmake ninja-build
+  # clang with the thread-safety analysis (--config=clang), clang-tidy
+  # (tools/clang_tidy.sh), clangd for editors (tools/compile_commands.sh)
+  clang clang-tidy clangd
   # Libraries (exposed to Bazel by third_party/system_libs.bzl)
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev

@@ -89,6 +89,7 @@ void SingleConnectionTransport::Send(ClientCallPtr call, const ClientRequest& re
     return;
   }
   if (conn) {
+    // NOLINTNEXTLINE(bugprone-use-after-move): frame moved only where conn stays null.
     absl::Status written = conn->Write(std::move(frame));
     if (!written.ok()) {
       Fail(id, MakeRpcError(absl::IsResourceExhausted(written) ? EOVERCROWDED : EFAILEDSOCKET,
