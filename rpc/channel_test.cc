@@ -202,7 +202,7 @@ TEST_F(ChannelTest, BlockingCallOnALoopThreadFailsWithFailedPrecondition) {
       "example.EchoService", "Echo", request, &response, CallOptions{}, [&](absl::Status status) {
         // On the channel's loop thread: a blocking call would wait for this
         // very thread.
-        outer = status;
+        outer = std::move(status);
         EchoRequest nested;
         nested.set_message("nested");
         EchoResponse nested_response;
@@ -248,7 +248,7 @@ TEST(ChannelDeathTest, DestroyingTheChannelInsideItsDoneCallbackAbortsNamingTheR
           EchoResponse response;
           netpoll::Notification done;
           channel->CallMethod("example.EchoService", "Echo", request, &response, CallOptions{},
-                              [&](absl::Status) {
+                              [&](const absl::Status&) {
                                 channel.reset();
                                 done.Notify();
                               });

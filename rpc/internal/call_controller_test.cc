@@ -583,10 +583,10 @@ TEST(FakeClockTest, AdvanceRunsDueTimersInOrderAtTheirDueTime) {
   FakeClock clock;
   const absl::Time start = clock.Now();
   std::vector<std::pair<int, absl::Duration>> ran;
-  clock.RunAfter(absl::Milliseconds(20), [&] { ran.push_back({2, clock.Now() - start}); });
+  clock.RunAfter(absl::Milliseconds(20), [&] { ran.emplace_back(2, clock.Now() - start); });
   clock.RunAfter(absl::Milliseconds(10), [&] {
-    ran.push_back({1, clock.Now() - start});
-    clock.RunAfter(absl::Milliseconds(5), [&] { ran.push_back({3, clock.Now() - start}); });
+    ran.emplace_back(1, clock.Now() - start);
+    clock.RunAfter(absl::Milliseconds(5), [&] { ran.emplace_back(3, clock.Now() - start); });
   });
   Clock::TimerId cancelled = clock.RunAfter(absl::Milliseconds(12), [&] {
     ran.push_back({9, {}});

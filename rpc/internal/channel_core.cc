@@ -101,7 +101,7 @@ void ChannelCore::ScheduleProbe(const EndpointPtr& endpoint, absl::Duration dela
     auto endpoint = weak_endpoint.lock();
     if (!self || !endpoint || !self->IsMember(endpoint)) return;
     self->protocol_->Probe(
-        endpoint->node.address, [weak, weak_endpoint, delay](absl::Status reachable) {
+        endpoint->node.address, [weak, weak_endpoint, delay](const absl::Status& reachable) {
           auto self = weak.lock();
           auto endpoint = weak_endpoint.lock();
           if (!self || !endpoint) return;

@@ -37,7 +37,7 @@ void ServerCall::FinishByServer(int32_t code, absl::string_view text) {
   Finish(MakeRpcError(code, text), /*by_handler=*/false);
 }
 
-void ServerCall::Finish(absl::Status status, bool by_handler) {
+void ServerCall::Finish(const absl::Status& status, bool by_handler) {
   if (finished_.exchange(true, std::memory_order_acq_rel)) {
     if (by_handler) {
       NP_LOG(DEBUG) << "dropping the late answer of " << method_->full_name

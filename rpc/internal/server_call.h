@@ -47,7 +47,7 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   // Worker (or loop, inline): parses the request and runs the handler.
   void Run();
   // The handler's answer (through its Responder).
-  void Complete(absl::Status status) override { Finish(std::move(status), /*by_handler=*/true); }
+  void Complete(absl::Status status) override { Finish(status, /*by_handler=*/true); }
   // The server's own answer (a brpc number, rpc/errors.h); the handler, if
   // running, is told through IsCancelled() and its answer is dropped.
   void FinishByServer(int32_t code, absl::string_view text);
@@ -68,7 +68,7 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   ServerCore& core() { return *core_; }
 
  private:
-  void Finish(absl::Status status, bool by_handler);
+  void Finish(const absl::Status& status, bool by_handler);
 
   const std::shared_ptr<ServerCore> core_;
   const netpoll::ConnectionPtr conn_;
