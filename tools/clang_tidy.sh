@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs clang-tidy (the checks of .clang-tidy) over the project's own .cc files
 # and the project headers they include; fails on any finding. Generated code
-# (bazel-out/...), the golden copies of tests/codegen/golden/ and system
+# (bazel-out/...), files outside //... (the golden copies of
+# tests/codegen/golden/, the separate workspace examples/external/) and system
 # headers are not checked.
 #
 #   tools/clang_tidy.sh                  # every tracked .cc file
@@ -32,7 +33,13 @@ for arg in "$@"; do
     *) files+=("$arg") ;;
   esac
 done
-all_files() { git ls-files '*.cc' | grep -v '^tests/codegen/golden/'; }
+tools/compile_commands.sh >/dev/null 2>&1 || tools/compile_commands.sh
+# The tracked .cc files Bazel compiles under //... (those in compile_commands.json).
+all_files() {
+  comm -12 <(git ls-files '*.cc' | sort) \
+    <(python3 -c 'import json; [print(e["file"]) for e in json.load(open("compile_commands.json"))]' |
+      sort)
+}
 if [ -n "$changed" ]; then
   if [ "$changed" = default ]; then
     changed=$(git merge-base HEAD main 2>/dev/null || echo HEAD~1)
@@ -51,16 +58,21 @@ if [ -n "$changed" ]; then
     mapfile -t -O "${#files[@]}" files < <(all_files |
       xargs grep -lF "${headers[@]/#/-e\"}" 2>/dev/null || true)
   fi
-  mapfile -t files < <(printf '%s\n' "${files[@]}" | grep . | sort -u)
+  mapfile -t files < <(comm -12 <(printf '%s\n' "${files[@]}" | grep . | sort -u) <(all_files))
   if [ ${#files[@]} -eq 0 ]; then
-    echo "clang-tidy: no .cc or .h changed since $changed"
+    echo "clang-tidy: no .cc or .h under //... changed since $changed"
     exit 0
   fi
 elif [ ${#files[@]} -eq 0 ]; then
   mapfile -t files < <(all_files)
+else
+  outside=$(comm -23 <(printf '%s\n' "${files[@]}" | sort -u) <(all_files))
+  if [ -n "$outside" ]; then
+    echo "clang-tidy: not compiled under //... (no compile command):" $outside >&2
+    exit 2
+  fi
 fi
 
-tools/compile_commands.sh >/dev/null 2>&1 || tools/compile_commands.sh
 start=$(date +%s)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
