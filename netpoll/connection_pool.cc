@@ -424,8 +424,11 @@ class Core : public std::enable_shared_from_this<Core> {
     global_idle_--;
   }
 
-  void RetireIdleLocked(const std::shared_ptr<Entry>& entry, absl::string_view why,
-                        Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `entry` by value: callers pass an element of an idle list, which
+  // RemoveIdleLocked erases (a reference would dangle).
+  void RetireIdleLocked(
+      std::shared_ptr<Entry> entry,  // NOLINT(performance-unnecessary-value-param)
+      absl::string_view why, Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     RemoveIdleLocked(entry.get());
     entry->state = EntryState::kClosing;
     entry->address->closing++;
