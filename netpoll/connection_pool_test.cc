@@ -455,6 +455,26 @@ TEST_F(ConnectionPoolTest, MaxIdlePerAddressIsHonored) {
   EXPECT_TRUE(WaitFor([&] { return server_.connection_count() == 2; }));
 }
 
+// Each release beyond the cap retires exactly one connection, the oldest
+// idle one, also for many releases in a row.
+TEST_F(ConnectionPoolTest, ManyReleasesBeyondMaxIdleEachRetireTheOldest) {
+  constexpr int kLeases = 100;
+  ConnectionPoolOptions options = Options();
+  options.max_idle_per_address = 1;
+  options.max_active_per_address = kLeases;
+  CreatePool(options);
+  std::vector<Lease> leases;
+  for (int i = 0; i < kLeases; ++i) {
+    auto lease = Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    leases.push_back(std::move(*lease));
+  }
+  for (Lease& lease : leases) lease.Release();
+  EXPECT_EQ(Stats().idle, 1);
+  EXPECT_EQ(Stats().evicted, kLeases - 1);
+  EXPECT_TRUE(WaitFor([&] { return server_.connection_count() == 1; }));
+}
+
 TEST_F(ConnectionPoolTest, DialFailureReachesTheWaiter) {
   auto listener = Listen(*SocketAddress::Parse("127.0.0.1:0"), {});
   ASSERT_TRUE(listener.ok());
