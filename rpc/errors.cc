@@ -100,6 +100,11 @@ int32_t ErrorCodeOf(const absl::Status& status) {
   return ErrorCodeForStatusCode(status.code());
 }
 
+std::string BoundedQuote(absl::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  return absl::StrCat(text.substr(0, max), "...(", text.size(), " bytes)");
+}
+
 std::string ErrorCodeName(int32_t error_code) {
   switch (error_code) {
     case 0:

@@ -38,6 +38,7 @@
 #ifndef RPC_ERRORS_H_
 #define RPC_ERRORS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -93,6 +94,15 @@ std::optional<std::string> StatusCodeFieldFor(int32_t error_code, absl::StatusCo
 // code; otherwise the number's own (a bad or absent field is ignored).
 absl::Status MakeRpcError(int32_t error_code, absl::string_view text,
                           const std::string* status_code_field);
+
+// How much of what a peer sent an error text quotes: names (service, method)
+// and a received error_text. A peer cannot make an answer or a log line large.
+inline constexpr size_t kMaxQuotedName = 256;
+inline constexpr size_t kMaxErrorText = 4096;
+
+// `text` when it is at most `max` bytes long; otherwise its first `max` bytes
+// followed by "...(<size> bytes)".
+std::string BoundedQuote(absl::string_view text, size_t max);
 
 // "ENOMETHOD" for 1002, ..., "OK" for 0, "E<number>" for numbers not listed.
 std::string ErrorCodeName(int32_t error_code);

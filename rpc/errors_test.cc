@@ -95,6 +95,14 @@ TEST(Errors, BadStatusCodeFieldsAreIgnored) {
   EXPECT_TRUE(MakeRpcError(0, "m", &ok).ok());
 }
 
+TEST(Errors, BoundedQuoteKeepsShortTextsAndCutsLongOnes) {
+  EXPECT_EQ(BoundedQuote("Echo", 8), "Echo");
+  EXPECT_EQ(BoundedQuote("12345678", 8), "12345678");
+  EXPECT_EQ(BoundedQuote("123456789", 8), "12345678...(9 bytes)");
+  EXPECT_EQ(BoundedQuote(std::string(10 << 20, 'm'), kMaxQuotedName).size(),
+            kMaxQuotedName + std::string("...(10485760 bytes)").size());
+}
+
 TEST(Errors, NamesKnownNumbersAndSpellsOthers) {
   EXPECT_EQ(ErrorCodeName(ENOMETHOD), "ENOMETHOD");
   EXPECT_EQ(ErrorCodeName(ELIMIT), "ELIMIT");

@@ -698,6 +698,16 @@ TEST_F(ServerTest, ErrorPrefixIsInPlaceForTheFirstConnection) {
       << first.error_text;
 }
 
+// A huge unknown method name is quoted only in part in the answer.
+TEST_F(ServerTest, UnknownMethodErrorQuotesABoundedPrefixOfTheName) {
+  StartServer();
+  BlockingClient client = Connect();
+  Reply reply = Roundtrip(client, {.method = std::string(1 << 20, 'x')});
+  EXPECT_EQ(reply.error_code, ENOMETHOD);
+  EXPECT_LT(reply.error_text.size(), 1024u);
+  EXPECT_NE(reply.error_text.find("...(1048576 bytes)"), std::string::npos) << reply.error_text;
+}
+
 // A connection whose first bytes no protocol claims is closed (and counted),
 // before any request is read; other connections are unaffected.
 TEST_F(ServerTest, UnknownProtocolClosesOnlyThatConnection) {

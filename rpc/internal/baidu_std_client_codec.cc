@@ -30,7 +30,7 @@ absl::Status DecodeResponse(DecodedFrame& frame, size_t max_body_size,
     }
   }
   if (meta.error_code() != 0) {
-    return MakeRpcError(meta.error_code(), meta.error_text(),
+    return MakeRpcError(meta.error_code(), BoundedQuote(meta.error_text(), kMaxErrorText),
                         FindUserField(frame.meta, kStatusCodeField));
   }
   absl::StatusOr<netpoll::LinkBuffer> payload = UncompressPayload(frame, max_body_size);

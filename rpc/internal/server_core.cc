@@ -50,7 +50,9 @@ absl::StatusOr<MethodEntry*> ServerCore::Lookup(absl::string_view service,
   if (entry == nullptr) {
     CountAnswer(nullptr, false);
     // brpc answers an unknown service with ENOMETHOD too, and this text.
-    return MakeRpcError(ENOMETHOD, absl::StrCat("Fail to find method=", service, "/", method));
+    return MakeRpcError(
+        ENOMETHOD, absl::StrCat("Fail to find method=", BoundedQuote(service, kMaxQuotedName), "/",
+                                BoundedQuote(method, kMaxQuotedName)));
   }
   return entry;
 }
