@@ -68,6 +68,19 @@ absl::string_view LogSeverityName(LogSeverity severity) {
   return "?";
 }
 
+bool LogRateLimiter::Allow(int64_t* skipped) {
+  const int64_t count = events_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const int64_t now = absl::ToUnixNanos(absl::Now());
+  int64_t next = next_ns_.load(std::memory_order_relaxed);
+  if (now < next ||
+      !next_ns_.compare_exchange_strong(next, now + interval_ns_, std::memory_order_relaxed)) {
+    return false;
+  }
+  const int64_t previous = logged_at_event_.exchange(count, std::memory_order_relaxed);
+  if (skipped != nullptr) *skipped = count - previous - 1;
+  return true;
+}
+
 namespace logging_internal {
 
 LogMessage::LogMessage(const char* file, int line, LogSeverity severity)

@@ -13,10 +13,13 @@
 #ifndef NETPOLL_LOGGING_H_
 #define NETPOLL_LOGGING_H_
 
+#include <atomic>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace netpoll {
 
@@ -49,6 +52,30 @@ LogSeverity MinLogSeverity();
 
 // "D", "I", "W", "E" or "F".
 absl::string_view LogSeverityName(LogSeverity severity);
+
+// Lets one log line through per interval and counts the ones it held back,
+// for events a peer can repeat at will (broken connections, stray answers):
+//
+//   static netpoll::LogRateLimiter limiter(absl::Seconds(1));
+//   if (int64_t skipped; limiter.Allow(&skipped)) {
+//     NP_LOG(WARNING) << "... (" << skipped << " more since the last report)";
+//   }
+//
+// Thread safety: Allow() is safe from any thread (lock-free).
+class LogRateLimiter {
+ public:
+  explicit LogRateLimiter(absl::Duration interval)
+      : interval_ns_(absl::ToInt64Nanoseconds(interval)) {}
+  // True for the first event of an interval; `skipped` (may be null) is then
+  // the number of events held back since the last one allowed.
+  bool Allow(int64_t* skipped);
+
+ private:
+  const int64_t interval_ns_;
+  std::atomic<int64_t> events_{0};
+  std::atomic<int64_t> logged_at_event_{0};
+  std::atomic<int64_t> next_ns_{0};  // unix nanos
+};
 
 namespace logging_internal {
 

@@ -78,4 +78,21 @@ TEST(LoggingDeathTest, PassingCheckDoesNotEvaluateTheMessage) {
 }
 
 }  // namespace
+TEST(LogRateLimiterTest, LetsTheFirstEventOfAnIntervalThroughAndCountsTheRest) {
+  LogRateLimiter limiter(absl::Hours(1));
+  int64_t skipped = -1;
+  EXPECT_TRUE(limiter.Allow(&skipped));
+  EXPECT_EQ(skipped, 0);
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(limiter.Allow(&skipped));
+}
+
+TEST(LogRateLimiterTest, ReportsHowManyWereHeldBackWhenTheNextIsAllowed) {
+  LogRateLimiter limiter(absl::Milliseconds(1));
+  ASSERT_TRUE(limiter.Allow(nullptr));
+  int64_t held_back = 0;
+  int64_t skipped = -1;
+  while (!limiter.Allow(&skipped)) ++held_back;  // until the interval has passed
+  EXPECT_EQ(skipped, held_back);
+}
+
 }  // namespace netpoll

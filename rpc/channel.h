@@ -83,8 +83,9 @@ struct ChannelOptions {
   RetryOptions retry;
   // Infinite: no backup requests unless a call asks for them.
   absl::Duration backup_request_delay = absl::InfiniteDuration();
-  // single: after a failed dial, calls to that endpoint fail fast for this
-  // long (doubling up to max_reconnect_backoff).
+  // single: after a failed dial, or a connection that broke before it
+  // delivered any answer, calls to that endpoint fail fast for this long
+  // (doubling up to max_reconnect_backoff; the first answer resets it).
   absl::Duration reconnect_backoff = absl::Milliseconds(10);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   // An endpoint that failed is probed (a connect) after this long, doubling

@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "netpoll/mutex.h"
+#include "netpoll/server.h"
+#include "netpoll/socket_address.h"
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
@@ -184,6 +186,44 @@ INSTANTIATE_TEST_SUITE_P(ConnectionTypes, UnexpectedResponseTest,
                          [](const ::testing::TestParamInfo<ConnectionType>& info) {
                            return info.param == ConnectionType::kSingle ? "Single" : "Pooled";
                          });
+
+// A server that accepts every connection and closes it before answering: the
+// channel redials with growing backoff (as after a failed dial) instead of
+// in a loop, and every call completes, failing fast while it backs off.
+TEST(BrokenServerTest, ConnectionsBrokenBeforeAnyAnswerAreRedialedWithBackoff) {
+  netpoll::ServerOptions server_options;
+  server_options.num_loops = 1;
+  server_options.callbacks->on_connect = [](const netpoll::ConnectionPtr& conn) {
+    conn->Close(absl::UnavailableError("closed at once"));
+  };
+  auto server = netpoll::Server::Create(server_options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->Start(*netpoll::SocketAddress::Parse("127.0.0.1:0")).ok());
+
+  ChannelOptions options;
+  options.reconnect_backoff = absl::Milliseconds(10);
+  options.max_reconnect_backoff = absl::Milliseconds(80);
+  options.retry.max_retries = 0;
+  auto channel = Channel::Create((*server)->listen_address().ToString(), options);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  EchoRequest request;
+  request.set_message("hi");
+  int calls = 0;
+  const absl::Time end = absl::Now() + absl::Milliseconds(400);
+  while (absl::Now() < end) {
+    EchoResponse response;
+    absl::Status s = (*channel)->CallMethod("example.EchoService", "Echo", request, &response);
+    EXPECT_EQ(ErrorCodeOf(s), EFAILEDSOCKET) << s;
+    ++calls;
+  }
+  const int64_t accepted = (*server)->Stats().connections_accepted;
+  // 10 + 20 + 40 + 80 + 80 ... ms of backoff in 400 ms: about eight dials.
+  // Without backoff every call would dial (hundreds).
+  EXPECT_LE(accepted, 16) << calls << " calls";
+  EXPECT_GT(calls, accepted) << "calls during the backoff fail fast without dialing";
+  channel->reset();
+  (*server)->Shutdown(absl::Seconds(1));
+}
 
 }  // namespace
 }  // namespace nprpc

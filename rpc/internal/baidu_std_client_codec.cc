@@ -12,8 +12,6 @@ namespace nprpc {
 namespace {
 
 std::atomic<int64_t> g_unexpected_responses{0};
-std::atomic<int64_t> g_unexpected_logged{0};       // counted when last logged
-std::atomic<int64_t> g_next_unexpected_log_ns{0};  // unix nanos
 
 absl::Status DecodeResponse(DecodedFrame& frame, size_t max_body_size,
                             google::protobuf::Message& response, CallInfo* info) {
@@ -76,20 +74,15 @@ bool CompleteWithBaiduStdResponse(ClientCall& call, DecodedFrame frame, size_t m
 }
 
 void LogUnexpectedResponse(absl::string_view address, int64_t correlation_id) {
-  const int64_t count = g_unexpected_responses.fetch_add(1, std::memory_order_relaxed) + 1;
-  const int64_t now = absl::ToUnixNanos(absl::Now());
-  int64_t next = g_next_unexpected_log_ns.load(std::memory_order_relaxed);
-  if (now < next ||
-      !g_next_unexpected_log_ns.compare_exchange_strong(
-          next, now + absl::ToInt64Nanoseconds(absl::Seconds(1)), std::memory_order_relaxed)) {
-    return;
+  g_unexpected_responses.fetch_add(1, std::memory_order_relaxed);
+  static netpoll::LogRateLimiter limiter(absl::Seconds(1));
+  if (int64_t skipped = 0; limiter.Allow(&skipped)) {
+    NP_LOG(WARNING) << "dropped a response from " << address << " for correlation_id "
+                    << correlation_id
+                    << " that no call on the connection is waiting for (a late answer to an "
+                       "abandoned attempt, or a duplicate; "
+                    << skipped << " more dropped since the last report)";
   }
-  const int64_t previous = g_unexpected_logged.exchange(count, std::memory_order_relaxed);
-  NP_LOG(WARNING) << "dropped a response from " << address << " for correlation_id "
-                  << correlation_id
-                  << " that no call on the connection is waiting for (a late answer to an "
-                     "abandoned attempt, or a duplicate; "
-                  << count - previous - 1 << " more dropped since the last report)";
 }
 
 int64_t UnexpectedResponses() { return g_unexpected_responses.load(std::memory_order_relaxed); }

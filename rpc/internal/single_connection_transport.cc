@@ -139,7 +139,7 @@ void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> 
     } else {
       state_ = State::kConnected;
       conn_ = *conn;
-      backoff_ = options_.reconnect_backoff;
+      answered_ = false;  // the backoff resets with the first answer (Take)
       backoff_until_ = absl::InfinitePast();
     }
   }
@@ -163,12 +163,16 @@ void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> 
   }
 }
 
-ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id) {
+ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id, bool answer) {
   netpoll::MutexLock lock(&mu_);
   auto it = pending_.find(correlation_id);
   if (it == pending_.end()) return nullptr;
   ClientCallPtr call = std::move(it->second);
   pending_.erase(it);
+  if (answer && !answered_) {
+    answered_ = true;
+    backoff_ = options_.reconnect_backoff;
+  }
   return call;
 }
 
@@ -186,7 +190,11 @@ void SingleConnectionTransport::OnInput(const netpoll::ConnectionPtr& conn,
     DecodeResult result = decoder_.Decode(input);
     if (result.need_more()) return;
     if (result.is_error()) {
-      NP_LOG(WARNING) << "closing connection to " << address_ << ": " << result.status();
+      static netpoll::LogRateLimiter limiter(absl::Seconds(1));
+      if (int64_t skipped = 0; limiter.Allow(&skipped)) {
+        NP_LOG(WARNING) << "closing connection to " << address_ << ": " << result.status() << " ("
+                        << skipped << " more such closes since the last report)";
+      }
       conn->Close(MakeRpcError(ERESPONSE, result.status().message()));
       return;
     }
@@ -198,7 +206,7 @@ void SingleConnectionTransport::OnInput(const netpoll::ConnectionPtr& conn,
     }
     // A response for a call that already completed (timeout, cancel), a
     // duplicate or an unknown id is dropped here.
-    if (ClientCallPtr call = Take(frame.meta.correlation_id())) {
+    if (ClientCallPtr call = Take(frame.meta.correlation_id(), /*answer=*/true)) {
       CompleteWithBaiduStdResponse(*call, std::move(frame), options_.max_body_size);
     } else {
       LogUnexpectedResponse(address_, frame.meta.correlation_id());
@@ -213,7 +221,17 @@ void SingleConnectionTransport::OnDisconnect(const netpoll::ConnectionPtr& conn,
     netpoll::MutexLock lock(&mu_);
     if (conn_ != conn) return;
     conn_.reset();
-    if (state_ != State::kShutdown) state_ = State::kIdle;
+    if (state_ != State::kShutdown) {
+      state_ = State::kIdle;
+      if (!answered_) {
+        // Broke before any answer: the next dial waits, as after a failed one.
+        last_dial_error_ = absl::UnavailableError(
+            absl::StrCat("connection broke before any answer: ",
+                         reason.ok() ? "closed by the server" : reason.message()));
+        backoff_until_ = absl::Now() + backoff_;
+        backoff_ = std::min(backoff_ * 2, options_.max_reconnect_backoff);
+      }
+    }
     for (auto& [id, call] : pending_) failed.push_back(std::move(call));
     pending_.clear();
   }

@@ -71,7 +71,9 @@ class SingleConnectionTransport : public Transport,
   void OnDisconnect(const netpoll::ConnectionPtr& conn, const absl::Status& reason);
   // Removes the call from pending_ and completes it with status.
   void Fail(int64_t correlation_id, absl::Status status);
-  ClientCallPtr Take(int64_t correlation_id);
+  // Removes and returns the pending call (null if none). `answer`: the
+  // server answered it, which proves the connection (resets the backoff).
+  ClientCallPtr Take(int64_t correlation_id, bool answer = false);
 
   // Constant after construction.
   const std::string address_;
@@ -90,6 +92,10 @@ class SingleConnectionTransport : public Transport,
   absl::Time backoff_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
   absl::Status last_dial_error_ ABSL_GUARDED_BY(mu_);
+  // The current connection delivered an answer. The backoff resets only
+  // then: a server that accepts and breaks every connection is redialed
+  // with growing backoff, not in a loop.
+  bool answered_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace nprpc
