@@ -171,6 +171,7 @@ ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id, bool answe
   pending_.erase(it);
   if (answer && !answered_) {
     answered_ = true;
+    answerless_breaks_ = 0;
     backoff_ = options_.reconnect_backoff;
   }
   return call;
@@ -223,8 +224,9 @@ void SingleConnectionTransport::OnDisconnect(const netpoll::ConnectionPtr& conn,
     conn_.reset();
     if (state_ != State::kShutdown) {
       state_ = State::kIdle;
-      if (!answered_) {
-        // Broke before any answer: the next dial waits, as after a failed one.
+      if (!answered_ && ++answerless_breaks_ >= 2) {
+        // Broke before any answer, again: the next dial waits, as after a
+        // failed one.
         last_dial_error_ = absl::UnavailableError(
             absl::StrCat("connection broke before any answer: ",
                          reason.ok() ? "closed by the server" : reason.message()));

@@ -92,10 +92,13 @@ class SingleConnectionTransport : public Transport,
   absl::Time backoff_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
   absl::Status last_dial_error_ ABSL_GUARDED_BY(mu_);
-  // The current connection delivered an answer. The backoff resets only
-  // then: a server that accepts and breaks every connection is redialed
-  // with growing backoff, not in a loop.
+  // The current connection delivered an answer, and how many connections in
+  // a row broke before any. From the second such break on, the next dial
+  // waits as after a failed one: a server that accepts and breaks every
+  // connection is redialed with growing backoff, not in a loop, while one
+  // broken connection is redialed at once. The first answer resets both.
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
+  int answerless_breaks_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace nprpc
