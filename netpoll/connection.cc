@@ -15,6 +15,10 @@ std::atomic<uint64_t> g_next_connection_id{1};
 constexpr size_t kShortRead = 4096;
 // The smallest read offer (one 4 KiB block); see HandleRead.
 constexpr size_t kMinReadHint = 4096;
+// The memory budget hears of a connection's changes in steps of at least this
+// much (see SyncBudget): the budget's shared counter is touched rarely, and
+// it is off by less than this per connection.
+constexpr int64_t kBudgetGranule = 16 << 10;
 }  // namespace
 
 ConnectionPtr Connection::Create(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
@@ -34,10 +38,13 @@ Connection::Connection(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
       callbacks_(callbacks ? std::move(callbacks) : std::make_shared<ConnectionCallbacks>()),
       max_output_bytes_(options.max_output_bytes),
       flush_after_writes_(options.flush_after_writes),
+      budget_(options.memory_budget),
       options_(options),
       fd_(std::move(fd)) {}
 
 Connection::~Connection() {
+  // What the layer above charged and never released (it should not happen).
+  if (budget_ != nullptr && budget_charged_ != 0) budget_->Add(-budget_charged_);
   // A connection that was never started (or whose Start failed) still owes its
   // close callbacks.
   std::vector<absl::AnyInvocable<void()>> callbacks;
@@ -107,10 +114,21 @@ void Connection::HandleRead(bool stop_at_short_read) {
   if (state() == ConnectionState::kClosed || !read_interest_) return;
   bool got_bytes = false;
   bool would_block = false;
+  bool budget_blocked = false;
+  size_t taken = 0;
   absl::Status error;
-  while (input_.Len() < options_.max_input_bytes) {
+  while (input_.Len() < options_.max_input_bytes && taken < options_.max_read_per_event) {
     size_t room =
-        std::min({read_hint_, options_.read_chunk_bytes, options_.max_input_bytes - input_.Len()});
+        std::min({read_hint_, options_.read_chunk_bytes, options_.max_input_bytes - input_.Len(),
+                  options_.max_read_per_event - taken});
+    if (!BudgetAllowsRead()) {
+      // Only the bytes the layer above already paid for.
+      if (prepaid_input_ == 0) {
+        budget_blocked = true;
+        break;
+      }
+      room = std::min(room, prepaid_input_);
+    }
     absl::StatusOr<size_t> n = input_.ReadFromFd(fd_.get(), room);
     if (!n.ok()) {
       error = n.status();
@@ -121,6 +139,8 @@ void Connection::HandleRead(bool stop_at_short_read) {
       break;
     }
     got_bytes = true;
+    taken += *n;
+    prepaid_input_ -= std::min(prepaid_input_, *n);
     loop_->stats().Add(loop_->stats().bytes_in, static_cast<int64_t>(*n));
     // The next read offers what this one suggests: x4 after a full read (a
     // stream), halved after one that used under an eighth (small frames).
@@ -150,6 +170,7 @@ void Connection::HandleRead(bool stop_at_short_read) {
       callbacks_->on_request(self, input_);
     }
     input_.Release();
+    SyncBudget();
   }
   if (!error.ok()) {
     if (absl::IsOutOfRange(error)) {
@@ -168,10 +189,19 @@ void Connection::HandleRead(bool stop_at_short_read) {
     }
     return;
   }
+  if (budget_blocked && state() == ConnectionState::kActive) {
+    // The handler may have consumed enough to be under the reserve again.
+    if (BudgetAllowsRead() || prepaid_input_ > 0) {
+      budget_blocked = false;
+    } else {
+      PauseForBudget();
+    }
+  }
   UpdateReadInterest();
-  // Edge-triggered: reading stopped at max_input_bytes, not at EAGAIN, so the
-  // bytes left in the socket raise no new event (and a peer blocked on a full
-  // socket sends none). If the handler consumed enough to read again, do so.
+  // Edge-triggered: reading stopped at max_input_bytes or max_read_per_event,
+  // not at EAGAIN, so the bytes left in the socket raise no new event (and a
+  // peer blocked on a full socket sends none). If the handler consumed enough
+  // to read again, do so.
   if (!would_block && read_interest_) {
     loop_->QueueInLoop([self = shared_from_this()] { self->HandleRead(); });
   }
@@ -180,9 +210,12 @@ void Connection::HandleRead(bool stop_at_short_read) {
 void Connection::UpdateReadInterest() {
   if (!registered_ || state() == ConnectionState::kClosed) return;
   cap_paused_ = input_.Len() >= options_.max_input_bytes;
-  bool want = !user_paused_ && !cap_paused_ && !peer_closed_ && state() == ConnectionState::kActive;
+  bool want = !user_paused_ && !cap_paused_ && !output_paused_ && !budget_paused_ &&
+              !peer_closed_ && state() == ConnectionState::kActive;
   if (want == read_interest_) return;
   read_interest_ = want;
+  // The read timeout measures the peer's silence while we listen.
+  if (want) last_read_ = loop_->turn_time();
   uint32_t interest = kPollWritable | (want ? static_cast<uint32_t>(kPollReadable) : 0u);
   // Re-arming EPOLLIN with MOD reports bytes that arrived while paused.
   if (absl::Status s = loop_->ModifyFd(fd_.get(), interest, this); !s.ok()) CloseInLoop(s);
@@ -197,19 +230,32 @@ absl::Status Connection::Write(absl::string_view data) {
 absl::Status Connection::Write(LinkBuffer data) {
   size_t n = data.Len();
   if (n == 0) return absl::OkStatus();
+  // A small write is copied behind the previous ones (sharing their block)
+  // instead of bringing its own block: a 37-byte answer would hold 4 KiB.
+  const bool copy = n < LinkBuffer::kCopyThreshold;
   bool queue_flush = false;
   bool early = false;
   {
     MutexLock lock(&mu_);
     if (closing_ || closed_) return absl::FailedPreconditionError("connection is closed");
-    size_t pending = output_bytes_.load(std::memory_order_relaxed);
-    if (pending + n > max_output_bytes_) {
-      return absl::ResourceExhaustedError(absl::StrCat("connection output buffer full (", pending,
-                                                       " bytes pending, cap ", max_output_bytes_,
-                                                       ")"));
+    const size_t held = output_memory_.load(std::memory_order_relaxed);
+    if (held + (copy ? n : data.BlockBytes()) > max_output_bytes_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("connection output buffer full (", held, " bytes held by ",
+                       output_bytes_.load(std::memory_order_relaxed), " bytes pending, cap ",
+                       max_output_bytes_, ")"));
     }
     output_bytes_.fetch_add(n, std::memory_order_relaxed);
-    pending_.Append(std::move(data));
+    const size_t before = pending_.BlockBytes();
+    if (copy) {
+      data.ForEachChunk([this](absl::string_view chunk) {
+        mu_.AssertHeld();
+        pending_.WriteBinary(chunk);
+      });
+    } else {
+      pending_.Append(std::move(data));
+    }
+    AddOutputMemory(static_cast<int64_t>(pending_.BlockBytes()) - static_cast<int64_t>(before));
     queue_flush = !flush_queued_;
     flush_queued_ = true;
     if (flush_after_writes_ > 0 && ++pending_writes_ >= flush_after_writes_) {
@@ -232,12 +278,17 @@ void Connection::TakePendingLocked() {
   if (pending_.empty()) return;
   // Write progress is measured from when output became pending.
   if (output_.empty()) last_write_ = loop_->turn_time();
+  const int64_t before =
+      static_cast<int64_t>(output_.BlockBytes()) + static_cast<int64_t>(pending_.BlockBytes());
   output_.Append(std::move(pending_));
+  AddOutputMemory(static_cast<int64_t>(output_.BlockBytes()) - before);
 }
 
 absl::StatusOr<size_t> Connection::WriteOutputOnce() {
+  const size_t before = output_.BlockBytes();
   absl::StatusOr<size_t> n = output_.WriteToFd(fd_.get());
   if (n.ok() && *n > 0) {
+    AddOutputMemory(static_cast<int64_t>(output_.BlockBytes()) - static_cast<int64_t>(before));
     last_write_ = loop_->turn_time();
     loop_->stats().Add(loop_->stats().write_calls, 1);
     output_bytes_.fetch_sub(*n, std::memory_order_relaxed);
@@ -275,17 +326,30 @@ void Connection::FlushInLoop() {
     if (*n == 0) break;  // kernel buffer full: EPOLLOUT (edge) will call us again
   }
   output_.Release();
-  size_t pending = output_bytes_.load(std::memory_order_relaxed);
-  if (!above_high_watermark_ && pending >= options_.output_high_watermark) {
+  const size_t memory = output_memory_.load(std::memory_order_relaxed);
+  if (!above_high_watermark_ && memory >= options_.output_high_watermark) {
     above_high_watermark_ = true;
+    if (options_.pause_read_above_high_watermark) {
+      output_paused_ = true;
+      UpdateReadInterest();
+    }
     if (callbacks_->on_output_watermark) callbacks_->on_output_watermark(shared_from_this(), true);
-  } else if (above_high_watermark_ && pending <= options_.output_low_watermark) {
+  } else if (above_high_watermark_ && memory <= options_.output_low_watermark) {
     above_high_watermark_ = false;
+    if (output_paused_) {
+      // Re-arming reports the input that waited meanwhile.
+      output_paused_ = false;
+      UpdateReadInterest();
+    }
     if (callbacks_->on_output_watermark) {
       callbacks_->on_output_watermark(shared_from_this(), false);
     }
   }
-  if (state() == ConnectionState::kClosing && pending == 0) CloseInLoop(close_reason_);
+  if (state() == ConnectionState::kClosed) return;
+  SyncBudget();
+  if (state() == ConnectionState::kClosing && output_bytes_.load(std::memory_order_relaxed) == 0) {
+    CloseInLoop(close_reason_);
+  }
 }
 
 void Connection::Close(absl::Status reason) {
@@ -336,6 +400,9 @@ void Connection::CloseInLoop(const absl::Status& reason) {
   output_.Clear();
   input_.Clear();
   output_bytes_.store(0, std::memory_order_relaxed);
+  output_memory_.store(0, std::memory_order_relaxed);
+  prepaid_input_ = 0;
+  SyncBudget(/*exact=*/true);  // what stays charged is the layer above's
   loop_->Cancel(timeout_timer_);
   timeout_timer_ = kInvalidTimerId;
   if (registered_) {
@@ -408,6 +475,57 @@ void Connection::SetTimeouts(absl::Duration read, absl::Duration write, absl::Du
   });
 }
 
+void Connection::ChargeHeld(int64_t delta) {
+  loop_->AssertInLoopThread();
+  if (budget_ == nullptr) return;
+  extra_held_ += delta;
+  SyncBudget(/*exact=*/state() == ConnectionState::kClosed);
+}
+
+void Connection::SetPrepaidInput(size_t bytes) {
+  loop_->AssertInLoopThread();
+  prepaid_input_ = bytes;
+  if (bytes > 0 && budget_paused_) {
+    budget_paused_ = false;
+    UpdateReadInterest();
+  }
+}
+
+size_t Connection::held_bytes() const {
+  return input_.BlockBytes() + output_memory_.load(std::memory_order_relaxed) +
+         static_cast<size_t>(std::max<int64_t>(extra_held_, 0));
+}
+
+bool Connection::BudgetAllowsRead() const {
+  return budget_ == nullptr || budget_->MayRead(held_bytes());
+}
+
+void Connection::PauseForBudget() {
+  budget_paused_ = true;
+  UpdateReadInterest();
+  std::weak_ptr<Connection> weak = weak_from_this();
+  budget_->WaitForRoom([weak] {
+    std::shared_ptr<Connection> self = weak.lock();
+    if (self == nullptr) return;
+    self->loop_->RunInLoop([self] {
+      if (!self->budget_paused_ || self->state() == ConnectionState::kClosed) return;
+      self->budget_paused_ = false;
+      self->UpdateReadInterest();  // re-arming reports the bytes that waited
+    });
+  });
+}
+
+void Connection::SyncBudget(bool exact) {
+  if (budget_ == nullptr) return;
+  const int64_t held = static_cast<int64_t>(input_.BlockBytes()) +
+                       static_cast<int64_t>(output_memory_.load(std::memory_order_relaxed)) +
+                       extra_held_;
+  const int64_t diff = held - budget_charged_;
+  if (diff == 0 || (!exact && diff < kBudgetGranule && diff > -kBudgetGranule)) return;
+  budget_charged_ = held;
+  budget_->Add(diff);
+}
+
 absl::Duration Connection::MinTimeout() const {
   return std::min({options_.read_timeout, options_.write_timeout, options_.idle_timeout});
 }
@@ -432,7 +550,7 @@ void Connection::CheckTimeouts() {
   const char* which = nullptr;
   if (now - std::max(last_read_, last_write_) >= options_.idle_timeout) {
     which = "idle timeout";
-  } else if (!input_.empty() && now - last_read_ >= options_.read_timeout) {
+  } else if (!input_.empty() && read_interest_ && now - last_read_ >= options_.read_timeout) {
     which = "read timeout";
   } else if (pending_output_bytes() > 0 && now - last_write_ >= options_.write_timeout) {
     which = "write timeout";

@@ -18,12 +18,25 @@
 // Backpressure: reading stops while buffered input reaches max_input_bytes
 // (and resumes when the handler consumes), PauseRead()/ResumeRead() stop and
 // restart EPOLLIN (ResumeRead() also calls on_request again when input is
-// buffered, so a paused handler may leave whole frames for later), and the output has high/low
-// watermark callbacks and a hard cap (Write() fails with ResourceExhausted beyond
-// max_output_bytes).
+// buffered, so a paused handler may leave whole frames for later), and the
+// output has high/low watermark callbacks, optionally stops reading while above
+// the high watermark (pause_read_above_high_watermark: a peer that does not
+// read its answers stops being read), and a hard cap (Write() fails with
+// ResourceExhausted beyond max_output_bytes). Output limits count the memory
+// the output holds (LinkBuffer::BlockBytes()), not its payload bytes, and
+// small writes (under LinkBuffer::kCopyThreshold) are copied into shared
+// blocks, so many small answers do not hold a 4 KiB block each.
+//
+// Memory budget (optional, shared by many connections): the connection
+// charges the memory its input and output hold, plus what the layer above
+// charges for it (ChargeHeld()), to a netpoll::MemoryBudget, and reads only
+// while the budget allows (MemoryBudget::MayRead) or while input the layer
+// above already paid for is expected (SetPrepaidInput()). Denied, it stops
+// reading until the budget has room again.
 //
 // Timeouts (checked on a lazily re-armed per-connection timer): read timeout
-// = a partial frame sits buffered with no new bytes; write timeout = output is
+// = a partial frame sits buffered with no new bytes while reading is on (a
+// connection paused by its own side is not the peer's fault); write timeout = output is
 // pending with no progress; idle timeout = no bytes either way. Each closes the
 // connection with DeadlineExceeded.
 //
@@ -35,7 +48,8 @@
 //
 // Thread safety: Write(), Close(), CloseAfterFlush(), PauseRead(),
 // ResumeRead(), AddCloseCallback() and the const accessors are safe from any
-// thread. Start() and the callbacks run on the loop thread.
+// thread. Start(), ChargeHeld(), SetPrepaidInput() and the callbacks run on
+// the loop thread.
 #ifndef NETPOLL_CONNECTION_H_
 #define NETPOLL_CONNECTION_H_
 
@@ -53,6 +67,7 @@
 #include "absl/time/time.h"
 #include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
+#include "netpoll/memory_budget.h"
 #include "netpoll/mutex.h"
 #include "netpoll/poller.h"
 #include "netpoll/socket.h"
@@ -73,11 +88,20 @@ struct ConnectionOptions {
   // Reading pauses while this much input is buffered.
   size_t max_input_bytes = 64 << 20;
   // Watermark callbacks fire when pending output crosses high (upwards) and
-  // then low (downwards).
+  // then low (downwards). Output is measured by the memory it holds
+  // (LinkBuffer::BlockBytes()).
   size_t output_high_watermark = 4 << 20;
   size_t output_low_watermark = 1 << 20;
-  // Write() fails with ResourceExhausted when output would exceed this.
+  // Stop reading while output is above the high watermark, until it drains
+  // below the low one.
+  bool pause_read_above_high_watermark = false;
+  // Write() fails with ResourceExhausted when output would hold more.
   size_t max_output_bytes = 256 << 20;
+  // Shared by many connections; null: no budget.
+  std::shared_ptr<MemoryBudget> memory_budget;
+  // Bytes read in one go before on_request sees them and other connections
+  // of the loop get their turn.
+  size_t max_read_per_event = 256 << 10;
   // Writes on the loop thread leave in one writev at the end of the turn;
   // every this many writes within a turn (per connection) they leave at
   // once, so that a peer sending a batch of requests gets the first answers
@@ -153,6 +177,22 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   // Changes the timeouts (takes effect at the next check).
   void SetTimeouts(absl::Duration read, absl::Duration write, absl::Duration idle);
 
+  // Loop thread. Charges (delta > 0) or releases bytes the layer above holds
+  // for this connection (decoded requests, ...) to the memory budget; they
+  // count towards this connection's share until released, also after close.
+  // No-op without a budget.
+  void ChargeHeld(int64_t delta);
+  // Loop thread. The next `bytes` of input are already charged to the budget
+  // by the layer above (a frame whose header announced them): reading them is
+  // allowed even when the budget is spent. 0 cancels.
+  void SetPrepaidInput(size_t bytes);
+  // Memory this connection holds: input and output blocks plus ChargeHeld().
+  // Loop thread.
+  size_t held_bytes() const;
+  // Whether reading is stopped by backpressure of this side (pause, output
+  // watermark, memory budget, input cap). Loop thread.
+  bool read_paused() const { return !read_interest_; }
+
   uint64_t id() const { return id_; }
   EventLoop* loop() const { return loop_; }
   ConnectionState state() const { return state_.load(std::memory_order_acquire); }
@@ -163,6 +203,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   std::any& context() { return context_; }
   // Bytes queued for sending and not yet taken by the kernel. Any thread.
   size_t pending_output_bytes() const { return output_bytes_.load(std::memory_order_relaxed); }
+  // Memory those bytes hold (LinkBuffer::BlockBytes()). Any thread.
+  size_t pending_output_memory() const { return output_memory_.load(std::memory_order_relaxed); }
   // Buffered input; loop thread only.
   size_t buffered_input_bytes() const { return input_.Len(); }
 
@@ -183,6 +225,17 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   absl::StatusOr<size_t> WriteOutputOnce();
   void CloseInLoop(const absl::Status& reason);
   void UpdateReadInterest();
+  // Whether the memory budget lets this connection read now.
+  bool BudgetAllowsRead() const;
+  // Stops reading until the budget has room (or prepaid input is expected).
+  void PauseForBudget();
+  // Brings the budget's charge of this connection up to date: at once when
+  // `exact`, else when it is off by kBudgetGranule or more.
+  void SyncBudget(bool exact = false);
+  // Adds delta (may be negative) to output_memory_.
+  void AddOutputMemory(int64_t delta) {
+    output_memory_.fetch_add(static_cast<size_t>(delta), std::memory_order_relaxed);
+  }
   void CheckTimeouts();
   void ArmTimeoutTimer();
   absl::Duration MinTimeout() const;
@@ -197,9 +250,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   // options_ below is the loop thread's (SetTimeouts() rewrites it there).
   const size_t max_output_bytes_;
   const int flush_after_writes_;
+  const std::shared_ptr<MemoryBudget> budget_;
 
   std::atomic<ConnectionState> state_{ConnectionState::kConnecting};
   std::atomic<size_t> output_bytes_{0};
+  std::atomic<size_t> output_memory_{0};  // BlockBytes() of pending_ and output_
 
   // Loop thread only (Write() reads the constant copies above instead).
   ConnectionOptions options_;
@@ -213,7 +268,12 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   bool cap_paused_ = false;
   bool read_interest_ = true;
   bool above_high_watermark_ = false;
+  bool output_paused_ = false;  // above the high watermark, pause_read_above_high_watermark
+  bool budget_paused_ = false;  // waiting for the memory budget
   bool peer_closed_ = false;
+  int64_t extra_held_ = 0;      // ChargeHeld()
+  int64_t budget_charged_ = 0;  // what the budget holds for this connection
+  size_t prepaid_input_ = 0;    // SetPrepaidInput()
   absl::Status close_reason_;
   absl::Time last_read_;
   absl::Time last_write_;

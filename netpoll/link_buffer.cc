@@ -68,6 +68,7 @@ void LinkBuffer::TakeFrom(LinkBuffer& other) {
   refs_ = std::move(other.refs_);
   head_ = std::exchange(other.head_, 0);
   length_ = std::exchange(other.length_, 0);
+  block_bytes_ = std::exchange(other.block_bytes_, 0);
   malloc_length_ = std::exchange(other.malloc_length_, 0);
   malloc_refs_ = std::move(other.malloc_refs_);
   scratch_ = std::move(other.scratch_);
@@ -84,6 +85,11 @@ void LinkBuffer::TakeFrom(LinkBuffer& other) {
 // ------------------------------------------------------------------ Internals
 
 void LinkBuffer::PopFront() {
+  // The front ref must still hold its reference (its block is read here).
+  // The block's bytes stay charged when the next ref is in the same block.
+  if (head_ + 1 >= refs_.size() || refs_[head_ + 1].block != refs_[head_].block) {
+    block_bytes_ -= refs_[head_].block->capacity;
+  }
   ++head_;
   if (head_ == refs_.size()) {
     refs_.clear();
@@ -104,6 +110,9 @@ void LinkBuffer::PushRef(Block* block, uint32_t begin, uint32_t end) {
       UnrefBlock(block);  // tail already holds a reference
       return;
     }
+    if (tail.block != block) block_bytes_ += block->capacity;
+  } else {
+    block_bytes_ += block->capacity;
   }
   refs_.push_back(Ref{block, begin, end});
 }
@@ -122,8 +131,9 @@ void LinkBuffer::DropHead(size_t n) {
     Ref& front = Front();
     if (front.size() <= n) {
       n -= front.size();
-      RetireRef(front);
-      PopFront();
+      const Ref done = front;
+      PopFront();  // reads the block: before RetireRef() may free it
+      RetireRef(done);
     } else {
       front.begin += static_cast<uint32_t>(n);
       n = 0;
@@ -359,6 +369,7 @@ void LinkBuffer::Clear() {
   refs_.clear();
   head_ = 0;
   length_ = 0;
+  block_bytes_ = 0;
   for (const Ref& ref : malloc_refs_) UnrefBlock(ref.block);
   malloc_refs_.clear();
   malloc_length_ = 0;
@@ -419,6 +430,7 @@ void LinkBuffer::Append(LinkBuffer&& other) {
   other.refs_.clear();
   other.head_ = 0;
   other.length_ = 0;
+  other.block_bytes_ = 0;
 }
 
 // ---------------------------------------------------------------- I/O

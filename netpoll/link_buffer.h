@@ -73,6 +73,14 @@ class LinkBuffer {
   size_t Len() const { return length_; }
   bool empty() const { return length_ == 0; }
 
+  // Memory the readable bytes hold: the capacity of every block they
+  // reference, a block counted once per run of adjacent references to it.
+  // A 37-byte answer alone in a 4 KiB block holds 4 KiB; limits on memory
+  // (netpoll::Connection's output cap and watermarks, the server's memory
+  // budget) count this, not Len(). Blocks shared with other buffers are
+  // counted by each of them.
+  size_t BlockBytes() const { return block_bytes_; }
+
   // Returns the next n bytes and consumes them. The view stays valid until
   // Release(), Clear() or destruction. Zero-copy when the bytes are
   // contiguous in one block; otherwise they are copied once into scratch
@@ -220,6 +228,7 @@ class LinkBuffer {
   absl::InlinedVector<Ref, 4> refs_;  // readable refs from head_
   size_t head_ = 0;
   size_t length_ = 0;                             // readable bytes across refs_
+  size_t block_bytes_ = 0;                        // BlockBytes()
   size_t malloc_length_ = 0;                      // pending bytes in malloc_refs_
   std::vector<Ref> malloc_refs_;                  // Malloc()ed, not yet acknowledged
   std::vector<std::unique_ptr<char[]>> scratch_;  // copies made by Next/Peek

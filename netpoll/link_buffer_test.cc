@@ -72,6 +72,56 @@ TEST(LinkBuffer, NewBufferIsEmpty) {
   EXPECT_TRUE(Chunks(buffer).empty());
 }
 
+TEST(LinkBuffer, BlockBytesCountsWholeBlocksNotPayload) {
+  LinkBuffer buffer;
+  buffer.WriteString(std::string(37, 'a'));
+  EXPECT_EQ(buffer.BlockBytes(), 4096u);  // 37 bytes hold a whole 4 KiB block
+  buffer.WriteString(std::string(37, 'b'));
+  EXPECT_EQ(buffer.BlockBytes(), 4096u);  // the second shares it
+
+  // 100 small buffers appended: each brings its own block.
+  LinkBuffer answers;
+  for (int i = 0; i < 100; ++i) {
+    LinkBuffer one;
+    one.WriteString(std::string(37, 'c'));
+    answers.Append(std::move(one));
+  }
+  EXPECT_EQ(answers.Len(), 3700u);
+  EXPECT_EQ(answers.BlockBytes(), 100u * 4096u);
+  ASSERT_TRUE(answers.Skip(37 * 60).ok());
+  EXPECT_EQ(answers.BlockBytes(), 40u * 4096u);
+  answers.Clear();
+  EXPECT_EQ(answers.BlockBytes(), 0u);
+}
+
+TEST(LinkBuffer, BlockBytesFollowsSlicesOfOneBlock) {
+  LinkBuffer buffer;
+  buffer.WriteString(std::string(300, 'x'));
+  absl::StatusOr<LinkBuffer> first = buffer.Slice(100);
+  ASSERT_TRUE(first.ok());
+  // Both reference the block: each counts it.
+  EXPECT_EQ(first->BlockBytes(), 4096u);
+  EXPECT_EQ(buffer.BlockBytes(), 4096u);
+  // A buffer holding two non-adjacent pieces of one block around another
+  // block's piece counts the block once per run.
+  LinkBuffer mixed;
+  mixed.Append(std::move(*first));
+  LinkBuffer other;
+  other.WriteString("y");
+  mixed.Append(std::move(other));
+  absl::StatusOr<LinkBuffer> second = buffer.Slice(100);
+  ASSERT_TRUE(second.ok());
+  mixed.Append(std::move(*second));
+  EXPECT_EQ(mixed.BlockBytes(), 3u * 4096u);
+  ASSERT_TRUE(mixed.Skip(101).ok());
+  EXPECT_EQ(mixed.BlockBytes(), 4096u);
+  LinkBuffer moved(std::move(mixed));
+  EXPECT_EQ(moved.BlockBytes(), 4096u);
+  EXPECT_EQ(mixed.BlockBytes(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  ASSERT_TRUE(moved.Skip(100).ok());
+  EXPECT_EQ(moved.BlockBytes(), 0u);
+}
+
 TEST(LinkBuffer, WriteStringThenReadStringRoundTrips) {
   LinkBuffer buffer;
   buffer.WriteString("hello ");

@@ -79,6 +79,11 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   transport.group = group_.get();
   transport.connection.idle_timeout = options_.idle_timeout;
   transport.connection.read_timeout = options_.read_timeout;
+  transport.connection.write_timeout = options_.write_timeout;
+  transport.connection.memory_budget = core_->shared_budget();
+  transport.connection.output_high_watermark = options_.output_high_watermark;
+  transport.connection.output_low_watermark = options_.output_low_watermark;
+  transport.connection.pause_read_above_high_watermark = true;
   // A whole frame of the largest allowed body must fit in the input buffer,
   // and no more: with the frames queued behind max_in_flight_per_connection,
   // this bounds what one connection can make the server hold.
@@ -100,9 +105,13 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   transport.callbacks->on_peer_closed = [](const netpoll::ConnectionPtr& conn) {
     ServerConnection::Of(*conn).OnPeerClosed(conn);
   };
+  transport.callbacks->on_output_watermark = [weak](const netpoll::ConnectionPtr&, bool above) {
+    if (!above) return;
+    if (std::shared_ptr<ServerCore> core = weak.lock()) core->CountOutputPause();
+  };
   transport.callbacks->on_disconnect = [](const netpoll::ConnectionPtr& conn,
                                           const absl::Status& /*reason*/) {
-    ServerConnection::Of(*conn).OnClosed();
+    ServerConnection::Of(*conn).OnClosed(conn);
   };
   absl::StatusOr<std::unique_ptr<netpoll::Server>> server = netpoll::Server::Create(transport);
   if (!server.ok()) return server.status();

@@ -64,8 +64,26 @@ struct ServerOptions {
   absl::Duration idle_timeout = absl::InfiniteDuration();
   // Connections holding a partial frame that gets no new byte for this long
   // are closed (a peer that stalls mid-frame, or trickles bytes more slowly
-  // than this: slowloris). Infinite: never.
-  absl::Duration read_timeout = absl::InfiniteDuration();
+  // than this: slowloris). Time the server itself stopped reading does not
+  // count. Infinite: never.
+  absl::Duration read_timeout = absl::Seconds(30);
+  // Connections whose answers wait unsent with no progress for this long are
+  // closed (a peer that does not read). Infinite: never.
+  absl::Duration write_timeout = absl::Seconds(30);
+
+  // Memory the server may hold for its peers, all connections together:
+  // buffered partial frames, decoded requests waiting for or in a handler,
+  // decompressed payloads and unsent answers. Near it the server stops
+  // reading from connections holding more than a small reserve, and refuses
+  // frames over 64 KiB whose header announces more than the budget has left
+  // (their connection is closed). 0: netpoll::DefaultMemoryBudget(), a
+  // quarter of the machine's (or cgroup's) memory, between 64 MiB and 1 GiB.
+  size_t memory_budget_bytes = 0;
+  // Unsent answers above this stop reading the connection until they drain
+  // below the low mark: a peer that does not read its answers stops being
+  // read. Measured in memory held (blocks), not payload bytes.
+  size_t output_high_watermark = 4 << 20;
+  size_t output_low_watermark = 1 << 20;
   // Grace period used by the destructor when Shutdown() was not called.
   absl::Duration shutdown_grace = absl::Seconds(5);
   // Start error_text with "[<listen address>][E<code>]" as a brpc server does.
@@ -88,6 +106,20 @@ struct ServerStats {
   MethodStats total;  // every request, including unknown methods
   // Connections closed for a protocol error (bad magic, oversized body, ...).
   int64_t protocol_errors = 0;
+  // The memory budget (ServerOptions::memory_budget_bytes): its limit, what
+  // it holds now and at most so far, how often a connection stopped reading
+  // for it, how many wait for room now, frames refused from their header and
+  // compressed payloads refused (ELIMIT) for it.
+  size_t memory_budget_bytes = 0;
+  int64_t memory_held_bytes = 0;
+  int64_t memory_held_peak_bytes = 0;
+  int64_t budget_read_pauses = 0;
+  int64_t connections_waiting_for_memory = 0;
+  int64_t frames_refused = 0;
+  int64_t decompressions_refused = 0;
+  // Connections whose reading is paused now by output backpressure (answers
+  // not read by the peer), counted since start.
+  int64_t output_pauses = 0;
   // Open connections now (0 before Start() and after Shutdown()).
   int64_t connections = 0;
   // Keyed "package.Service/Method".

@@ -19,6 +19,17 @@
 namespace nprpc {
 namespace {
 
+// A frame whose unread rest is larger than this takes its bytes from the
+// memory budget when its header arrives (and is refused when the budget
+// cannot give them); smaller frames are read under the budget's read rule.
+constexpr size_t kReservedFrameBytes = 64 << 10;
+// What a decoded request holds besides its bytes: the call, its context, the
+// messages' overhead. An estimate: the budget counts it per call.
+constexpr size_t kCallOverheadBytes = 1024;
+// After a protocol error, calls already admitted get this long to answer
+// before the connection closes without them.
+constexpr absl::Duration kProtocolErrorGrace = absl::Seconds(10);
+
 // One baidu_std request as a call: the frame it came in, and its answer.
 class BaiduStdCall final : public ServerCall {
  public:
@@ -46,9 +57,34 @@ class BaiduStdCall final : public ServerCall {
 absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
   const int32_t compress_type = frame_.meta.compress_type();
   const size_t wire_size = frame_.payload.Len();
+  const size_t max_decompressed = core().options().max_decompressed_size;
+  // A compressed payload inflates into memory the budget must cover: take
+  // room for it first (up to half of what is left, so that several workers
+  // inflating at once do not starve each other), then keep what it used.
+  size_t granted = 0;
+  if (compress_type != 0) {
+    granted = std::min(max_decompressed, core().budget().available() / 2);
+    if (granted < kReservedFrameBytes || !TryChargeBudget(granted)) {
+      core().CountRefusedDecompression();
+      return MakeRpcError(
+          ELIMIT,
+          absl::StrCat("Server memory budget exhausted (", core().budget().used(), " of ",
+                       core().budget().limit(), " bytes held): cannot decompress the request"));
+    }
+  }
   absl::StatusOr<netpoll::LinkBuffer> payload =
-      UncompressPayload(frame_, core().options().max_decompressed_size);
+      UncompressPayload(frame_, compress_type != 0 ? granted : max_decompressed);
+  if (compress_type != 0) {
+    const size_t used = payload.ok() ? payload->BlockBytes() : 0;
+    if (used < granted) ReleaseBudget(granted - used);
+  }
   if (!payload.ok()) {
+    if (absl::IsResourceExhausted(payload.status()) && granted < max_decompressed) {
+      core().CountRefusedDecompression();
+      return MakeRpcError(ELIMIT, absl::StrCat("Server memory budget exhausted: the request "
+                                               "inflates beyond the ",
+                                               granted, " bytes left for it"));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("Fail to decompress request, CompressType=",
                      CompressTypeName(static_cast<CompressType>(compress_type)), ": ",
@@ -123,13 +159,19 @@ class BaiduStdSession final : public ServerSession,
         decoder_(FrameDecoderOptions{.max_body_size = core_->options().max_body_size}) {}
 
   void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) override;
-  void OnCallDone(const netpoll::ConnectionPtr& conn) override;
+  void OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) override;
   void OnPeerClosed(const netpoll::ConnectionPtr& conn) override;
-  void OnClosed() override;
+  void OnClosed(const netpoll::ConnectionPtr& conn) override;
 
  private:
+  // A decoded request frame and what it is charged to the memory budget.
+  struct QueuedFrame {
+    DecodedFrame frame;
+    size_t held_bytes;
+  };
+
   // One request frame, admitted by the per-connection limit.
-  void HandleFrame(const netpoll::ConnectionPtr& conn, DecodedFrame frame);
+  void HandleFrame(const netpoll::ConnectionPtr& conn, QueuedFrame queued);
   // Answers a request that never reaches a handler (already counted).
   void ReplyError(const netpoll::ConnectionPtr& conn, const DecodedFrame& frame,
                   const absl::Status& error);
@@ -137,15 +179,26 @@ class BaiduStdSession final : public ServerSession,
   // After a half-close, closes once nothing is left to answer (the answers
   // already written are flushed first).
   void MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn);
+  // A partial frame is buffered and `needed` more bytes complete it: takes
+  // them from the memory budget (once per frame, then gives back what
+  // arrived). False when the budget cannot take a new large frame.
+  bool ReserveRest(const netpoll::ConnectionPtr& conn, const netpoll::LinkBuffer& input,
+                   size_t needed);
+  void ReleaseReservation(const netpoll::ConnectionPtr& conn);
+  // Stops decoding, answers nothing more, and closes once the calls already
+  // admitted have answered and their answers are flushed.
+  void Fail(const netpoll::ConnectionPtr& conn, absl::Status error);
   void CloseForProtocolError(const netpoll::ConnectionPtr& conn, absl::Status error);
 
   const std::shared_ptr<ServerCore> core_;
   const FrameDecoder decoder_;
-  int in_flight_ = 0;                // calls of this connection holding a slot
-  std::deque<DecodedFrame> queued_;  // decoded while in_flight_ was at the limit
-  bool paused_ = false;              // we called PauseRead()
+  int in_flight_ = 0;               // calls of this connection holding a slot
+  std::deque<QueuedFrame> queued_;  // decoded while in_flight_ was at the limit
+  bool paused_ = false;             // we called PauseRead()
   bool closed_ = false;
   bool peer_closed_ = false;  // close once every call read so far is answered
+  absl::Status failure_;      // set by Fail(): decode nothing more
+  size_t reserved_ = 0;       // budget bytes reserved for the partial frame
   // Raised on close; read by the ServerContexts of this connection's calls.
   const std::shared_ptr<std::atomic<bool>> closed_flag_ =
       std::make_shared<std::atomic<bool>>(false);
@@ -158,18 +211,58 @@ void BaiduStdSession::Pause(const netpoll::ConnectionPtr& conn) {
   }
 }
 
+void BaiduStdSession::Fail(const netpoll::ConnectionPtr& conn, absl::Status error) {
+  if (!failure_.ok() || closed_) return;
+  failure_ = std::move(error);
+  ReleaseReservation(conn);
+  for (QueuedFrame& queued : queued_) conn->ChargeHeld(-static_cast<int64_t>(queued.held_bytes));
+  queued_.clear();  // never admitted: the client sees the connection close
+  Pause(conn);
+  if (in_flight_ == 0) {
+    conn->CloseAfterFlush(failure_);
+    return;
+  }
+  // Answers of the calls already admitted go out first (OnCallDone), within
+  // a grace period.
+  std::weak_ptr<netpoll::Connection> weak = conn;
+  conn->loop()->RunAfter(kProtocolErrorGrace, [weak, error = failure_] {
+    if (netpoll::ConnectionPtr c = weak.lock()) c->Close(error);
+  });
+}
+
 void BaiduStdSession::CloseForProtocolError(const netpoll::ConnectionPtr& conn,
                                             absl::Status error) {
   core_->CountProtocolError();
   NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString()
                   << ": protocol error: " << error;
-  conn->Close(std::move(error));
+  Fail(conn, std::move(error));
+}
+
+bool BaiduStdSession::ReserveRest(const netpoll::ConnectionPtr& conn,
+                                  const netpoll::LinkBuffer& input, size_t needed) {
+  if (input.Len() < kBaiduStdHeaderSize) return true;  // no header yet
+  if (reserved_ == 0) {
+    if (needed <= kReservedFrameBytes) return true;
+    if (!core_->budget().TryCharge(needed)) return false;
+  } else if (needed < reserved_) {
+    core_->budget().Add(-static_cast<int64_t>(reserved_ - needed));  // arrived meanwhile
+  }
+  reserved_ = needed;
+  conn->SetPrepaidInput(needed);
+  return true;
+}
+
+void BaiduStdSession::ReleaseReservation(const netpoll::ConnectionPtr& conn) {
+  if (reserved_ == 0) return;
+  core_->budget().Add(-static_cast<int64_t>(reserved_));
+  reserved_ = 0;
+  if (!closed_) conn->SetPrepaidInput(0);
 }
 
 void BaiduStdSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
   conn->loop()->AssertInLoopThread();
   const size_t limit = static_cast<size_t>(core_->options().max_in_flight_per_connection);
-  while (!closed_) {
+  while (!closed_ && failure_.ok()) {
     if (queued_.size() >= limit) {
       // Enough decoded frames wait already: leave the rest as bytes in
       // `input` (capped by max_input_bytes, where reading stops). Decoding
@@ -179,7 +272,20 @@ void BaiduStdSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkB
       return;
     }
     DecodeResult r = decoder_.Decode(input);
-    if (r.need_more()) return;
+    if (r.need_more()) {
+      if (!ReserveRest(conn, input, r.bytes_needed())) {
+        core_->CountRefusedFrame();
+        const netpoll::MemoryBudget& budget = core_->budget();
+        absl::Status refused = absl::ResourceExhaustedError(absl::StrCat(
+            "frame of ", input.Len() + r.bytes_needed(), " bytes refused: server memory budget (",
+            budget.used(), " of ", budget.limit(), " bytes held)"));
+        NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": "
+                        << refused;
+        Fail(conn, std::move(refused));
+      }
+      return;
+    }
+    ReleaseReservation(conn);  // the frame is whole: it is charged below
     if (r.is_error()) {
       CloseForProtocolError(conn, r.status());
       return;
@@ -189,25 +295,33 @@ void BaiduStdSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkB
       CloseForProtocolError(conn, absl::InvalidArgumentError("a client sent a response frame"));
       return;
     }
+    const size_t held = frame.payload.Len() + frame.attachment.Len() +
+                        static_cast<size_t>(frame.meta.ByteSizeLong()) + kCallOverheadBytes;
+    conn->ChargeHeld(static_cast<int64_t>(held));
     if (in_flight_ >= static_cast<int>(limit) || !queued_.empty()) {
       // Keep the order; stop reading until calls complete (OnCallDone).
-      queued_.push_back(std::move(frame));
+      queued_.push_back({std::move(frame), held});
       Pause(conn);
       continue;
     }
-    HandleFrame(conn, std::move(frame));
+    HandleFrame(conn, {std::move(frame), held});
   }
 }
 
-void BaiduStdSession::OnCallDone(const netpoll::ConnectionPtr& conn) {
+void BaiduStdSession::OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) {
   conn->loop()->AssertInLoopThread();
   --in_flight_;
+  conn->ChargeHeld(-static_cast<int64_t>(held_bytes));
   if (closed_) return;
+  if (!failure_.ok()) {
+    if (in_flight_ == 0) conn->CloseAfterFlush(failure_);
+    return;
+  }
   const int limit = core_->options().max_in_flight_per_connection;
   while (!queued_.empty() && in_flight_ < limit) {
-    DecodedFrame frame = std::move(queued_.front());
+    QueuedFrame queued = std::move(queued_.front());
     queued_.pop_front();
-    HandleFrame(conn, std::move(frame));
+    HandleFrame(conn, std::move(queued));
   }
   if (queued_.empty() && paused_) {
     paused_ = false;
@@ -222,9 +336,11 @@ void BaiduStdSession::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
   MaybeCloseAfterPeer(conn);
 }
 
-void BaiduStdSession::OnClosed() {
+void BaiduStdSession::OnClosed(const netpoll::ConnectionPtr& conn) {
   closed_ = true;
   closed_flag_->store(true, std::memory_order_release);
+  ReleaseReservation(conn);
+  for (QueuedFrame& queued : queued_) conn->ChargeHeld(-static_cast<int64_t>(queued.held_bytes));
   queued_.clear();
 }
 
@@ -247,26 +363,33 @@ void BaiduStdSession::ReplyError(const netpoll::ConnectionPtr& conn, const Decod
   core_->Send(conn, std::move(out));
 }
 
-void BaiduStdSession::HandleFrame(const netpoll::ConnectionPtr& conn, DecodedFrame frame) {
+void BaiduStdSession::HandleFrame(const netpoll::ConnectionPtr& conn, QueuedFrame queued) {
+  DecodedFrame& frame = queued.frame;
+  // Answered without a call: the charge goes back at once.
+  auto release = [&] { conn->ChargeHeld(-static_cast<int64_t>(queued.held_bytes)); };
   const wire::RpcRequestMeta& req = frame.meta.request();
   absl::StatusOr<MethodEntry*> method = core_->Lookup(req.service_name(), req.method_name());
   if (!method.ok()) {
+    release();
     ReplyError(conn, frame, method.status());
     return;
   }
   if (absl::Status s = VerifyChecksum(frame); !s.ok()) {
     core_->CountAnswer(*method, false);
+    release();
     ReplyError(conn, frame,
                MakeRpcError(EREQUEST, absl::StrCat("Fail to verify checksum: ", s.message())));
     return;
   }
   if (absl::Status s = core_->Acquire(*method); !s.ok()) {
+    release();
     ReplyError(conn, frame, s);
     return;
   }
   ++in_flight_;
   auto call =
       std::make_shared<BaiduStdCall>(core_, conn, shared_from_this(), *method, std::move(frame));
+  call->set_held_bytes(queued.held_bytes);
   ServerContext& ctx = call->context();
   const wire::RpcMeta& meta = call->meta();  // `frame` was moved into the call
   const wire::RpcRequestMeta& creq = meta.request();

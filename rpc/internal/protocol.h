@@ -51,11 +51,13 @@ class ServerSession {
   // New input: consume what can be handled now; leave a partial frame.
   virtual void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) = 0;
   // A call of this connection completed: its answer is queued (or dropped).
-  virtual void OnCallDone(const netpoll::ConnectionPtr& conn) = 0;
+  // `held_bytes` is what the session charged for it (ServerCall::held_bytes),
+  // to give back to the memory budget.
+  virtual void OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) = 0;
   // The peer closed its write side after its last input.
   virtual void OnPeerClosed(const netpoll::ConnectionPtr& conn) = 0;
   // The connection closed (any reason); nothing arrives after this.
-  virtual void OnClosed() = 0;
+  virtual void OnClosed(const netpoll::ConnectionPtr& conn) = 0;
 };
 
 class ServerProtocol {

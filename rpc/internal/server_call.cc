@@ -26,11 +26,25 @@ void ServerCall::Run() {
   }
   request_ = method_->handler->NewRequest();
   if (absl::Status s = ParseRequest(*request_); !s.ok()) {
-    FinishByServer(EREQUEST, s.message());
+    // A brpc number the protocol chose (ELIMIT for the memory budget), else
+    // EREQUEST: the request cannot be read.
+    const int32_t code = s.GetPayload(kErrorCodePayloadUrl).has_value() ? ErrorCodeOf(s) : EREQUEST;
+    FinishByServer(code, s.message());
     return;
   }
   response_ = method_->handler->NewResponse();
   method_->handler->Call(ctx_, *request_, response_.get(), Responder(shared_from_this()));
+}
+
+bool ServerCall::TryChargeBudget(size_t n) {
+  if (!core_->budget().TryCharge(n)) return false;
+  budget_charge_.fetch_add(n, std::memory_order_acq_rel);
+  return true;
+}
+
+void ServerCall::ReleaseBudget(size_t n) {
+  budget_charge_.fetch_sub(n, std::memory_order_acq_rel);
+  core_->budget().Add(-static_cast<int64_t>(n));
 }
 
 void ServerCall::FinishByServer(int32_t code, absl::string_view text) {
@@ -53,8 +67,12 @@ void ServerCall::Finish(const absl::Status& status, bool by_handler) {
   // The slots go back before the write (a client may send its next call the
   // moment it reads this answer); the call gate only after it.
   core_->Release(method_);
-  core_->Send(conn_, std::move(out), timer,
-              [session = session_, conn = conn_] { session->OnCallDone(conn); });
+  if (size_t charged = budget_charge_.exchange(0, std::memory_order_acq_rel); charged > 0) {
+    core_->budget().Add(-static_cast<int64_t>(charged));
+  }
+  core_->Send(conn_, std::move(out), timer, [session = session_, conn = conn_, held = held_bytes_] {
+    session->OnCallDone(conn, held);
+  });
   core_->LeaveCall();
 }
 

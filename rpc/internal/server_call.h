@@ -43,6 +43,10 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   MethodEntry* method() const { return method_; }
   const netpoll::ConnectionPtr& connection() const { return conn_; }
   void set_timer(netpoll::TimerId id) { timer_.store(id, std::memory_order_release); }
+  // What the session charged to the memory budget for this call (its
+  // request frame); handed back to ServerSession::OnCallDone. Set before
+  // Start().
+  void set_held_bytes(size_t bytes) { held_bytes_ = bytes; }
 
   // Worker (or loop, inline): parses the request and runs the handler.
   void Run();
@@ -54,7 +58,8 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
 
  protected:
   // Worker or loop, once, before the handler: fills `request` from what the
-  // protocol read. An error is answered EREQUEST with its message.
+  // protocol read. An error is answered EREQUEST with its message, or with
+  // its brpc number when it is an rpc error (MakeRpcError, e.g. ELIMIT).
   virtual absl::Status ParseRequest(google::protobuf::Message& request) = 0;
   // The answer to write: `response` when `status` is OK, else the error.
   // `by_handler`: the handler completed the call, so the response side of
@@ -66,6 +71,11 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
                             bool by_handler, netpoll::LinkBuffer& out) = 0;
 
   ServerCore& core() { return *core_; }
+  // Worker: charges n more bytes (a decompressed payload) to the memory
+  // budget until the call answers; false when the budget cannot take them.
+  bool TryChargeBudget(size_t n);
+  // Gives back part of what TryChargeBudget() took.
+  void ReleaseBudget(size_t n);
 
  private:
   void Finish(const absl::Status& status, bool by_handler);
@@ -79,6 +89,9 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   std::unique_ptr<google::protobuf::Message> request_;
   std::unique_ptr<google::protobuf::Message> response_;
   std::atomic<bool> finished_{false};
+  size_t held_bytes_ = 0;  // set before Start(), read by Finish()
+  // Charged by TryChargeBudget() on the worker, released by Finish().
+  std::atomic<size_t> budget_charge_{0};
   std::atomic<netpoll::TimerId> timer_{netpoll::kInvalidTimerId};
 };
 

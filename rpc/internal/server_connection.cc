@@ -60,8 +60,8 @@ void ServerConnection::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
   }
 }
 
-void ServerConnection::OnClosed() {
-  if (session_ != nullptr) session_->OnClosed();
+void ServerConnection::OnClosed(const netpoll::ConnectionPtr& conn) {
+  if (session_ != nullptr) session_->OnClosed(conn);
 }
 
 }  // namespace nprpc

@@ -25,7 +25,7 @@ class ServerConnection {
   // to its session. Closes the connection for bytes no protocol claims.
   void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input);
   void OnPeerClosed(const netpoll::ConnectionPtr& conn);
-  void OnClosed();
+  void OnClosed(const netpoll::ConnectionPtr& conn);
 
   // The connection's ServerConnection (it must be a server connection).
   static ServerConnection& Of(netpoll::Connection& conn);

@@ -9,7 +9,11 @@
 
 namespace nprpc {
 
-ServerCore::ServerCore(const ServerOptions& options) : options_(options) {}
+ServerCore::ServerCore(const ServerOptions& options)
+    : options_(options),
+      budget_(std::make_shared<netpoll::MemoryBudget>(options.memory_budget_bytes > 0
+                                                          ? options.memory_budget_bytes
+                                                          : netpoll::DefaultMemoryBudget())) {}
 
 absl::Status ServerCore::AddService(Service* service) {
   std::vector<std::string> names = service->method_names();
@@ -160,6 +164,15 @@ void ServerCore::FillStats(ServerStats& stats) const {
   stats.total.failed = failed_.load(std::memory_order_relaxed);
   stats.total.in_flight = calls_.size();
   stats.protocol_errors = protocol_errors_.load(std::memory_order_relaxed);
+  stats.frames_refused = frames_refused_.load(std::memory_order_relaxed);
+  stats.decompressions_refused = decompressions_refused_.load(std::memory_order_relaxed);
+  stats.output_pauses = output_pauses_.load(std::memory_order_relaxed);
+  const netpoll::MemoryBudgetStats memory = budget_->Stats();
+  stats.memory_budget_bytes = memory.limit;
+  stats.memory_held_bytes = memory.used;
+  stats.memory_held_peak_bytes = memory.peak;
+  stats.budget_read_pauses = memory.read_pauses;
+  stats.connections_waiting_for_memory = memory.waiting;
   for (const auto& [service, methods] : services_) {
     for (const auto& [name, entry] : methods) {
       MethodStats& m = stats.methods[entry->full_name];

@@ -33,6 +33,7 @@
 #include "netpoll/connection.h"
 #include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
+#include "netpoll/memory_budget.h"
 #include "rpc/internal/gate.h"
 #include "rpc/internal/worker_pool.h"
 #include "rpc/server_options.h"
@@ -71,6 +72,10 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void set_listen_address(const netpoll::SocketAddress& address);
 
   const ServerOptions& options() const { return options_; }
+  // The server-wide memory budget (ServerOptions::memory_budget_bytes),
+  // shared with every connection.
+  netpoll::MemoryBudget& budget() const { return *budget_; }
+  const std::shared_ptr<netpoll::MemoryBudget>& shared_budget() const { return budget_; }
   const std::vector<const ServerProtocol*>& protocols() const { return protocols_; }
 
   // ------------------------------------------------ Calls (loop thread)
@@ -104,6 +109,14 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // Leaves the call gate Acquire() entered, after the answer was queued.
   void LeaveCall() { calls_.Leave(); }
   void CountProtocolError() { protocol_errors_.fetch_add(1, std::memory_order_relaxed); }
+  // A frame refused from its header for the memory budget.
+  void CountRefusedFrame() { frames_refused_.fetch_add(1, std::memory_order_relaxed); }
+  // A connection stopped being read because its answers were not read.
+  void CountOutputPause() { output_pauses_.fetch_add(1, std::memory_order_relaxed); }
+  // A compressed payload refused for the memory budget.
+  void CountRefusedDecompression() {
+    decompressions_refused_.fetch_add(1, std::memory_order_relaxed);
+  }
 
   // ------------------------------------------------ Shutdown (Server)
 
@@ -120,6 +133,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
  private:
   const ServerOptions options_;
+  const std::shared_ptr<netpoll::MemoryBudget> budget_;
   std::vector<const ServerProtocol*> protocols_;
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::unique_ptr<MethodEntry>>>
       services_;
@@ -129,6 +143,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> concurrency_{0};  // calls holding a server-wide slot
   std::atomic<int64_t> received_{0}, succeeded_{0}, failed_{0}, protocol_errors_{0};
+  std::atomic<int64_t> frames_refused_{0}, decompressions_refused_{0}, output_pauses_{0};
   Gate calls_;  // admitted calls whose answer is not yet queued
   Gate loops_;  // writers touching a connection (Send)
 };
