@@ -487,6 +487,8 @@ absl::StatusOr<size_t> LinkBuffer::ReadFromFd(int fd, size_t max_bytes) {
   return got;
 }
 
+void LinkBuffer::TrimThreadCache() { link_buffer_internal::TrimThreadCache(); }
+
 absl::StatusOr<size_t> LinkBuffer::WriteToFd(int fd) {
   if (length_ == 0) return 0;
   struct iovec iov[IOV_MAX];

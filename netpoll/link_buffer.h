@@ -173,6 +173,11 @@ class LinkBuffer {
   // retried.
   absl::StatusOr<size_t> ReadFromFd(int fd, size_t max_bytes);
 
+  // Frees the free blocks the calling thread keeps for reuse (up to 6 MiB
+  // per thread after a burst): for threads going idle, so that memory can
+  // go back to the system.
+  static void TrimThreadCache();
+
   // One write of up to IOV_MAX iovecs from the head (sendmsg(), or send()
   // for one iovec; writev() when fd is not a socket); consumes what the
   // kernel took. Returns bytes written; 0 when it would block or the buffer is

@@ -37,9 +37,15 @@ bool MemoryBudget::TryCharge(size_t n) {
 }
 
 void MemoryBudget::NotePeak(int64_t value) {
-  int64_t peak = peak_.load(std::memory_order_relaxed);
-  while (value > peak && !peak_.compare_exchange_weak(peak, value, std::memory_order_relaxed)) {
+  for (std::atomic<int64_t>* mark : {&peak_, &recent_peak_}) {
+    int64_t peak = mark->load(std::memory_order_relaxed);
+    while (value > peak && !mark->compare_exchange_weak(peak, value, std::memory_order_relaxed)) {
+    }
   }
+}
+
+int64_t MemoryBudget::TakeRecentPeak() {
+  return recent_peak_.exchange(used(), std::memory_order_relaxed);
 }
 
 void MemoryBudget::WaitForRoom(absl::AnyInvocable<void()> wake) {

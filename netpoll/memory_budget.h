@@ -80,6 +80,10 @@ class MemoryBudget {
     return room > 0 ? static_cast<size_t>(room) : 0;
   }
   MemoryBudgetStats Stats() const;
+  // The highest `used` since the last call (or since creation); starts the
+  // next period at the current value. For a releaser that asks "did a burst
+  // just end?". The all-time peak of Stats() is kept apart.
+  int64_t TakeRecentPeak();
 
  private:
   int64_t resume_mark() const { return static_cast<int64_t>(limit_ - limit_ / 8); }
@@ -90,6 +94,7 @@ class MemoryBudget {
   const size_t per_connection_reserve_;
   std::atomic<int64_t> used_{0};
   std::atomic<int64_t> peak_{0};
+  std::atomic<int64_t> recent_peak_{0};
   std::atomic<int64_t> read_pauses_{0};
   std::atomic<int64_t> refused_{0};
   std::atomic<bool> has_waiters_{false};

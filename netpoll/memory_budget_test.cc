@@ -76,6 +76,17 @@ TEST(MemoryBudget, PeakRemembersTheHighestCharge) {
   EXPECT_EQ(budget.used(), 100);
 }
 
+TEST(MemoryBudget, RecentPeakRestartsAtEachTake) {
+  MemoryBudget budget(1000);
+  budget.Add(500);
+  budget.Add(-400);
+  EXPECT_EQ(budget.TakeRecentPeak(), 500);
+  EXPECT_EQ(budget.TakeRecentPeak(), 100);  // nothing higher since
+  budget.Add(50);
+  EXPECT_EQ(budget.TakeRecentPeak(), 150);
+  EXPECT_EQ(budget.Stats().peak, 500);
+}
+
 TEST(MemoryBudget, DefaultIsAQuarterOfMemoryBetween64MiBAnd1GiB) {
   size_t budget = DefaultMemoryBudget();
   EXPECT_GE(budget, size_t{64} << 20);

@@ -11,6 +11,7 @@
 #include "netpoll/logging.h"
 #include "netpoll/server.h"
 #include "rpc/internal/baidu_std_protocol.h"
+#include "rpc/internal/memory_releaser.h"
 #include "rpc/internal/server_connection.h"
 #include "rpc/internal/server_core.h"
 #include "rpc/internal/worker_pool.h"
@@ -74,6 +75,14 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
       {.num_loops = io_loops, .name = "nprpc-io", .busy_poll = options_.io_busy_poll});
   if (!group.ok()) return group.status();
   group_ = std::move(*group);
+  if (options_.release_memory_after_bursts) {
+    std::weak_ptr<ServerCore> weak_core = core_;
+    releaser_ = std::make_unique<MemoryReleaser>(
+        group_.get(), core_->shared_budget(), MemoryReleaserOptions{.on_release = [weak_core] {
+          if (std::shared_ptr<ServerCore> core = weak_core.lock()) core->CountMemoryRelease();
+        }});
+    releaser_->Start();
+  }
 
   netpoll::ServerOptions transport;
   transport.group = group_.get();
@@ -156,6 +165,7 @@ void Server::Shutdown(absl::Duration grace) {
   if (pool_ != nullptr) pool_->Stop();
   // 4. Late completions from now on drop their answer: the loops go away.
   core_->CloseLoops();
+  if (releaser_ != nullptr) releaser_->Stop();
   if (group_ != nullptr) group_->Stop();
   {
     netpoll::MutexLock state_lock(&state_mu_);
@@ -163,6 +173,7 @@ void Server::Shutdown(absl::Duration grace) {
   }
   core_->set_pool(nullptr);
   pool_.reset();
+  releaser_.reset();
   group_.reset();
 }
 

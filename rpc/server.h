@@ -57,6 +57,7 @@ class Server;
 namespace nprpc {
 
 class ServerCore;
+class MemoryReleaser;
 class WorkerPool;
 
 class Server {
@@ -102,6 +103,7 @@ class Server {
   // Created by Start(); destroyed in this order after Shutdown().
   std::unique_ptr<netpoll::EventLoopGroup> group_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<WorkerPool> pool_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<MemoryReleaser> releaser_ ABSL_GUARDED_BY(mu_);
 
   // What Stats() and listen_address() read; Shutdown() resets it under this
   // lock only briefly (never while it waits), so they never block for long.

@@ -84,6 +84,10 @@ struct ServerOptions {
   // read. Measured in memory held (blocks), not payload bytes.
   size_t output_high_watermark = 4 << 20;
   size_t output_low_watermark = 1 << 20;
+  // After a burst (the memory budget's use fell by 16 MiB or more within a
+  // second), trim the block caches and return free heap pages to the system
+  // (rpc/internal/memory_releaser.h), so that RSS comes back near idle.
+  bool release_memory_after_bursts = true;
   // Grace period used by the destructor when Shutdown() was not called.
   absl::Duration shutdown_grace = absl::Seconds(5);
   // Start error_text with "[<listen address>][E<code>]" as a brpc server does.
@@ -117,6 +121,9 @@ struct ServerStats {
   int64_t connections_waiting_for_memory = 0;
   int64_t frames_refused = 0;
   int64_t decompressions_refused = 0;
+  // Times the server gave memory back after a burst
+  // (release_memory_after_bursts).
+  int64_t memory_releases = 0;
   // Connections whose reading is paused now by output backpressure (answers
   // not read by the peer), counted since start.
   int64_t output_pauses = 0;

@@ -54,6 +54,7 @@ using example::EchoRequest;
 using example::EchoResponse;
 using netpoll::testing::BlockingClient;
 using netpoll::testing::CountOpenFds;
+using netpoll::testing::VmRssKiB;
 
 // Under ASan freed memory sits in a quarantine (256 MiB by default) and
 // TSan keeps shadow memory, so RSS there says little about our own memory:
@@ -65,15 +66,6 @@ constexpr int64_t kMaxRssGrowthKiB = 64 << 10;  // 64 MiB
 #endif
 
 // ------------------------------------------------------------------ helpers
-
-int64_t VmRssKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
 
 using netpoll::testing::WaitFor;
 

@@ -8,7 +8,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace netpoll::testing {
 
@@ -100,6 +105,22 @@ int CountOpenFds() {
   }
   closedir(dir);
   return count - 1;  // the DIR's own fd
+}
+
+int64_t VmRssKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      int64_t kib = -1;
+      return absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(
+                                  absl::StripAsciiWhitespace(line.substr(6)), "kB")),
+                              &kib)
+                 ? kib
+                 : -1;
+    }
+  }
+  return -1;
 }
 
 }  // namespace netpoll::testing

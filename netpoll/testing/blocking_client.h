@@ -5,6 +5,7 @@
 #ifndef NETPOLL_TESTING_BLOCKING_CLIENT_H_
 #define NETPOLL_TESTING_BLOCKING_CLIENT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -39,6 +40,10 @@ class BlockingClient {
 
 // Open fds of this process (entries of /proc/self/fd).
 int CountOpenFds();
+
+// Resident memory of this process (VmRSS of /proc/self/status), KiB; -1 when
+// unreadable.
+int64_t VmRssKiB();
 
 }  // namespace netpoll::testing
 

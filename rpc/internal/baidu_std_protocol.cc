@@ -59,12 +59,23 @@ absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
   const size_t wire_size = frame_.payload.Len();
   const size_t max_decompressed = core().options().max_decompressed_size;
   // A compressed payload inflates into memory the budget must cover: take
-  // room for it first (up to half of what is left, so that several workers
-  // inflating at once do not starve each other), then keep what it used.
+  // room for it first, then keep what it used. The room is the size the
+  // payload announces (snappy, gzip), enforced while inflating; without one
+  // (zlib) half of what the budget has left, so that several workers
+  // inflating at once do not starve each other.
   size_t granted = 0;
+  std::optional<size_t> announced;
   if (compress_type != 0) {
-    granted = std::min(max_decompressed, core().budget().available() / 2);
-    if (granted < kReservedFrameBytes || !TryChargeBudget(granted)) {
+    announced = AnnouncedDecompressedSize(static_cast<CompressType>(compress_type), frame_.payload);
+    if (announced.has_value() && *announced > max_decompressed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Fail to decompress request, CompressType=",
+                       CompressTypeName(static_cast<CompressType>(compress_type)), ": announces ",
+                       *announced, " bytes, over the limit of ", max_decompressed));
+    }
+    granted = announced.has_value() ? std::max<size_t>(*announced, 1)
+                                    : std::min(max_decompressed, core().budget().available() / 2);
+    if ((!announced.has_value() && granted < kReservedFrameBytes) || !TryChargeBudget(granted)) {
       core().CountRefusedDecompression();
       return MakeRpcError(
           ELIMIT,
@@ -79,7 +90,8 @@ absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
     if (used < granted) ReleaseBudget(granted - used);
   }
   if (!payload.ok()) {
-    if (absl::IsResourceExhausted(payload.status()) && granted < max_decompressed) {
+    if (absl::IsResourceExhausted(payload.status()) && !announced.has_value() &&
+        granted < max_decompressed) {
       core().CountRefusedDecompression();
       return MakeRpcError(ELIMIT, absl::StrCat("Server memory budget exhausted: the request "
                                                "inflates beyond the ",

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -192,6 +193,40 @@ absl::Status Compress(CompressType type, const netpoll::LinkBuffer& in, netpoll:
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unsupported compress_type ", static_cast<int32_t>(type)));
+}
+
+std::optional<size_t> AnnouncedDecompressedSize(CompressType type, const netpoll::LinkBuffer& in) {
+  if (type == CompressType::kSnappy) {
+    char preamble[5];  // a varint32
+    const size_t n = std::min(in.Len(), sizeof(preamble));
+    in.PeekCopy(n, preamble);
+    size_t length = 0;
+    // GetUncompressedLength reads only the preamble.
+    if (n == 0 || !snappy::GetUncompressedLength(preamble, n, &length)) return std::nullopt;
+    return length;
+  }
+  if (type == CompressType::kGzip) {
+    constexpr size_t kMinGzip = 18;  // 10-byte header, empty deflate, 8-byte trailer
+    if (in.Len() < kMinGzip) return std::nullopt;
+    // ISIZE: the last 4 bytes, little-endian.
+    unsigned char tail[4];
+    size_t skip = in.Len() - sizeof(tail);
+    size_t filled = 0;
+    in.ForEachChunk([&](absl::string_view chunk) {
+      if (skip >= chunk.size()) {
+        skip -= chunk.size();
+        return;
+      }
+      chunk.remove_prefix(skip);
+      skip = 0;
+      const size_t take = std::min(chunk.size(), sizeof(tail) - filled);
+      std::memcpy(tail + filled, chunk.data(), take);
+      filled += take;
+    });
+    return static_cast<size_t>(tail[0]) | static_cast<size_t>(tail[1]) << 8 |
+           static_cast<size_t>(tail[2]) << 16 | static_cast<size_t>(tail[3]) << 24;
+  }
+  return std::nullopt;
 }
 
 absl::Status Decompress(CompressType type, const netpoll::LinkBuffer& in, size_t max_output,

@@ -20,6 +20,8 @@
 #define RPC_INTERNAL_COMPRESSION_H_
 
 #include <cstddef>
+#include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -42,6 +44,13 @@ absl::Status Compress(CompressType type, const netpoll::LinkBuffer& in, netpoll:
 // kNone appends a copy (subject to max_output too).
 absl::Status Decompress(CompressType type, const netpoll::LinkBuffer& in, size_t max_output,
                         netpoll::LinkBuffer& out);
+
+// The decoded size `in` announces, when its format carries one: snappy's
+// length preamble, gzip's ISIZE trailer (the size modulo 2^32). A peer can
+// understate it; passed to Decompress() as max_output it is then enforced
+// (ResourceExhausted). nullopt for kNone, zlib and truncated input. Copies
+// at most a few bytes.
+std::optional<size_t> AnnouncedDecompressedSize(CompressType type, const netpoll::LinkBuffer& in);
 
 // "none", "snappy", "gzip", "zlib", or "unknown(<n>)".
 std::string CompressTypeName(CompressType type);

@@ -1,5 +1,6 @@
 #include "rpc/internal/compression.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,37 @@ TEST(Compression, RoundTripsEveryTypeAndSizeOverMultiChunkInput) {
       EXPECT_EQ(plain.ToString(), data) << CompressTypeName(type) << " " << size;
     }
   }
+}
+
+TEST(Compression, SnappyAndGzipAnnounceTheirDecodedSizeZlibDoesNot) {
+  const std::string data = Sample(100000);
+  for (size_t piece : {size_t{1}, size_t{3}, size_t{100000}}) {
+    EXPECT_EQ(
+        AnnouncedDecompressedSize(CompressType::kSnappy,
+                                  Chunked(CompressToString(CompressType::kSnappy, data), piece)),
+        data.size());
+    EXPECT_EQ(AnnouncedDecompressedSize(
+                  CompressType::kGzip, Chunked(CompressToString(CompressType::kGzip, data), piece)),
+              data.size());
+  }
+  EXPECT_EQ(AnnouncedDecompressedSize(CompressType::kZlib,
+                                      Chunked(CompressToString(CompressType::kZlib, data), 7)),
+            std::nullopt);
+  EXPECT_EQ(AnnouncedDecompressedSize(CompressType::kNone, Chunked(data, 7)), std::nullopt);
+  EXPECT_EQ(AnnouncedDecompressedSize(CompressType::kGzip, Chunked("short", 1)), std::nullopt);
+}
+
+TEST(Compression, AnUnderstatedGzipSizeIsEnforcedAsTheLimit) {
+  std::string gzip = CompressToString(CompressType::kGzip, Sample(100000));
+  gzip[gzip.size() - 4] = 10;  // ISIZE now says 10 (+ the upper bytes' value)
+  gzip[gzip.size() - 3] = 0;
+  gzip[gzip.size() - 2] = 0;
+  gzip[gzip.size() - 1] = 0;
+  netpoll::LinkBuffer in = Chunked(gzip, 1000);
+  const std::optional<size_t> announced = AnnouncedDecompressedSize(CompressType::kGzip, in);
+  ASSERT_EQ(announced, 10u);
+  netpoll::LinkBuffer out;
+  EXPECT_TRUE(absl::IsResourceExhausted(Decompress(CompressType::kGzip, in, *announced, out)));
 }
 
 TEST(Compression, GzipAndZlibUseTheirRfcHeaders) {

@@ -167,6 +167,7 @@ void ServerCore::FillStats(ServerStats& stats) const {
   stats.frames_refused = frames_refused_.load(std::memory_order_relaxed);
   stats.decompressions_refused = decompressions_refused_.load(std::memory_order_relaxed);
   stats.output_pauses = output_pauses_.load(std::memory_order_relaxed);
+  stats.memory_releases = memory_releases_.load(std::memory_order_relaxed);
   const netpoll::MemoryBudgetStats memory = budget_->Stats();
   stats.memory_budget_bytes = memory.limit;
   stats.memory_held_bytes = memory.used;

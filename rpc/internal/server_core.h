@@ -113,6 +113,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void CountRefusedFrame() { frames_refused_.fetch_add(1, std::memory_order_relaxed); }
   // A connection stopped being read because its answers were not read.
   void CountOutputPause() { output_pauses_.fetch_add(1, std::memory_order_relaxed); }
+  // The server gave memory back after a burst (MemoryReleaser).
+  void CountMemoryRelease() { memory_releases_.fetch_add(1, std::memory_order_relaxed); }
   // A compressed payload refused for the memory budget.
   void CountRefusedDecompression() {
     decompressions_refused_.fetch_add(1, std::memory_order_relaxed);
@@ -143,7 +145,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> concurrency_{0};  // calls holding a server-wide slot
   std::atomic<int64_t> received_{0}, succeeded_{0}, failed_{0}, protocol_errors_{0};
-  std::atomic<int64_t> frames_refused_{0}, decompressions_refused_{0}, output_pauses_{0};
+  std::atomic<int64_t> frames_refused_{0}, decompressions_refused_{0}, output_pauses_{0},
+      memory_releases_{0};
   Gate calls_;  // admitted calls whose answer is not yet queued
   Gate loops_;  // writers touching a connection (Send)
 };

@@ -1,0 +1,79 @@
+#include "rpc/internal/memory_releaser.h"
+
+#include <malloc.h>
+
+#include <mutex>
+#include <utility>
+
+#include "netpoll/link_buffer.h"
+#include "netpoll/mutex.h"
+
+namespace nprpc {
+
+MemoryReleaser::MemoryReleaser(netpoll::EventLoopGroup* group,
+                               std::shared_ptr<netpoll::MemoryBudget> budget,
+                               MemoryReleaserOptions options)
+    : group_(group), budget_(std::move(budget)), options_(options) {}
+
+MemoryReleaser::~MemoryReleaser() { Stop(); }
+
+void MemoryReleaser::TuneAllocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    constexpr int kThreshold = 1 << 20;
+    mallopt(M_MMAP_THRESHOLD, kThreshold);
+    mallopt(M_TRIM_THRESHOLD, kThreshold);
+  });
+}
+
+void MemoryReleaser::Start() {
+  if (running_) return;
+  running_ = true;
+  TuneAllocator();
+  netpoll::EventLoop* loop = group_->loop(0);
+  netpoll::Notification armed;
+  loop->RunInLoop([this, loop, &armed] {
+    timer_ = loop->RunEvery(options_.interval, [this] { Check(); });
+    armed.Notify();
+  });
+  armed.WaitForNotification();
+}
+
+void MemoryReleaser::Stop() {
+  if (!running_) return;
+  running_ = false;
+  netpoll::EventLoop* loop = group_->loop(0);
+  netpoll::Notification stopped;
+  loop->RunInLoop([this, loop, &stopped] {
+    if (timer_ != netpoll::kInvalidTimerId) loop->Cancel(timer_);
+    timer_ = netpoll::kInvalidTimerId;
+    stopped.Notify();
+  });
+  stopped.WaitForNotification();
+}
+
+void MemoryReleaser::ReleaseNow() {
+  netpoll::LinkBuffer::TrimThreadCache();
+  malloc_trim(0);
+}
+
+void MemoryReleaser::Check() {
+  const int64_t peak = budget_->TakeRecentPeak();
+  const bool burst_ended = peak - budget_->used() >= options_.burst_bytes;
+  if (!burst_ended) {
+    if (trim_again_) {
+      trim_again_ = false;
+      malloc_trim(0);  // what the workers' idle trims freed since
+    }
+    return;
+  }
+  releases_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.on_release) options_.on_release();
+  trim_again_ = true;
+  for (int i = 1; i < group_->size(); ++i) {
+    group_->loop(i)->QueueInLoop([] { netpoll::LinkBuffer::TrimThreadCache(); });
+  }
+  ReleaseNow();
+}
+
+}  // namespace nprpc
