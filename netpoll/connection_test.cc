@@ -4,12 +4,14 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "netpoll/memory_budget.h"
 #include "netpoll/mutex.h"
 #include "netpoll/server.h"
 #include "netpoll/testing/blocking_client.h"
@@ -481,6 +483,152 @@ TEST_F(ConnectionTest, PauseReadStopsDeliveryAndResumeReadDeliversWhatArrived) {
   conn->ResumeRead();
   EXPECT_TRUE(WaitFor([&] { return delivered.load() >= 12; }));
   EXPECT_EQ(delivered.load(), 12u);
+}
+
+TEST_F(ConnectionTest, SmallWritesShareBlocksAndOutputIsMeasuredInBlocks) {
+  StartServer({}, [](const ConnectionPtr&, LinkBuffer& input) { (void)input.Skip(input.Len()); });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  // 100 writes of 37 bytes from one loop task: they wait in the output until
+  // the turn ends, copied into shared blocks (one 4 KiB block, not 100).
+  Notification measured;
+  size_t memory = 0;
+  conn->loop()->RunInLoop([&] {
+    for (int i = 0; i < 100; ++i) {
+      LinkBuffer answer;
+      answer.WriteString(std::string(37, 'a'));
+      ASSERT_TRUE(conn->Write(std::move(answer)).ok());
+    }
+    memory = conn->pending_output_memory();
+    measured.Notify();
+  });
+  measured.WaitForNotification();
+  EXPECT_EQ(memory, 4096u);
+  ASSERT_TRUE(client.ReadExactly(3700).ok());
+  EXPECT_TRUE(WaitFor([&] { return conn->pending_output_memory() == 0; }));
+}
+
+TEST_F(ConnectionTest, OutputAboveTheHighWatermarkPausesReadingUntilItDrains) {
+  ConnectionOptions options;
+  options.output_high_watermark = 256 << 10;
+  options.output_low_watermark = 64 << 10;
+  options.pause_read_above_high_watermark = true;
+  std::atomic<size_t> delivered{0};
+  // Every request byte is answered with 1 KiB: a peer that sends and never
+  // reads fills the output.
+  StartServer(options, [&](const ConnectionPtr& conn, LinkBuffer& input) {
+    const size_t n = input.Len();
+    delivered += n;
+    (void)input.Skip(n);
+    for (size_t i = 0; i < n; ++i) (void)conn->Write(std::string(1024, 'r'));
+  });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  // Enough requests to fill the kernel's buffers and then the output.
+  const std::string requests(8 << 10, 'q');
+  int fd = client.fd();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  size_t sent = 0;
+  auto saw = [&](const std::string& event) {
+    std::vector<std::string> events = recorder_.Events();
+    return std::find(events.begin(), events.end(), event) != events.end();
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!saw("high-watermark") && absl::Now() < deadline) {
+    ssize_t n = ::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL);
+    if (n > 0) sent += static_cast<size_t>(n);
+    pollfd writable = {fd, POLLOUT, 0};
+    (void)::poll(&writable, 1, 5);
+  }
+  ASSERT_TRUE(saw("high-watermark"));
+  DrainLoop(conn->loop());
+  // Reading stopped: what was delivered stays put while more is sent.
+  const size_t before = delivered.load();
+  for (int i = 0; i < 4; ++i) (void)::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL);
+  DrainLoop(conn->loop());
+  EXPECT_EQ(delivered.load(), before);
+  // The peer reads its answers: the output drains, reading resumes and every
+  // request is answered.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  size_t answered = 0;
+  while (!saw("low-watermark") || answered < delivered.load() * 1024) {
+    auto chunk = client.ReadExactly(1024);
+    ASSERT_TRUE(chunk.ok()) << chunk.status();
+    answered += 1024;
+  }
+  EXPECT_TRUE(WaitFor([&] { return delivered.load() > before; }));
+}
+
+TEST_F(ConnectionTest, ReadTimeoutDoesNotCountTimeTheServerPausedReading) {
+  ConnectionOptions options;
+  options.read_timeout = absl::Milliseconds(100);
+  StartServer(options, [](const ConnectionPtr&, LinkBuffer&) {});  // leaves a "partial frame"
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  conn->PauseRead();
+  DrainLoop(conn->loop());
+  ASSERT_TRUE(client.SendAll("partial").ok());
+  conn->ResumeRead();  // delivers "partial", which stays buffered
+  DrainLoop(conn->loop());
+  conn->PauseRead();
+  // Paused far longer than the read timeout: the connection stays.
+  Notification waited;
+  conn->loop()->RunAfter(absl::Milliseconds(500), [&] { waited.Notify(); });
+  waited.WaitForNotification();
+  EXPECT_TRUE(conn->active());
+  // Listening again, the peer's silence counts.
+  conn->ResumeRead();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(recorder_.Reason().message(), "read timeout");
+}
+
+TEST_F(ConnectionTest, ASpentBudgetStopsReadingConnectionsAboveTheReserveUntilItHasRoom) {
+  auto budget = std::make_shared<MemoryBudget>(/*limit=*/1 << 20, /*per_connection_reserve=*/
+                                               64 << 10);
+  ConnectionOptions options;
+  options.memory_budget = budget;
+  std::atomic<size_t> delivered{0};
+  // Keeps everything it is given: its input counts against the budget.
+  StartServer(options, [&](const ConnectionPtr&, LinkBuffer& input) { delivered = input.Len(); });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  budget->Add(1 << 20);  // someone else spent the budget
+  ASSERT_TRUE(client.SendAll(std::string(200 << 10, 'b')).ok());
+  // Reads while under the reserve, then stops.
+  ASSERT_TRUE(WaitFor([&] { return delivered.load() >= (64u << 10); }));
+  DrainLoop(conn->loop());
+  const size_t held = delivered.load();
+  EXPECT_LT(held, 200u << 10);
+  EXPECT_EQ(budget->Stats().waiting, 1);
+  // Room again: reading resumes and takes the rest.
+  budget->Add(-(1 << 20));
+  EXPECT_TRUE(WaitFor([&] { return delivered.load() == (200u << 10); }));
+  // Its input is charged (to within the granule).
+  EXPECT_GE(budget->used(), static_cast<int64_t>(150 << 10));
+  conn->Close();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(budget->used(), 0);  // closing gives it all back
+}
+
+TEST_F(ConnectionTest, PrepaidInputIsReadEvenWhenTheBudgetIsSpent) {
+  auto budget = std::make_shared<MemoryBudget>(1 << 20, 64 << 10);
+  ConnectionOptions options;
+  options.memory_budget = budget;
+  std::atomic<size_t> delivered{0};
+  StartServer(options, [&](const ConnectionPtr& conn, LinkBuffer& input) {
+    delivered = input.Len();
+    // The first bytes announce a large frame: its rest is paid for.
+    if (input.Len() < (150u << 10)) conn->SetPrepaidInput((150u << 10) - input.Len());
+  });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  budget->Add(1 << 20);
+  ASSERT_TRUE(client.SendAll(std::string(150 << 10, 'p')).ok());
+  EXPECT_TRUE(WaitFor([&] { return delivered.load() == (150u << 10); }));
+  conn->Close();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  budget->Add(-(1 << 20));
+  EXPECT_EQ(budget->used(), 0);
 }
 
 }  // namespace

@@ -70,6 +70,8 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.max_idle_per_endpoint = options.max_idle_per_endpoint;
   protocol_options.idle_timeout = options.idle_timeout;
   protocol_options.max_body_size = options.max_body_size;
+  protocol_options.max_unwritten_bytes = options.max_unwritten_bytes;
+  protocol_options.write_timeout = options.write_timeout;
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
 

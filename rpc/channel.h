@@ -97,6 +97,15 @@ struct ChannelOptions {
   size_t max_idle_per_endpoint = 64;
   absl::Duration idle_timeout = absl::Minutes(1);
   size_t max_body_size = kDefaultMaxBodySize;
+  // Requests waiting unsent on one connection may hold at most this much
+  // memory (blocks, not payload bytes); a call beyond it fails at once with
+  // EOVERCROWDED (RESOURCE_EXHAUSTED) instead of queueing behind a server
+  // that does not read. brpc's socket_max_unwritten_bytes, same default.
+  size_t max_unwritten_bytes = size_t{64} << 20;
+  // A connection whose requests wait unsent with no progress for this long
+  // (the server stopped reading) is closed; its calls fail with
+  // EFAILEDSOCKET. Infinite: never.
+  absl::Duration write_timeout = absl::Seconds(30);
   // I/O loops; not owned, must outlive the channel. Null: a process-wide
   // group with one loop per core that busy-polls for
   // netpoll::kRequestResponseBusyPoll after I/O (DefaultClientLoops()).

@@ -419,6 +419,34 @@ TEST_F(ServerTest, ProtocolErrorsCloseOnlyThatConnection) {
   EXPECT_EQ(server_->Stats().protocol_errors, expected_errors);
 }
 
+TEST_F(ServerTest, AnswersOfCallsAdmittedBeforeAProtocolErrorAreSentBeforeTheClose) {
+  StartServer();
+  BlockingClient client = Connect();
+  // Two calls whose handlers answer later, then garbage, in one write: the
+  // calls were admitted before the error, so their answers arrive, then the
+  // close.
+  std::string bytes = EncodeEcho({.service = "test.TestService",
+                                  .method = "Later",
+                                  .message = "first",
+                                  .correlation_id = 1}) +
+                      EncodeEcho({.service = "test.TestService",
+                                  .method = "Later",
+                                  .message = "second",
+                                  .correlation_id = 2}) +
+                      "GARBAGE-GARBAGE-GARBAGE";
+  ASSERT_TRUE(client.SendAll(bytes).ok());
+  std::set<std::string> messages;
+  for (int i = 0; i < 2; ++i) {
+    Reply reply = ReadReply(client);
+    ASSERT_TRUE(reply.ok);
+    EXPECT_EQ(reply.error_code, 0);
+    messages.insert(reply.message);
+  }
+  EXPECT_EQ(messages, (std::set<std::string>{"later first", "later second"}));
+  EXPECT_TRUE(client.WaitForClose(absl::Seconds(5)));
+  EXPECT_EQ(server_->Stats().protocol_errors, 1);
+}
+
 // ------------------------------------------------------------------ limits
 
 TEST_F(ServerTest, ServerConcurrencyLimitAnswersELimit) {

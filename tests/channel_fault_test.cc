@@ -225,5 +225,61 @@ TEST(BrokenServerTest, ConnectionsBrokenBeforeAnyAnswerAreRedialedWithBackoff) {
   (*server)->Shutdown(absl::Seconds(1));
 }
 
+TEST(NonReadingServerTest, RequestsBeyondTheUnwrittenCapFailFastAndTheWriteTimeoutCloses) {
+  // A server that accepts and never reads a byte.
+  netpoll::ServerOptions server_options;
+  server_options.num_loops = 1;
+  server_options.callbacks->on_connect = [](const netpoll::ConnectionPtr& conn) {
+    conn->PauseRead();
+  };
+  auto server = netpoll::Server::Create(server_options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->Start(*netpoll::SocketAddress::Parse("127.0.0.1:0")).ok());
+
+  ChannelOptions options;
+  options.timeout = absl::Seconds(30);  // far beyond what the test waits
+  options.max_unwritten_bytes = 1 << 20;
+  options.write_timeout = absl::Milliseconds(300);
+  options.retry.max_retries = 0;
+  auto channel = Channel::Create((*server)->listen_address().ToString(), options);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  // By brpc error number.
+  netpoll::Mutex mu;
+  std::map<int32_t, int> outcomes;
+  int completed = 0;
+  EchoRequest request;
+  request.set_message(std::string(256 << 10, 'w'));
+  auto issue = [&] {
+    auto response = std::make_shared<EchoResponse>();
+    (*channel)->CallMethod("example.EchoService", "Echo", request, response.get(), CallOptions(),
+                           [&, response](const absl::Status& status) {
+                             netpoll::MutexLock lock(&mu);
+                             ++outcomes[ErrorCodeOf(status)];
+                             ++completed;
+                           });
+  };
+  // Connected first: calls issued while dialing wait in the channel.
+  issue();
+  ASSERT_TRUE(netpoll::testing::WaitFor([&] { return (*server)->connection_count() == 1; }));
+  // 64 more calls of 256 KiB: more than the kernel's buffers and the cap hold.
+  for (int i = 0; i < 64; ++i) issue();
+  ASSERT_TRUE(netpoll::testing::WaitFor(
+      [&] {
+        netpoll::MutexLock lock(&mu);
+        return completed == 65;
+      },
+      absl::Seconds(10)));
+  {
+    netpoll::MutexLock lock(&mu);
+    // Over the cap: EOVERCROWDED at once; the rest when the write timeout
+    // closed the connection (EFAILEDSOCKET), not at their 30 s deadline.
+    EXPECT_GE(outcomes[EOVERCROWDED], 1);
+    EXPECT_GE(outcomes[EFAILEDSOCKET], 1);
+    EXPECT_EQ(outcomes[EOVERCROWDED] + outcomes[EFAILEDSOCKET], 65);
+  }
+  channel->reset();
+  (*server)->Shutdown(absl::Seconds(1));
+}
+
 }  // namespace
 }  // namespace nprpc

@@ -22,6 +22,8 @@ absl::StatusOr<std::unique_ptr<ClientProtocol>> BaiduStdClientProtocol::Create(
     pool_options.max_idle_per_endpoint = options.max_idle_per_endpoint;
     pool_options.idle_timeout = options.idle_timeout;
     pool_options.max_body_size = options.max_body_size;
+    pool_options.max_unwritten_bytes = options.max_unwritten_bytes;
+    pool_options.write_timeout = options.write_timeout;
     auto made = PooledTransport::MakePool(options.loops, pool_options);
     if (!made.ok()) return made.status();
     pool = std::move(*made);
@@ -42,6 +44,8 @@ std::shared_ptr<Transport> BaiduStdClientProtocol::NewTransport(const std::strin
     transport_options.reconnect_backoff = options_.reconnect_backoff;
     transport_options.max_reconnect_backoff = options_.max_reconnect_backoff;
     transport_options.max_body_size = options_.max_body_size;
+    transport_options.max_unwritten_bytes = options_.max_unwritten_bytes;
+    transport_options.write_timeout = options_.write_timeout;
     return SingleConnectionTransport::Create(address, options_.loops->Next(), transport_options);
   }
   netpoll::MutexLock lock(&mu_);

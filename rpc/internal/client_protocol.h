@@ -56,6 +56,9 @@ struct ClientProtocolOptions {
   size_t max_idle_per_endpoint = 64;                          // pooled
   absl::Duration idle_timeout = absl::Minutes(1);             // pooled
   size_t max_body_size = kDefaultMaxBodySize;
+  // ChannelOptions::max_unwritten_bytes and write_timeout.
+  size_t max_unwritten_bytes = size_t{64} << 20;
+  absl::Duration write_timeout = absl::Seconds(30);
 };
 
 class ClientProtocol {

@@ -143,6 +143,8 @@ absl::StatusOr<std::unique_ptr<netpoll::ConnectionPool>> PooledTransport::MakePo
   pool_options.max_active_per_address = options.max_connections_per_endpoint;
   pool_options.max_waiters = options.max_waiters;
   pool_options.idle_timeout = options.idle_timeout;
+  pool_options.connection.max_output_bytes = options.max_unwritten_bytes;
+  pool_options.connection.write_timeout = options.write_timeout;
   if (options.short_connections) {
     pool_options.max_idle_per_address = 0;
     pool_options.max_idle_global = 0;

@@ -40,6 +40,9 @@ struct PooledTransportOptions {
   absl::Duration idle_timeout = absl::Minutes(1);
   size_t max_waiters = 4096;
   size_t max_body_size = kDefaultMaxBodySize;
+  // ChannelOptions::max_unwritten_bytes and write_timeout.
+  size_t max_unwritten_bytes = size_t{64} << 20;
+  absl::Duration write_timeout = absl::Seconds(30);
 };
 
 class PooledTransport : public Transport, public std::enable_shared_from_this<PooledTransport> {

@@ -103,6 +103,8 @@ void SingleConnectionTransport::StartDialLocked() {
   netpoll::DialOptions options;
   options.timeout = options_.connect_timeout;
   options.callbacks = callbacks_;
+  options.connection.max_output_bytes = options_.max_unwritten_bytes;
+  options.connection.write_timeout = options_.write_timeout;
   std::weak_ptr<SingleConnectionTransport> weak = weak_from_this();
   netpoll::Dialer::Dial(loop_, address_, options,
                         [weak](absl::StatusOr<netpoll::ConnectionPtr> conn) {

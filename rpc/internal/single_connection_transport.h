@@ -41,6 +41,9 @@ struct TransportOptions {
   absl::Duration reconnect_backoff = absl::Milliseconds(10);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   size_t max_body_size = kDefaultMaxBodySize;
+  // ChannelOptions::max_unwritten_bytes and write_timeout.
+  size_t max_unwritten_bytes = size_t{64} << 20;
+  absl::Duration write_timeout = absl::Seconds(30);
 };
 
 class SingleConnectionTransport : public Transport,
