@@ -18,6 +18,7 @@ set(NPRPC_NETPOLL_SOURCES
   netpoll/internal/block_cache.cc
   netpoll/link_buffer.cc
   netpoll/logging.cc
+  netpoll/memory_budget.cc
   netpoll/poller.cc
   netpoll/server.cc
   netpoll/socket.cc
@@ -47,6 +48,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/frame_codec.cc
   rpc/internal/gate.cc
   rpc/internal/load_balancer.cc
+  rpc/internal/memory_releaser.cc
   rpc/internal/pooled_transport.cc
   rpc/internal/server_call.cc
   rpc/internal/server_connection.cc

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "examples/microservices/hop_recorder.h"
 #include "examples/microservices/serve.h"
+#include "examples/server_flags.h"
 #include "proto/shop/catalog.nprpc.h"
 #include "proto/shop/gateway.nprpc.h"
 #include "proto/shop/pricing.nprpc.h"
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
   }
   GatewayImpl gateway(catalog->get(), pricing->get(),
                       absl::Milliseconds(absl::GetFlag(FLAGS_hop_timeout_ms)));
-  nprpc::Server server;
+  nprpc::Server server(examples::ServerOptionsFromFlags());
   if (absl::Status s = server.AddService(&gateway); !s.ok()) return 1;
   return shop::ServeUntilSignal(server, "gateway", absl::GetFlag(FLAGS_listen));
 }

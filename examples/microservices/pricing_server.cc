@@ -10,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "examples/microservices/serve.h"
+#include "examples/server_flags.h"
 #include "proto/shop/pricing.nprpc.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "address to serve on");
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   shop::BlockStopSignals();
   absl::ParseCommandLine(argc, argv);
   PricingImpl pricing;
-  nprpc::Server server;
+  nprpc::Server server(examples::ServerOptionsFromFlags());
   if (absl::Status s = server.AddService(&pricing); !s.ok()) return 1;
   return shop::ServeUntilSignal(server, "pricing", absl::GetFlag(FLAGS_listen));
 }
