@@ -42,6 +42,7 @@
 #include "rpc/internal/frame_codec.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
+#include "tests/harness/attacker.h"
 #include "tests/harness/echo_service.h"
 
 namespace nprpc {
@@ -51,6 +52,9 @@ using example::EchoRequest;
 using example::EchoResponse;
 using netpoll::testing::VmRssKiB;
 using netpoll::testing::WaitFor;
+using testing::Attack;
+using testing::AttackResult;
+using testing::EncodeRawCall;
 
 constexpr int64_t kMiB = 1024;  // in KiB, the unit of VmRSS
 
@@ -65,154 +69,6 @@ constexpr bool kSanitized = false;
 constexpr int64_t kMarginKiB = (kSanitized ? 512 : 64) * kMiB;
 constexpr int64_t kAfterMarginKiB = (kSanitized ? 512 : 48) * kMiB;
 const absl::Duration kSteadyP99 = absl::Milliseconds(kSanitized ? 2000 : 500);
-
-std::string EncodeEcho(int64_t id, const std::string& message, absl::string_view service,
-                       absl::string_view method, CompressType compress = CompressType::kNone,
-                       int32_t code = 0) {
-  EchoRequest request;
-  request.set_message(message);
-  request.set_code(code);
-  netpoll::LinkBuffer plain;
-  EXPECT_TRUE(SerializeToLinkBuffer(request, plain).ok());
-  // EncodeRequest compresses the payload as compress_type says.
-  netpoll::LinkBuffer payload = std::move(plain);
-  RequestHeader header{.service_name = std::string(service),
-                       .method_name = std::string(method),
-                       .correlation_id = id,
-                       .compress_type = compress};
-  netpoll::LinkBuffer out;
-  EXPECT_TRUE(EncodeRequest(header, std::move(payload), {}, out).ok());
-  return out.ToString();
-}
-
-// A non-blocking connection to the server. `small_receive_buffer`: the
-// kernel holds few answers for a peer that does not read them, so the
-// server's own output backpressure is what the attack meets.
-int Connect(int port, bool small_receive_buffer) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (small_receive_buffer) {
-    int size = 4096;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
-      errno != EINPROGRESS) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Raw connections that send `stream` (repeated `repeat` times, or once) at
-// up to `bytes_per_second` each (0: as fast as the socket takes it), never
-// reading unless `read_answers`; for `duration`. Counts answers and their
-// error codes when reading.
-struct AttackResult {
-  int64_t bytes_sent = 0;
-  int64_t answers = 0;
-  int64_t elimit_answers = 0;
-  std::map<int32_t, int64_t> answers_by_code;
-  int closed_by_server = 0;
-};
-
-AttackResult Attack(int port, int connections, const std::string& stream, bool repeat,
-                    int64_t bytes_per_second, bool read_answers, absl::Duration duration,
-                    std::function<bool()> done = nullptr) {
-  struct Conn {
-    int fd = -1;
-    size_t offset = 0;  // into stream
-    int64_t budget = 0;
-    bool done = false;
-    bool closed = false;
-    netpoll::LinkBuffer in;
-  };
-  std::vector<Conn> conns;
-  for (int i = 0; i < connections; ++i)
-    conns.emplace_back().fd = Connect(port, /*small_receive_buffer=*/!read_answers);
-  AttackResult result;
-  const absl::Time start = absl::Now();
-  const absl::Time end = start + duration;
-  absl::Time last_tick = start;
-  std::vector<pollfd> fds(conns.size());
-  const FrameDecoder decoder;
-  absl::Time last_done_check = start;
-  while (absl::Now() < end) {
-    const absl::Time now = absl::Now();
-    if (done != nullptr && now - last_done_check >= absl::Milliseconds(100)) {
-      last_done_check = now;
-      if (done()) break;
-    }
-    if (bytes_per_second > 0) {
-      const int64_t credit = static_cast<int64_t>(absl::ToDoubleSeconds(now - last_tick) *
-                                                  static_cast<double>(bytes_per_second));
-      if (credit > 0) {
-        for (Conn& c : conns) c.budget += credit;
-        last_tick = now;
-      }
-    }
-    for (size_t i = 0; i < conns.size(); ++i) {
-      Conn& c = conns[i];
-      const bool want_write = !c.done && !c.closed && (bytes_per_second == 0 || c.budget > 0);
-      // NOLINTNEXTLINE(google-runtime-int): pollfd::events is a short.
-      auto events = static_cast<short>((want_write ? POLLOUT : 0) | (read_answers ? POLLIN : 0));
-      fds[i] = {c.closed || c.fd < 0 ? -1 : c.fd, events, 0};
-    }
-    if (::poll(fds.data(), fds.size(), 10) <= 0) continue;
-    for (size_t i = 0; i < conns.size(); ++i) {
-      Conn& c = conns[i];
-      if (fds[i].fd < 0) continue;
-      if (fds[i].revents & (POLLERR | POLLHUP)) {
-        c.closed = true;
-        ++result.closed_by_server;
-        continue;
-      }
-      if ((fds[i].revents & POLLOUT) && !c.done) {
-        size_t n = std::min<size_t>(stream.size() - c.offset, 256 << 10);
-        if (bytes_per_second > 0) n = std::min<size_t>(n, static_cast<size_t>(c.budget));
-        const ssize_t w = ::send(c.fd, stream.data() + c.offset, n, MSG_NOSIGNAL);
-        if (w > 0) {
-          c.offset += static_cast<size_t>(w);
-          c.budget -= w;
-          result.bytes_sent += w;
-          if (c.offset == stream.size()) {
-            if (repeat) {
-              c.offset = 0;
-            } else {
-              c.done = true;
-            }
-          }
-        } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-          c.closed = true;
-          ++result.closed_by_server;
-        }
-      }
-      if (fds[i].revents & POLLIN) {
-        absl::StatusOr<size_t> r = c.in.ReadFromFd(c.fd, 1 << 16);
-        if (!r.ok()) {
-          c.closed = true;
-          ++result.closed_by_server;
-          continue;
-        }
-        for (;;) {
-          DecodeResult d = decoder.Decode(c.in);
-          if (!d.has_frame()) break;
-          ++result.answers;
-          const int32_t code = d.frame().meta.response().error_code();
-          ++result.answers_by_code[code];
-          if (code == ELIMIT) ++result.elimit_answers;
-        }
-      }
-    }
-  }
-  for (Conn& c : conns) {
-    if (c.fd >= 0) ::close(c.fd);
-  }
-  return result;
-}
 
 // Samples VmRSS until stopped; remembers the peak.
 class RssSampler {
@@ -401,18 +257,23 @@ TEST_F(MemoryAttackTest, OneNonReadingPipelinerOfSmallCallsIsStoppedByOutputBack
   StartServer(ServerOptions());
   std::string batch;
   for (int i = 0; i < 1000; ++i)
-    batch += EncodeEcho(i + 1, "0123456789abcdef", "example.EchoService", "Echo");
-  Run("1 pipeliner x 16 B, defaults", 64 * kMiB, [&] {
+    batch += EncodeRawCall(i + 1, "0123456789abcdef", "example.EchoService", "Echo");
+  Run("1 pipeliner x 16 B, defaults", kMarginKiB, [&] {
     // Until the output pause has held for a second (at most 15 s: the
     // kernel's socket buffers take the first few MiB of answers).
     absl::Time paused_at = absl::InfiniteFuture();
-    return Attack(port_, 1, batch, /*repeat=*/true, 0, /*read_answers=*/false, absl::Seconds(15),
-                  [&] {
-                    if (paused_at == absl::InfiniteFuture() && server_->Stats().output_pauses > 0) {
-                      paused_at = absl::Now();
-                    }
-                    return absl::Now() - paused_at > absl::Seconds(1);
-                  });
+    return Attack({.port = port_,
+                   .connections = 1,
+                   .stream = batch,
+                   .repeat = true,
+                   .duration = absl::Seconds(15),
+                   .done = [&] {
+                     if (paused_at == absl::InfiniteFuture() &&
+                         server_->Stats().output_pauses > 0) {
+                       paused_at = absl::Now();
+                     }
+                     return absl::Now() - paused_at > absl::Seconds(1);
+                   }});
   });
   EXPECT_GE(server_->Stats().output_pauses, 1);
 }
@@ -424,9 +285,14 @@ TEST_F(MemoryAttackTest, FiftyNonReadingPipelinersOfLargeCallsStayWithinTheBudge
   options.memory_budget_bytes = size_t{128} << 20;
   StartServer(options);
   const std::string frame =
-      EncodeEcho(1, std::string(64 << 10, 'x'), "example.EchoService", "Echo");
+      EncodeRawCall(1, std::string(64 << 10, 'x'), "example.EchoService", "Echo");
   Run("50 pipeliners x 64 KiB, budget 128 MiB", 128 * kMiB + kMarginKiB, [&] {
-    return Attack(port_, 50, frame, /*repeat=*/true, 0, /*read_answers=*/false, absl::Seconds(4));
+    return Attack({.port = port_,
+                   .connections = 50,
+                   .stream = frame,
+                   .repeat = true,
+                   .duration = absl::Seconds(4),
+                   .done = nullptr});
   });
   const ServerStats stats = server_->Stats();
   EXPECT_GE(stats.output_pauses + stats.budget_read_pauses, 1);
@@ -436,13 +302,19 @@ TEST_F(MemoryAttackTest, FiftyNonReadingPipelinersOfLargeCallsStayWithinTheBudge
 // max_body_size) against a 64 MiB budget: the frames the budget can hold are
 // reserved from their header, the others refused from it.
 TEST_F(MemoryAttackTest, SlowLargeFramesAreReservedOrRefusedFromTheirHeader) {
-  const std::string frame = EncodeEcho(1, std::string(16 << 20, 'y'), "test.SinkService", "Length");
+  const std::string frame =
+      EncodeRawCall(1, std::string(16 << 20, 'y'), "test.SinkService", "Length");
   ServerOptions options;
   options.memory_budget_bytes = size_t{64} << 20;
   StartServer(options);
   AttackResult result = Run("20 slow 16 MiB frames, budget 64 MiB", 64 * kMiB + kMarginKiB, [&] {
-    return Attack(port_, 20, frame, /*repeat=*/false, 4 << 20, /*read_answers=*/true,
-                  absl::Seconds(6));
+    return Attack({.port = port_,
+                   .connections = 20,
+                   .stream = frame,
+                   .bytes_per_second = 4 << 20,
+                   .read_answers = true,
+                   .duration = absl::Seconds(6),
+                   .done = nullptr});
   });
   const ServerStats stats = server_->Stats();
   EXPECT_GE(stats.frames_refused, 10);
@@ -450,24 +322,29 @@ TEST_F(MemoryAttackTest, SlowLargeFramesAreReservedOrRefusedFromTheirHeader) {
 }
 
 // Sixteen connections each send a 60 KB gzip payload that inflates to a
-// 60 MiB message, against a 128 MiB budget: inflating takes room from the
+// 60 MiB message, against a 256 MiB budget: inflating takes room from the
 // budget first; the calls it cannot hold are answered ELIMIT.
 TEST_F(MemoryAttackTest, DecompressionBombsAreBoundedByTheBudget) {
   ServerOptions options;
-  options.memory_budget_bytes = size_t{128} << 20;
+  options.memory_budget_bytes = size_t{256} << 20;
   // Each handler holds its 60 MiB message for 300 ms, so that several bombs
   // are inflated at once.
-  std::string frame = EncodeEcho(1, std::string(60 << 20, 'z'), "test.SinkService", "Length",
-                                 CompressType::kGzip, /*code=*/300);
+  std::string frame = EncodeRawCall(1, std::string(60 << 20, 'z'), "test.SinkService", "Length",
+                                    CompressType::kGzip, /*code=*/300);
   ASSERT_LT(frame.size(), size_t{1} << 20);
   StartServer(options);
-  // The handler's own copies (the parsed 60 MiB message) are the
-  // application's memory: the bound allows one per worker beyond the budget.
-  AttackResult result = Run("16 gzip bombs 60 KB -> 60 MiB, budget 128 MiB",
-                            128 * kMiB + 4 * 60 * kMiB + kMarginKiB, [&] {
-                              return Attack(port_, 16, frame, /*repeat=*/false, 0,
-                                            /*read_answers=*/true, absl::Seconds(4));
-                            });
+  // Each takes 120 MiB of the budget while it inflates and is parsed (the
+  // inflated bytes and the message), then 60 MiB until it answers: two at
+  // a time.
+  AttackResult result =
+      Run("16 gzip bombs 60 KB -> 60 MiB, budget 256 MiB", 256 * kMiB + kMarginKiB, [&] {
+        return Attack({.port = port_,
+                       .connections = 16,
+                       .stream = frame,
+                       .read_answers = true,
+                       .duration = absl::Seconds(4),
+                       .done = nullptr});
+      });
   EXPECT_EQ(result.answers, 16);
   EXPECT_GE(result.elimit_answers, 1);
   EXPECT_GE(server_->Stats().decompressions_refused, 1);

@@ -58,12 +58,13 @@ absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
   const int32_t compress_type = frame_.meta.compress_type();
   const size_t wire_size = frame_.payload.Len();
   const size_t max_decompressed = core().options().max_decompressed_size;
-  // A compressed payload inflates into memory the budget must cover: take
-  // room for it first, then keep what it used. The room is the size the
+  // A compressed payload inflates into memory the budget must cover, twice
+  // while it is parsed (the inflated bytes and the message): take room for
+  // it first, then keep what the message holds. The room is the size the
   // payload announces (snappy, gzip), enforced while inflating; without one
-  // (zlib) half of what the budget has left, so that several workers
+  // (zlib) a quarter of what the budget has left, so that several workers
   // inflating at once do not starve each other.
-  size_t granted = 0;
+  size_t granted = 0;  // the inflate limit; twice this is charged
   std::optional<size_t> announced;
   if (compress_type != 0) {
     announced = AnnouncedDecompressedSize(static_cast<CompressType>(compress_type), frame_.payload);
@@ -74,8 +75,9 @@ absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
                        *announced, " bytes, over the limit of ", max_decompressed));
     }
     granted = announced.has_value() ? std::max<size_t>(*announced, 1)
-                                    : std::min(max_decompressed, core().budget().available() / 2);
-    if ((!announced.has_value() && granted < kReservedFrameBytes) || !TryChargeBudget(granted)) {
+                                    : std::min(max_decompressed, core().budget().available() / 4);
+    if ((!announced.has_value() && granted < kReservedFrameBytes) ||
+        !TryChargeBudget(2 * granted)) {
       core().CountRefusedDecompression();
       return MakeRpcError(
           ELIMIT,
@@ -85,9 +87,10 @@ absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
   }
   absl::StatusOr<netpoll::LinkBuffer> payload =
       UncompressPayload(frame_, compress_type != 0 ? granted : max_decompressed);
+  size_t inflated = 0;
   if (compress_type != 0) {
-    const size_t used = payload.ok() ? payload->BlockBytes() : 0;
-    if (used < granted) ReleaseBudget(granted - used);
+    inflated = payload.ok() ? payload->BlockBytes() : 0;
+    if (inflated < granted) ReleaseBudget(2 * (granted - inflated));
   }
   if (!payload.ok()) {
     if (absl::IsResourceExhausted(payload.status()) && !announced.has_value() &&
@@ -108,6 +111,8 @@ absl::Status BaiduStdCall::ParseRequest(google::protobuf::Message& request) {
         CompressTypeName(static_cast<CompressType>(compress_type)), ", request_size=", wire_size));
   }
   payload->Clear();
+  // The message stays until the call answers; the inflated bytes are gone.
+  if (inflated > 0 && inflated <= granted) ReleaseBudget(inflated);
   context().request_attachment() = std::move(frame_.attachment);
   return absl::OkStatus();
 }
@@ -210,7 +215,7 @@ class BaiduStdSession final : public ServerSession,
   bool closed_ = false;
   bool peer_closed_ = false;  // close once every call read so far is answered
   absl::Status failure_;      // set by Fail(): decode nothing more
-  size_t reserved_ = 0;       // budget bytes reserved for the partial frame
+  size_t reserved_ = 0;       // budget bytes reserved for the partial frame (2 x its rest)
   // Raised on close; read by the ServerContexts of this connection's calls.
   const std::shared_ptr<std::atomic<bool>> closed_flag_ =
       std::make_shared<std::atomic<bool>>(false);
@@ -253,13 +258,16 @@ void BaiduStdSession::CloseForProtocolError(const netpoll::ConnectionPtr& conn,
 bool BaiduStdSession::ReserveRest(const netpoll::ConnectionPtr& conn,
                                   const netpoll::LinkBuffer& input, size_t needed) {
   if (input.Len() < kBaiduStdHeaderSize) return true;  // no header yet
+  // The rest's bytes and the message they become (ParseRequest) coexist
+  // until the payload is parsed: reserve twice the rest.
+  const size_t reserve = 2 * needed;
   if (reserved_ == 0) {
     if (needed <= kReservedFrameBytes) return true;
-    if (!core_->budget().TryCharge(needed)) return false;
-  } else if (needed < reserved_) {
-    core_->budget().Add(-static_cast<int64_t>(reserved_ - needed));  // arrived meanwhile
+    if (!core_->budget().TryCharge(reserve)) return false;
+  } else if (reserve < reserved_) {
+    core_->budget().Add(-static_cast<int64_t>(reserved_ - reserve));  // arrived meanwhile
   }
-  reserved_ = needed;
+  reserved_ = reserve;
   conn->SetPrepaidInput(needed);
   return true;
 }
@@ -307,7 +315,10 @@ void BaiduStdSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkB
       CloseForProtocolError(conn, absl::InvalidArgumentError("a client sent a response frame"));
       return;
     }
-    const size_t held = frame.payload.Len() + frame.attachment.Len() +
+    // Its bytes, the message its payload becomes (a compressed one is
+    // charged when inflated, ParseRequest), and the call.
+    const size_t message = frame.meta.compress_type() == 0 ? frame.payload.Len() : 0;
+    const size_t held = frame.payload.Len() + frame.attachment.Len() + message +
                         static_cast<size_t>(frame.meta.ByteSizeLong()) + kCallOverheadBytes;
     conn->ChargeHeld(static_cast<int64_t>(held));
     if (in_flight_ >= static_cast<int>(limit) || !queued_.empty()) {

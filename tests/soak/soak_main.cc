@@ -11,6 +11,12 @@
 //   term   SIGTERM (graceful Shutdown), start a new one on the same port
 //   reset  calls to the scripted server's Reset method (connection resets)
 //   slow   a wave of slow handlers that outlive their callers' deadlines
+//   pipeline  20 raw connections pipeline 64 KiB calls for 5 s and never read
+//   bigframe  10 raw connections send 8 MiB frames at 4 MiB/s each
+//   bomb      8 raw connections each send a 30 KB gzip payload that inflates
+//             to 30 MiB
+// The server runs with a 256 MiB memory budget; the per-minute line shows its
+// RSS now and the highest seen so far.
 // Load: --threads threads, each issuing sync and async calls (at most 64
 // outstanding per thread) over single, pooled and short connections to the
 // server, a hedged list:// channel over the server and a slow scripted
@@ -20,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -45,6 +52,7 @@
 #include "rpc/channel.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
+#include "tests/harness/attacker.h"
 #include "tests/harness/echo_service.h"
 #include "tests/harness/scripted_server.h"
 
@@ -111,6 +119,8 @@ int RunServer(const Flags& flags) {
   options.num_worker_threads = 8;
   options.idle_timeout = absl::Seconds(30);
   options.read_timeout = absl::Seconds(10);
+  options.write_timeout = absl::Seconds(5);  // non-reading attackers go after 5 s
+  options.memory_budget_bytes = size_t{256} << 20;
   Server server(options);
   NP_CHECK(server.AddService(testing::NewEchoService()).ok());
   auto slow = std::make_unique<Service>("soak.SoakService");
@@ -375,6 +385,21 @@ int RunDriver(const Flags& flags) {
   std::vector<std::thread> threads;
   for (int i = 0; i < flags.threads; ++i) threads.emplace_back(load, i);
 
+  // Attacks run on their own thread, one at a time, bounded in time.
+  const std::string pipeline_frame =
+      testing::EncodeRawCall(1, std::string(64 << 10, 'p'), "example.EchoService", "Echo");
+  const std::string big_frame =
+      testing::EncodeRawCall(1, std::string(8 << 20, 'b'), "example.EchoService", "Echo");
+  const std::string bomb_frame = testing::EncodeRawCall(
+      1, std::string(30 << 20, 'z'), "example.EchoService", "Echo", CompressType::kGzip);
+  std::thread attacker;
+  auto attack = [&](testing::AttackOptions options) {
+    if (attacker.joinable()) attacker.join();
+    options.port = port;
+    attacker = std::thread([options = std::move(options)] { (void)testing::Attack(options); });
+  };
+  int64_t server_peak_kib = 0;
+
   std::mt19937 rng(flags.seed);
   std::map<std::string, int> faults;
   const absl::Time start = absl::Now();
@@ -392,7 +417,7 @@ int RunDriver(const Flags& flags) {
       next_fault = now + absl::Seconds(flags.fault_every_s);
       slow_wave = false;
       reset_wave = false;
-      const int pick = static_cast<int>(rng() % 8);
+      const int pick = static_cast<int>(rng() % 11);
       if (pick == 0) {
         ++faults["kill"];
         server.Stop(SIGKILL);
@@ -404,11 +429,34 @@ int RunDriver(const Flags& flags) {
       } else if (pick < 5) {
         ++faults["reset"];
         reset_wave = true;
-      } else {
+      } else if (pick < 8) {
         ++faults["slow"];
         slow_wave = true;
+      } else if (pick == 8) {
+        ++faults["pipeline"];
+        attack({.connections = 20,
+                .stream = pipeline_frame,
+                .repeat = true,
+                .duration = absl::Seconds(5),
+                .done = nullptr});
+      } else if (pick == 9) {
+        ++faults["bigframe"];
+        attack({.connections = 10,
+                .stream = big_frame,
+                .bytes_per_second = 4 << 20,
+                .read_answers = true,
+                .duration = absl::Seconds(4),
+                .done = nullptr});
+      } else {
+        ++faults["bomb"];
+        attack({.connections = 8,
+                .stream = bomb_frame,
+                .read_answers = true,
+                .duration = absl::Seconds(3),
+                .done = nullptr});
       }
     }
+    server_peak_kib = std::max(server_peak_kib, RssKiB(server.pid()));
     if (now >= next_report || now >= end) {
       next_report += absl::Minutes(1);
       ++minute;
@@ -418,17 +466,18 @@ int RunDriver(const Flags& flags) {
       const int64_t completed = accounts.completed();
       std::printf(
           "soak minute %d: issued %lld completed %lld in flight %lld | %s | server pid %d up %ds "
-          "RSS %.1f MiB | driver RSS %.1f MiB | faults %s\n",
+          "RSS %.1f MiB (peak %.1f) | driver RSS %.1f MiB | faults %s\n",
           minute, static_cast<long long>(issued), static_cast<long long>(completed),
           static_cast<long long>(issued - completed), accounts.Summary().c_str(), server.pid(),
           static_cast<int>(absl::ToInt64Seconds(server.uptime())), RssKiB(server.pid()) / 1024.0,
-          RssKiB(0) / 1024.0, absl::StrJoin(f, " ").c_str());
+          server_peak_kib / 1024.0, RssKiB(0) / 1024.0, absl::StrJoin(f, " ").c_str());
       std::fflush(stdout);
     }
   }
   stop = true;
   slow_wave = false;
   for (std::thread& t : threads) t.join();
+  if (attacker.joinable()) attacker.join();
   const int64_t issued = accounts.issued();
   const int64_t completed = accounts.completed();
   std::map<std::string, int64_t> outcomes = accounts.outcomes();
