@@ -14,7 +14,11 @@
 // lowered the RSS by >= 1 MiB, with MALLOC_TRIM_SHIM_LOG=2 for every trim:
 //
 //   malloc_trim_shim: trim n=3 cause=signal took_us=5123 rss_before_kib=190000
-//       rss_after_kib=12000 released=1
+//       rss_after_kib=12000 released=1 in_use_kib=9000 free_kib=40000
+//
+// in_use_kib and free_kib are mallinfo2() after the trim: what the program
+// still holds (all arenas and mmapped chunks), and glibc's free chunks (whose
+// trimmed pages no longer count in the RSS).
 //
 // SIGUSR1 is blocked in the main thread before main() runs (so in every
 // thread the program creates) and taken only by the shim's thread with
@@ -93,15 +97,22 @@ void* TrimLoop(void*) {
     const int released = malloc_trim(0);
     const int64_t took_us = MonotonicUs() - t0;
     const int64_t rss_after = RssKib();
+    // What the program still holds (all arenas, mmapped chunks included) and
+    // what glibc keeps as free chunks, after the trim.
+    const struct mallinfo2 info = mallinfo2();
+    const int64_t in_use_kib = static_cast<int64_t>((info.uordblks + info.hblkhd) / 1024);
+    const int64_t free_kib = static_cast<int64_t>(info.fordblks / 1024);
     if (log_level >= 2 ||
         (log_level == 1 && (by_signal || took_us >= 1000 || rss_before - rss_after >= 1024))) {
       char line[256];
       int len = std::snprintf(line, sizeof(line),
                               "malloc_trim_shim: trim n=%d cause=%s took_us=%lld "
-                              "rss_before_kib=%lld rss_after_kib=%lld released=%d\n",
+                              "rss_before_kib=%lld rss_after_kib=%lld released=%d "
+                              "in_use_kib=%lld free_kib=%lld\n",
                               n, by_signal ? "signal" : "timer", static_cast<long long>(took_us),
                               static_cast<long long>(rss_before), static_cast<long long>(rss_after),
-                              released);
+                              released, static_cast<long long>(in_use_kib),
+                              static_cast<long long>(free_kib));
       Log(line, len);
     }
   }
