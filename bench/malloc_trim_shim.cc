@@ -16,6 +16,12 @@
 //   malloc_trim_shim: trim n=3 cause=signal took_us=5123 rss_before_kib=190000
 //       rss_after_kib=12000 released=1 in_use_kib=9000 free_kib=40000
 //
+// With MALLOC_TRIM_SHIM_IDLE=1 a timer tick trims only when the process was
+// idle during the last interval (its CPU time, all threads, grew by less
+// than MALLOC_TRIM_SHIM_IDLE_CPU_PCT percent of the interval; default 5)
+// after having been busy since the last trim: one trim per burst, when the
+// burst is over, and none during it (cause=idle).
+//
 // in_use_kib and free_kib are mallinfo2() after the trim: what the program
 // still holds (all arenas and mmapped chunks), and glibc's free chunks (whose
 // trimmed pages no longer count in the RSS).
@@ -41,10 +47,21 @@ namespace {
 
 int64_t interval_ms = 1000;
 int log_level = 1;
+bool idle_only = false;
+int64_t idle_cpu_pct = 5;
+int64_t last_cpu_us = 0;  // TrimLoop's only
+bool dirty = false;       // TrimLoop's only: busy since the last trim
 
 int64_t MonotonicUs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
+}
+
+// CPU time of the whole process (every thread), in microseconds.
+int64_t ProcessCpuUs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -92,6 +109,19 @@ void* TrimLoop(void*) {
       continue;
     }
     const bool by_signal = got == SIGUSR1;
+    if (idle_only && !by_signal) {
+      // Trim once per busy-then-idle transition: skip busy ticks and idle
+      // ticks with nothing new since the last trim.
+      const int64_t cpu = ProcessCpuUs();
+      const bool busy = cpu - last_cpu_us > interval_ms * 1000 * idle_cpu_pct / 100;
+      last_cpu_us = cpu;
+      if (busy) dirty = true;
+      if (busy || !dirty) {
+        --n;
+        continue;
+      }
+    }
+    dirty = false;
     const int64_t rss_before = RssKib();
     const int64_t t0 = MonotonicUs();
     const int released = malloc_trim(0);
@@ -102,17 +132,17 @@ void* TrimLoop(void*) {
     const struct mallinfo2 info = mallinfo2();
     const int64_t in_use_kib = static_cast<int64_t>((info.uordblks + info.hblkhd) / 1024);
     const int64_t free_kib = static_cast<int64_t>(info.fordblks / 1024);
-    if (log_level >= 2 ||
-        (log_level == 1 && (by_signal || took_us >= 1000 || rss_before - rss_after >= 1024))) {
+    if (log_level >= 2 || (log_level == 1 && (by_signal || idle_only || took_us >= 1000 ||
+                                              rss_before - rss_after >= 1024))) {
       char line[256];
       int len = std::snprintf(line, sizeof(line),
                               "malloc_trim_shim: trim n=%d cause=%s took_us=%lld "
                               "rss_before_kib=%lld rss_after_kib=%lld released=%d "
                               "in_use_kib=%lld free_kib=%lld\n",
-                              n, by_signal ? "signal" : "timer", static_cast<long long>(took_us),
-                              static_cast<long long>(rss_before), static_cast<long long>(rss_after),
-                              released, static_cast<long long>(in_use_kib),
-                              static_cast<long long>(free_kib));
+                              n, by_signal ? "signal" : (idle_only ? "idle" : "timer"),
+                              static_cast<long long>(took_us), static_cast<long long>(rss_before),
+                              static_cast<long long>(rss_after), released,
+                              static_cast<long long>(in_use_kib), static_cast<long long>(free_kib));
       Log(line, len);
     }
   }
@@ -122,6 +152,8 @@ void* TrimLoop(void*) {
 __attribute__((constructor)) void StartTrimThread() {
   if (const char* v = std::getenv("MALLOC_TRIM_SHIM_INTERVAL_MS")) interval_ms = std::atoll(v);
   if (const char* v = std::getenv("MALLOC_TRIM_SHIM_LOG")) log_level = std::atoi(v);
+  if (const char* v = std::getenv("MALLOC_TRIM_SHIM_IDLE")) idle_only = std::atoi(v) != 0;
+  if (const char* v = std::getenv("MALLOC_TRIM_SHIM_IDLE_CPU_PCT")) idle_cpu_pct = std::atoll(v);
   if (interval_ms < 0) interval_ms = 0;
 
   // SIGUSR1 stays blocked in this (the main) thread and every thread created

@@ -15,6 +15,8 @@
 #   glibc             glibc malloc, defaults
 #   glibc_arena2      MALLOC_ARENA_MAX=2
 #   glibc_trim1s      LD_PRELOAD=libmalloc_trim_shim.so: malloc_trim(0) every 1 s
+#   glibc_trim_idle   the shim, MALLOC_TRIM_SHIM_IDLE=1 every 500 ms: one malloc_trim(0)
+#                     in the first 500 ms tick with < 5 % CPU after busy ones
 #   glibc_trim_once   the shim with no timer: one malloc_trim(0) when the burst's
 #                     last answer is in (memory_burst --signal_after_burst=SIGUSR1),
 #                     timed: the trim_ms column (memory only, no throughput run)
@@ -36,7 +38,7 @@
 # (median), server VmHWM, and others' CPU % (the rest of the machine).
 #
 # Usage: bench/run_memory_burst.sh [options] [VARIANT...]
-#   --rounds 2                memory runs per variant (interleaved rounds)
+#   --rounds 2                memory runs per variant (interleaved rounds; 0: throughput only)
 #   --tput-rounds 3           throughput rounds (interleaved)
 #   --tput-duration 5         measured seconds per throughput run (warm-up 1 s)
 #   --no-tput                 memory only
@@ -55,7 +57,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_variants="glibc glibc_arena2 glibc_trim1s glibc_trim_once jemalloc jemalloc_decay1s jemalloc_decay1s_m0 mimalloc mimalloc_delay0"
+all_variants="glibc glibc_arena2 glibc_trim1s glibc_trim_idle glibc_trim_once jemalloc jemalloc_decay1s jemalloc_decay1s_m0 mimalloc mimalloc_delay0"
 rounds=2
 tput_rounds=3
 tput_duration=5
@@ -111,6 +113,8 @@ variant_env() {
     glibc) ;;
     glibc_arena2) echo MALLOC_ARENA_MAX=2 ;;
     glibc_trim1s) echo "LD_PRELOAD=$shim"; echo MALLOC_TRIM_SHIM_INTERVAL_MS=1000 ;;
+    glibc_trim_idle)
+      echo "LD_PRELOAD=$shim"; echo MALLOC_TRIM_SHIM_INTERVAL_MS=500; echo MALLOC_TRIM_SHIM_IDLE=1 ;;
     glibc_trim_once) echo "LD_PRELOAD=$shim"; echo MALLOC_TRIM_SHIM_INTERVAL_MS=0 ;;
     jemalloc|jemalloc_decay1s|jemalloc_decay1s_m0)
       [ -n "$jemalloc_so" ] || { echo "libjemalloc2 is not installed (tools/setup.sh)" >&2; return 1; }
@@ -224,7 +228,7 @@ done
 [ "$tput" = 1 ] || exit 0
 
 echo
-echo "# throughput: rpc_bench --payload=16 --concurrency=128 --duration=$tput_duration --warmup=1 --channels=1 --connection_type=single; server $tput_server_flags; $tput_rounds interleaved rounds"
+echo "# throughput: rpc_bench --payload=16 --concurrency=128 --duration=$tput_duration --warmup=1 --channels=1 --connection_type=single; rpc_echo_server ${tput_server_flags:-(default flags)}; $tput_rounds interleaved rounds"
 declare -A qps cpu hwm oth
 tput_variants=()
 for v in "${variants[@]}"; do
