@@ -21,6 +21,9 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc
   # Benchmark report charts (bench/report.sh)
   gnuplot-nox
+  # Allocators compared by bench/run_memory_burst.sh (LD_PRELOAD of the
+  # runtime libraries libjemalloc2 and libmimalloc2.0 these depend on)
+  libjemalloc-dev libmimalloc-dev
 )
 
 missing=()
