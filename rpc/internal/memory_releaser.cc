@@ -9,6 +9,17 @@
 #include "netpoll/mutex.h"
 
 namespace nprpc {
+namespace {
+
+// Returns free heap pages to the system (glibc; other allocators manage
+// their own).
+void TrimHeap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace
 
 MemoryReleaser::MemoryReleaser(netpoll::EventLoopGroup* group,
                                std::shared_ptr<netpoll::MemoryBudget> budget,
@@ -20,9 +31,11 @@ MemoryReleaser::~MemoryReleaser() { Stop(); }
 void MemoryReleaser::TuneAllocator() {
   static std::once_flag once;
   std::call_once(once, [] {
+#ifdef __GLIBC__
     constexpr int kThreshold = 1 << 20;
     mallopt(M_MMAP_THRESHOLD, kThreshold);
     mallopt(M_TRIM_THRESHOLD, kThreshold);
+#endif
   });
 }
 
@@ -54,7 +67,7 @@ void MemoryReleaser::Stop() {
 
 void MemoryReleaser::ReleaseNow() {
   netpoll::LinkBuffer::TrimThreadCache();
-  malloc_trim(0);
+  TrimHeap();
 }
 
 void MemoryReleaser::Check() {
@@ -63,7 +76,7 @@ void MemoryReleaser::Check() {
   if (!burst_ended) {
     if (trim_again_) {
       trim_again_ = false;
-      malloc_trim(0);  // what the workers' idle trims freed since
+      TrimHeap();  // what the workers' idle trims freed since
     }
     return;
   }
