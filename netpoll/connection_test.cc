@@ -8,6 +8,7 @@
 #include <atomic>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -101,7 +102,7 @@ class ConnectionTest : public ::testing::Test {
     };
     ServerOptions options;
     options.num_loops = 1;
-    options.connection = connection_options;
+    options.connection = std::move(connection_options);
     options.callbacks = callbacks;
     auto server = Server::Create(options);
     ASSERT_TRUE(server.ok());
@@ -528,15 +529,13 @@ TEST_F(ConnectionTest, OutputAboveTheHighWatermarkPausesReadingUntilItDrains) {
   const std::string requests(8 << 10, 'q');
   int fd = client.fd();
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  size_t sent = 0;
   auto saw = [&](const std::string& event) {
     std::vector<std::string> events = recorder_.Events();
     return std::find(events.begin(), events.end(), event) != events.end();
   };
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (!saw("high-watermark") && absl::Now() < deadline) {
-    ssize_t n = ::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL);
-    if (n > 0) sent += static_cast<size_t>(n);
+    (void)::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL);
     pollfd writable = {fd, POLLOUT, 0};
     (void)::poll(&writable, 1, 5);
   }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -106,8 +107,8 @@ size_t CgroupMemoryLimit() {
 size_t DefaultMemoryBudget() {
   size_t memory = CgroupMemoryLimit();
   if (memory == 0) {
-    long pages = sysconf(_SC_PHYS_PAGES);
-    long page_size = sysconf(_SC_PAGESIZE);
+    const int64_t pages = sysconf(_SC_PHYS_PAGES);
+    const int64_t page_size = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page_size > 0) {
       memory = static_cast<size_t>(pages) * static_cast<size_t>(page_size);
     }

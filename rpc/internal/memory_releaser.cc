@@ -24,7 +24,7 @@ void TrimHeap() {
 MemoryReleaser::MemoryReleaser(netpoll::EventLoopGroup* group,
                                std::shared_ptr<netpoll::MemoryBudget> budget,
                                MemoryReleaserOptions options)
-    : group_(group), budget_(std::move(budget)), options_(options) {}
+    : group_(group), budget_(std::move(budget)), options_(std::move(options)) {}
 
 MemoryReleaser::~MemoryReleaser() { Stop(); }
 
