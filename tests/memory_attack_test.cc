@@ -59,16 +59,26 @@ using testing::EncodeRawCall;
 constexpr int64_t kMiB = 1024;  // in KiB, the unit of VmRSS
 
 // ASan keeps freed memory in a quarantine (256 MiB by default) and adds
-// redzones; TSan keeps shadow memory. RSS there is not the server's alone:
-// bounds are widened, and what "returns near idle" means is looser.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
+// redzones: RSS bounds are widened there. TSan keeps shadow memory several
+// times the size of what the program touches and runs 5-15x slower: RSS says
+// nothing about the server there, so TSan checks only the behaviour (every
+// steady call succeeds, the limits engage), with a loose latency bound.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kCheckRss = false;
+constexpr int64_t kSanitizerMarginMiB = 0;
+constexpr int64_t kSteadyP99Ms = 10000;
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr bool kCheckRss = true;
+constexpr int64_t kSanitizerMarginMiB = 448;
+constexpr int64_t kSteadyP99Ms = 2000;
 #else
-constexpr bool kSanitized = false;
+constexpr bool kCheckRss = true;
+constexpr int64_t kSanitizerMarginMiB = 0;
+constexpr int64_t kSteadyP99Ms = 500;
 #endif
-constexpr int64_t kMarginKiB = (kSanitized ? 512 : 64) * kMiB;
-constexpr int64_t kAfterMarginKiB = (kSanitized ? 512 : 48) * kMiB;
-const absl::Duration kSteadyP99 = absl::Milliseconds(kSanitized ? 2000 : 500);
+constexpr int64_t kMarginKiB = (64 + kSanitizerMarginMiB) * kMiB;
+constexpr int64_t kAfterMarginKiB = (48 + kSanitizerMarginMiB) * kMiB;
+const absl::Duration kSteadyP99 = absl::Milliseconds(kSteadyP99Ms);
 
 // Samples VmRSS until stopped; remembers the peak.
 class RssSampler {
@@ -108,7 +118,8 @@ class SteadyClient {
     stop_.store(true);
     if (thread_.joinable()) thread_.join();
   }
-  int calls() const { return static_cast<int>(latencies_.size()); }
+  // Any time (the rest only after Stop()).
+  int calls() const { return calls_.load(); }
   int failures() const { return failures_; }
   const absl::Status& first_failure() const { return first_failure_; }
   absl::Duration p99() const {
@@ -130,6 +141,7 @@ class SteadyClient {
       absl::Status s =
           channel_->CallMethod("example.EchoService", "Echo", request, &response, options);
       latencies_.push_back(absl::Now() - start);
+      calls_.fetch_add(1);
       if (!s.ok()) {
         if (failures_++ == 0) first_failure_ = s;
       }
@@ -138,6 +150,7 @@ class SteadyClient {
   }
   std::unique_ptr<Channel> channel_;
   std::atomic<bool> stop_{false};
+  std::atomic<int> calls_{0};
   std::vector<absl::Duration> latencies_;
   int failures_ = 0;
   absl::Status first_failure_;
@@ -210,7 +223,7 @@ class MemoryAttackTest : public ::testing::Test {
     const bool returned = WaitFor(
         [&] {
           after = VmRssKiB();
-          return after - baseline_kib_ <= kAfterMarginKiB;
+          return !kCheckRss || after - baseline_kib_ <= kAfterMarginKiB;
         },
         absl::Seconds(10));
     const absl::Duration return_time = absl::Now() - left;
@@ -232,10 +245,14 @@ class MemoryAttackTest : public ::testing::Test {
     for (const auto& [code, count] : result.answers_by_code)
       std::cout << " | code " << code << " x" << count;
     std::cout << std::endl;
-    EXPECT_LE(peak - baseline_kib_, bound_kib) << "peak RSS above the bound";
+    if (kCheckRss) {
+      EXPECT_LE(peak - baseline_kib_, bound_kib) << "peak RSS above the bound";
+    }
     EXPECT_EQ(steady_->failures(), 0) << steady_->first_failure();
     EXPECT_LE(steady_->p99(), kSteadyP99);
-    EXPECT_TRUE(returned) << "RSS still +" << (after - baseline_kib_) / kMiB << " MiB";
+    if (kCheckRss) {
+      EXPECT_TRUE(returned) << "RSS still +" << (after - baseline_kib_) / kMiB << " MiB";
+    }
     EXPECT_LE(stats.memory_held_peak_bytes,
               static_cast<int64_t>(stats.memory_budget_bytes) + (int64_t{16} << 20))
         << "the budget's own accounting went over";
@@ -287,12 +304,21 @@ TEST_F(MemoryAttackTest, FiftyNonReadingPipelinersOfLargeCallsStayWithinTheBudge
   const std::string frame =
       EncodeRawCall(1, std::string(64 << 10, 'x'), "example.EchoService", "Echo");
   Run("50 pipeliners x 64 KiB, budget 128 MiB", 128 * kMiB + kMarginKiB, [&] {
+    absl::Time held_at = absl::InfiniteFuture();
     return Attack({.port = port_,
                    .connections = 50,
                    .stream = frame,
                    .repeat = true,
-                   .duration = absl::Seconds(4),
-                   .done = nullptr});
+                   .duration = absl::Seconds(15),
+                   // Until a limit has held the attackers for a second.
+                   .done = [&] {
+                     const ServerStats stats = server_->Stats();
+                     if (held_at == absl::InfiniteFuture() &&
+                         stats.output_pauses + stats.budget_read_pauses > 0) {
+                       held_at = absl::Now();
+                     }
+                     return absl::Now() - held_at > absl::Seconds(1);
+                   }});
   });
   const ServerStats stats = server_->Stats();
   EXPECT_GE(stats.output_pauses + stats.budget_read_pauses, 1);
