@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <any>
+#include <functional>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "netpoll/connection.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/link_buffer.h"
 #include "netpoll/logging.h"
 #include "netpoll/server.h"
 #include "rpc/internal/baidu_std_protocol.h"
@@ -62,11 +64,17 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
     return absl::InvalidArgumentError("max_in_flight_per_connection must be >= 1");
   }
   if (!options_.run_handlers_inline) {
-    absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
-        WorkerPool::Create({.num_threads = workers,
-                            .max_queued_tasks = options_.max_queued_calls,
-                            .name = "nprpc-worker",
-                            .busy_poll = options_.worker_busy_poll});
+    absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Create(
+        {.num_threads = workers,
+         .max_queued_tasks = options_.max_queued_calls,
+         .name = "nprpc-worker",
+         .busy_poll = options_.worker_busy_poll,
+         // A worker idle for a second after a burst gives
+         // its cached blocks back (the MemoryReleaser then
+         // returns them to the system).
+         .on_idle = options_.release_memory_after_bursts
+                        ? std::function<void()>(&netpoll::LinkBuffer::TrimThreadCache)
+                        : nullptr});
     if (!pool.ok()) return pool.status();
     pool_ = std::move(*pool);
     core_->set_pool(pool_.get());

@@ -192,6 +192,16 @@ class ServerTest : public ::testing::Test {
                                        return absl::OkStatus();
                                      }))
             .ok());
+    // Answers the order in which it ran (1, 2, ...) as the message.
+    EXPECT_TRUE(service
+                    ->AddMethod("Order", MakeUnaryMethodHandler(
+                                             req, resp,
+                                             [this](ServerContext&, const auto&, auto* rs) {
+                                               static_cast<EchoResponse*>(rs)->set_message(
+                                                   absl::StrCat(++ordered_));
+                                               return absl::OkStatus();
+                                             }))
+                    .ok());
     // Counts the calls that started.
     EXPECT_TRUE(service
                     ->AddMethod("Count", MakeUnaryMethodHandler(
@@ -267,6 +277,7 @@ class ServerTest : public ::testing::Test {
   std::atomic<int> peak_running_{0};
   std::atomic<int> started_{0};
   std::atomic<int> counted_{0};
+  std::atomic<int> ordered_{0};
   netpoll::Mutex mu_;
   std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
 };
@@ -478,22 +489,58 @@ TEST_F(ServerTest, MethodConcurrencyLimitAnswersELimitOnlyForThatMethod) {
   EXPECT_EQ(ReadReply(a).error_code, 0);
 }
 
-TEST_F(ServerTest, FullWorkerQueueAnswersELimit) {
+TEST_F(ServerTest, FullWorkerQueueAnswersELimitToConnectionsHoldingTheirShare) {
   StartServer(ServerOptions{.num_worker_threads = 1, .max_queued_calls = 1});
   BlockingClient a = Connect();
   BlockingClient b = Connect();
   ASSERT_TRUE(a.SendAll(EncodeEcho({.service = "test.TestService", .method = "Block"})).ok());
   ASSERT_TRUE(Eventually([&] { return started_.load() == 1; }));
-  // Fills the queue (waits behind Block).
+  // b fills the queue (its call waits behind Block); its second call finds
+  // the queue full while b holds its whole share.
   ASSERT_TRUE(b.SendAll(EncodeEcho({.method = "Echo", .correlation_id = 1})).ok());
   ASSERT_TRUE(Eventually([&] { return server_->Stats().total.in_flight == 2; }));
-  BlockingClient c = Connect();
-  Reply overflow = Roundtrip(c, {.correlation_id = 2});
+  Reply overflow = Roundtrip(b, {.correlation_id = 2});
   EXPECT_EQ(overflow.error_code, ELIMIT);
   EXPECT_NE(overflow.error_text.find("worker queue is full"), std::string::npos);
+  // Another connection holds nothing: it is admitted beyond the limit (up to
+  // twice it), so one connection cannot take the whole queue from others.
+  BlockingClient c = Connect();
+  ASSERT_TRUE(c.SendAll(EncodeEcho({.method = "Echo", .correlation_id = 3})).ok());
+  ASSERT_TRUE(Eventually([&] { return server_->Stats().total.in_flight == 3; }));
+  // At twice the limit every connection is refused.
+  BlockingClient d = Connect();
+  EXPECT_EQ(Roundtrip(d, {.correlation_id = 4}).error_code, ELIMIT);
   release_.Notify();
   EXPECT_EQ(ReadReply(a).error_code, 0);
   EXPECT_EQ(ReadReply(b).error_code, 0);
+  EXPECT_EQ(ReadReply(c).error_code, 0);
+}
+
+TEST_F(ServerTest, WorkersServeConnectionsInTurnNotOneConnectionsFloodFirst) {
+  StartServer(ServerOptions{.num_worker_threads = 1});
+  BlockingClient a = Connect();
+  BlockingClient flood = Connect();
+  BlockingClient single = Connect();
+  ASSERT_TRUE(a.SendAll(EncodeEcho({.service = "test.TestService", .method = "Block"})).ok());
+  ASSERT_TRUE(Eventually([&] { return started_.load() == 1; }));
+  std::string calls;
+  for (int i = 1; i <= 50; ++i) {
+    calls += EncodeEcho({.service = "test.TestService", .method = "Order", .correlation_id = i});
+  }
+  ASSERT_TRUE(flood.SendAll(calls).ok());
+  ASSERT_TRUE(Eventually([&] { return server_->Stats().total.in_flight == 51; }));
+  ASSERT_TRUE(single
+                  .SendAll(EncodeEcho(
+                      {.service = "test.TestService", .method = "Order", .correlation_id = 99}))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return server_->Stats().total.in_flight == 52; }));
+  release_.Notify();
+  // The single call runs second (after the flood's first), not 51st.
+  Reply reply = ReadReply(single);
+  EXPECT_EQ(reply.error_code, 0);
+  EXPECT_EQ(reply.message, "2");
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(ReadReply(flood).error_code, 0);
+  EXPECT_EQ(ReadReply(a).error_code, 0);
 }
 
 TEST_F(ServerTest, IoLoopHandlerAnswersWhileEveryWorkerIsBusy) {

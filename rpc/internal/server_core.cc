@@ -106,7 +106,9 @@ void ServerCore::Start(const std::shared_ptr<ServerCall>& call) {
     call->Run();
     return;
   }
-  if (absl::Status s = pool_->TrySubmit([call] { call->Run(); }); !s.ok()) {
+  // Keyed by connection: the pool serves connections in turn, and a full
+  // queue still admits a connection holding less than its share.
+  if (absl::Status s = pool_->TrySubmit([call] { call->Run(); }, conn->id()); !s.ok()) {
     call->FinishByServer(ELIMIT, absl::StrCat("Server is overloaded: ", s.message()));
   }
 }
