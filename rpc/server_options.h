@@ -84,9 +84,9 @@ struct ServerOptions {
   // read. Measured in memory held (blocks), not payload bytes.
   size_t output_high_watermark = 4 << 20;
   size_t output_low_watermark = 1 << 20;
-  // After a burst (the memory budget's use fell by 16 MiB or more within a
-  // second), trim the block caches and return free heap pages to the system
-  // (rpc/internal/memory_releaser.h), so that RSS comes back near idle.
+  // After a burst (the memory budget's use peaked at 4 MiB or more within a
+  // second and fell to a quarter of it), trim the block caches and return free heap pages to the
+  // system (rpc/internal/memory_releaser.h), so that RSS comes back near idle.
   bool release_memory_after_bursts = true;
   // Grace period used by the destructor when Shutdown() was not called.
   absl::Duration shutdown_grace = absl::Seconds(5);

@@ -72,17 +72,20 @@ void MemoryReleaser::ReleaseNow() {
 
 void MemoryReleaser::Check() {
   const int64_t peak = budget_->TakeRecentPeak();
-  const bool burst_ended = peak - budget_->used() >= options_.burst_bytes;
+  const int64_t used = budget_->used();
+  // A burst ended: the peak since the last check was large, and most of it
+  // is gone.
+  const bool burst_ended = peak >= options_.burst_bytes && used <= peak / 4;
   if (!burst_ended) {
-    if (trim_again_) {
-      trim_again_ = false;
+    if (trims_left_ > 0) {
+      --trims_left_;
       TrimHeap();  // what the workers' idle trims freed since
     }
     return;
   }
   releases_.fetch_add(1, std::memory_order_relaxed);
   if (options_.on_release) options_.on_release();
-  trim_again_ = true;
+  trims_left_ = 2;
   for (int i = 1; i < group_->size(); ++i) {
     group_->loop(i)->QueueInLoop([] { netpoll::LinkBuffer::TrimThreadCache(); });
   }
