@@ -23,8 +23,9 @@ namespace {
 // memory budget when its header arrives (and is refused when the budget
 // cannot give them); smaller frames are read under the budget's read rule.
 constexpr size_t kReservedFrameBytes = 64 << 10;
-// What a decoded request holds besides its bytes: the call, its context, the
-// messages' overhead. An estimate: the budget counts it per call.
+// What a decoded request holds besides its payload and attachment: its meta,
+// the call, its context, the messages' overhead. An estimate: the budget
+// counts it per call.
 constexpr size_t kCallOverheadBytes = 1024;
 // After a protocol error, calls already admitted get this long to answer
 // before the connection closes without them.
@@ -318,8 +319,7 @@ void BaiduStdSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkB
     // Its bytes, the message its payload becomes (a compressed one is
     // charged when inflated, ParseRequest), and the call.
     const size_t message = frame.meta.compress_type() == 0 ? frame.payload.Len() : 0;
-    const size_t held = frame.payload.Len() + frame.attachment.Len() + message +
-                        static_cast<size_t>(frame.meta.ByteSizeLong()) + kCallOverheadBytes;
+    const size_t held = frame.payload.Len() + frame.attachment.Len() + message + kCallOverheadBytes;
     conn->ChargeHeld(static_cast<int64_t>(held));
     if (in_flight_ >= static_cast<int>(limit) || !queued_.empty()) {
       // Keep the order; stop reading until calls complete (OnCallDone).
