@@ -227,41 +227,55 @@ absl::Status Connection::Write(absl::string_view data) {
   return Write(std::move(buffer));
 }
 
-absl::Status Connection::Write(LinkBuffer data) {
+absl::Status Connection::Write(LinkBuffer data) { return Write(std::move(data), nullptr); }
+
+absl::Status Connection::Write(LinkBuffer data, absl::AnyInvocable<void()> then) {
   size_t n = data.Len();
-  if (n == 0) return absl::OkStatus();
+  if (n == 0) {
+    if (then != nullptr) loop_->QueueInLoop(std::move(then));
+    return absl::OkStatus();
+  }
   // A small write is copied behind the previous ones (sharing their block)
   // instead of bringing its own block: a 37-byte answer would hold 4 KiB.
   const bool copy = n < LinkBuffer::kCopyThreshold;
   bool queue_flush = false;
   bool early = false;
+  absl::Status refused;
   {
     MutexLock lock(&mu_);
-    if (closing_ || closed_) return absl::FailedPreconditionError("connection is closed");
     const size_t held = output_memory_.load(std::memory_order_relaxed);
-    if (held + (copy ? n : data.BlockBytes()) > max_output_bytes_) {
-      return absl::ResourceExhaustedError(
+    if (closing_ || closed_) {
+      refused = absl::FailedPreconditionError("connection is closed");
+    } else if (held + (copy ? n : data.BlockBytes()) > max_output_bytes_) {
+      refused = absl::ResourceExhaustedError(
           absl::StrCat("connection output buffer full (", held, " bytes held by ",
                        output_bytes_.load(std::memory_order_relaxed), " bytes pending, cap ",
                        max_output_bytes_, ")"));
-    }
-    output_bytes_.fetch_add(n, std::memory_order_relaxed);
-    const size_t before = pending_.BlockBytes();
-    if (copy) {
-      data.ForEachChunk([this](absl::string_view chunk) {
-        mu_.AssertHeld();
-        pending_.WriteBinary(chunk);
-      });
     } else {
-      pending_.Append(std::move(data));
+      output_bytes_.fetch_add(n, std::memory_order_relaxed);
+      const size_t before = pending_.BlockBytes();
+      if (copy) {
+        data.ForEachChunk([this](absl::string_view chunk) {
+          mu_.AssertHeld();
+          pending_.WriteBinary(chunk);
+        });
+      } else {
+        pending_.Append(std::move(data));
+      }
+      AddOutputMemory(static_cast<int64_t>(pending_.BlockBytes()) - static_cast<int64_t>(before));
+      if (then != nullptr) after_flush_.push_back(std::move(then));
+      queue_flush = !flush_queued_;
+      flush_queued_ = true;
+      if (flush_after_writes_ > 0 && ++pending_writes_ >= flush_after_writes_) {
+        pending_writes_ = 0;
+        early = true;
+      }
     }
-    AddOutputMemory(static_cast<int64_t>(pending_.BlockBytes()) - static_cast<int64_t>(before));
-    queue_flush = !flush_queued_;
-    flush_queued_ = true;
-    if (flush_after_writes_ > 0 && ++pending_writes_ >= flush_after_writes_) {
-      pending_writes_ = 0;
-      early = true;
-    }
+  }
+  if (!refused.ok()) {
+    // `then` is still ours: it runs anyway (outside mu_: QueueInLoop locks).
+    if (then != nullptr) loop_->QueueInLoop(std::move(then));
+    return refused;
   }
   // On the loop thread, typically while a batch of input is being handled:
   // send what is ready now so the peer starts on it while this turn goes on.
@@ -315,12 +329,17 @@ void Connection::FlushInLoop() {
     flush_queued_ = false;
     pending_writes_ = 0;
     TakePendingLocked();
+    running_after_flush_.swap(after_flush_);
   }
-  if (state() == ConnectionState::kClosed || !registered_) return;
+  if (state() == ConnectionState::kClosed || !registered_) {
+    RunAfterFlush();
+    return;
+  }
   while (!output_.empty()) {
     absl::StatusOr<size_t> n = WriteOutputOnce();
     if (!n.ok()) {
       CloseInLoop(n.status());
+      RunAfterFlush();
       return;
     }
     if (*n == 0) break;  // kernel buffer full: EPOLLOUT (edge) will call us again
@@ -345,11 +364,21 @@ void Connection::FlushInLoop() {
       callbacks_->on_output_watermark(shared_from_this(), false);
     }
   }
-  if (state() == ConnectionState::kClosed) return;
-  SyncBudget();
-  if (state() == ConnectionState::kClosing && output_bytes_.load(std::memory_order_relaxed) == 0) {
-    CloseInLoop(close_reason_);
+  if (state() != ConnectionState::kClosed) {
+    SyncBudget();
+    if (state() == ConnectionState::kClosing &&
+        output_bytes_.load(std::memory_order_relaxed) == 0) {
+      CloseInLoop(close_reason_);
+    }
   }
+  RunAfterFlush();
+}
+
+void Connection::RunAfterFlush() {
+  // Callbacks may write (and queue more); those run at the next flush.
+  std::vector<absl::AnyInvocable<void()>> callbacks;
+  callbacks.swap(running_after_flush_);
+  for (auto& callback : callbacks) callback();
 }
 
 void Connection::Close(absl::Status reason) {
@@ -392,11 +421,15 @@ void Connection::CloseInLoop(const absl::Status& reason) {
   if (state() == ConnectionState::kClosed) return;
   bool was_started = registered_;
   state_.store(ConnectionState::kClosed, std::memory_order_release);
+  std::vector<absl::AnyInvocable<void()>> after_flush;
   {
     MutexLock lock(&mu_);
     closing_ = true;
     pending_.Clear();
+    after_flush.swap(after_flush_);
   }
+  // Owed to the writers whatever happens to their data.
+  for (auto& callback : after_flush) loop_->QueueInLoop(std::move(callback));
   output_.Clear();
   input_.Clear();
   output_bytes_.store(0, std::memory_order_relaxed);

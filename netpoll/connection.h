@@ -156,6 +156,12 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   // the connection is closing or closed; ResourceExhausted above
   // max_output_bytes (nothing is queued then).
   absl::Status Write(LinkBuffer data);
+  // Write(data), then runs `then` on the loop thread once the data is handed
+  // to the socket (or the connection closed): one loop task for both, where
+  // a separate EventLoop::QueueInLoop(then) would take the loop's queue lock
+  // once more per write. `then` runs exactly once, also when the write fails
+  // (then it is queued on the loop by itself).
+  absl::Status Write(LinkBuffer data, absl::AnyInvocable<void()> then);
   absl::Status Write(absl::string_view data);
 
   // Closes now; pending output is dropped. `reason` reaches on_disconnect.
@@ -219,6 +225,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   void HandleRead(bool stop_at_short_read = false);
   void FlushInLoop();
   void FlushEarlyInLoop();  // loop thread
+  // Loop thread: runs the Write(data, then) callbacks taken under mu_.
+  void RunAfterFlush();
   // Loop thread: moves pending_ behind output_.
   void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Loop thread: one write of output_, counted (bytes, calls, progress).
@@ -287,6 +295,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no more writes accepted
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<absl::AnyInvocable<void()>> close_callbacks_ ABSL_GUARDED_BY(mu_);
+  // Write(data, then): run by the next FlushInLoop (or the close).
+  std::vector<absl::AnyInvocable<void()>> after_flush_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::AnyInvocable<void()>> running_after_flush_;  // loop thread
 };
 
 }  // namespace netpoll

@@ -118,13 +118,15 @@ void ServerCore::Send(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer fr
   if (!loops_.TryEnter()) return;  // the server is gone; nobody can read this answer
   // From here until Leave(), the loops exist.
   if (timer != netpoll::kInvalidTimerId) conn->loop()->Cancel(timer);
-  absl::Status s = conn->Write(std::move(frame));
-  if (absl::IsResourceExhausted(s)) {
-    // The client does not read its answers: stop serving it.
-    NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": " << s;
-    conn->Close(s);
+  // One loop task for the answer's flush and on_loop.
+  absl::Status s = conn->Write(std::move(frame), std::move(on_loop));
+  if (!s.ok()) {
+    if (absl::IsResourceExhausted(s)) {
+      // The client does not read its answers: stop serving it.
+      NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": " << s;
+      conn->Close(s);
+    }
   }
-  if (on_loop != nullptr) conn->loop()->QueueInLoop(std::move(on_loop));
   loops_.Leave();
 }
 
