@@ -509,6 +509,47 @@ TEST_F(ConnectionTest, SmallWritesShareBlocksAndOutputIsMeasuredInBlocks) {
   EXPECT_TRUE(WaitFor([&] { return conn->pending_output_memory() == 0; }));
 }
 
+TEST_F(ConnectionTest, WriteThenRunsOnceOnTheLoopAfterTheFlushOrARefusalOrAClose) {
+  ConnectionOptions options;
+  options.max_output_bytes = 1 << 20;
+  StartServer(options,
+              [](const ConnectionPtr&, LinkBuffer& input) { (void)input.Skip(input.Len()); });
+  BlockingClient client = Connect();
+  ConnectionPtr conn = recorder_.Conn();
+  std::atomic<int> ran{0};
+  std::atomic<bool> on_loop{true};
+  std::atomic<size_t> pending_then{1};
+  auto then = [&] {
+    on_loop = on_loop && conn->loop()->IsInLoopThread();
+    pending_then = conn->pending_output_bytes();
+    ++ran;
+  };
+  // Written from this (non-loop) thread: runs on the loop, after the flush
+  // handed the bytes to the socket.
+  ASSERT_TRUE(conn->Write(LinkBuffer(), then).ok());  // empty: just queued
+  LinkBuffer data;
+  data.WriteString("answer");
+  ASSERT_TRUE(conn->Write(std::move(data), then).ok());
+  ASSERT_TRUE(WaitFor([&] { return ran.load() == 2; }));
+  EXPECT_EQ(pending_then.load(), 0u);
+  ASSERT_TRUE(client.ReadExactly(6).ok());
+  // Refused (over the cap): still runs, once.
+  LinkBuffer big;
+  big.WriteString(std::string(2 << 20, 'x'));
+  EXPECT_TRUE(absl::IsResourceExhausted(conn->Write(std::move(big), then)));
+  ASSERT_TRUE(WaitFor([&] { return ran.load() == 3; }));
+  // Closed: still runs, once.
+  conn->Close();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  LinkBuffer late;
+  late.WriteString("late");
+  EXPECT_FALSE(conn->Write(std::move(late), then).ok());
+  ASSERT_TRUE(WaitFor([&] { return ran.load() == 4; }));
+  DrainLoop(conn->loop());
+  EXPECT_EQ(ran.load(), 4);
+  EXPECT_TRUE(on_loop.load());
+}
+
 TEST_F(ConnectionTest, OutputAboveTheHighWatermarkPausesReadingUntilItDrains) {
   ConnectionOptions options;
   options.output_high_watermark = 256 << 10;
