@@ -17,7 +17,22 @@ void TimerQueue::Schedule(TimerId id, absl::Time when, absl::Duration interval, 
   heap_.push(HeapEntry{when, id});
 }
 
-bool TimerQueue::Cancel(TimerId id) { return timers_.erase(id) > 0; }
+bool TimerQueue::Cancel(TimerId id) {
+  if (timers_.erase(id) == 0) return false;
+  MaybeCompact();
+  return true;
+}
+
+void TimerQueue::MaybeCompact() {
+  // Amortized O(1): a rebuild costs O(live) and follows at least
+  // live + kSlack cancellations.
+  constexpr size_t kSlack = 1024;
+  if (heap_.size() <= 2 * timers_.size() + kSlack) return;
+  std::vector<HeapEntry> live;
+  live.reserve(timers_.size());
+  for (const auto& [id, timer] : timers_) live.push_back(HeapEntry{timer.when, id});
+  heap_ = decltype(heap_)(std::greater<>(), std::move(live));
+}
 
 void TimerQueue::DropCancelledTop() {
   while (!heap_.empty()) {

@@ -65,5 +65,23 @@ TEST(TimerQueue, CallbackMayScheduleAndCancelOtherTimers) {
   EXPECT_EQ(order, (std::vector<int>{1, 3}));
 }
 
+TEST(TimerQueue, CancelledEntriesBehindALiveEarlierTimerDoNotAccumulate) {
+  TimerQueue queue;
+  const absl::Time now = MonotonicNow();
+  // A live timer due first keeps every stale entry below the top.
+  queue.Schedule(1, now + absl::Seconds(1), absl::Seconds(1), [] {});
+  for (TimerId id = 2; id < 100000; ++id) {
+    queue.Schedule(id, now + absl::Seconds(5), absl::ZeroDuration(), [] {});
+    ASSERT_TRUE(queue.Cancel(id));
+  }
+  EXPECT_EQ(queue.size(), 1u);
+  EXPECT_LE(queue.heap_entries(), 2u + 1024u);
+  // The live timer still fires, at its time.
+  int ran = 0;
+  queue.Schedule(100000, now + absl::Seconds(2), absl::ZeroDuration(), [&] { ++ran; });
+  EXPECT_EQ(queue.RunExpired(now + absl::Seconds(2)), 2);  // the repeating one, then this
+  EXPECT_EQ(ran, 1);
+}
+
 }  // namespace
 }  // namespace netpoll
