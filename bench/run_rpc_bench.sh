@@ -53,6 +53,7 @@
 # cores, other engineers' builds): compare nprpc with gRPC only within one
 # run; the oth_cpu% column says how much the rest of the machine took.
 set -euo pipefail
+caller_dir="$PWD"  # a relative --brpc-dir is relative to it
 cd "$(dirname "$0")/.."
 
 points="16:1 16:16 16:128 4096:128"
@@ -92,7 +93,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -n "$brpc_dir" ]; then
-  brpc_dir="$(cd "$brpc_dir" && pwd)"
+  brpc_dir="$(cd "$caller_dir" && cd "$brpc_dir" && pwd)"
   for b in brpc_echo_server brpc_bench_client; do
     [ -x "$brpc_dir/$b" ] || { echo "--brpc-dir: no executable $brpc_dir/$b" >&2; exit 2; }
   done
