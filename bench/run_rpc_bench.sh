@@ -398,11 +398,13 @@ for line in open(path):
     if key not in rows:
         rows[key] = []
         order.append(key)
-    if r["pair"] == "nprpc":  # the first pair of a point: a new round
+    # The nprpc pair runs first at every point; a pair seen twice also starts
+    # a new round (when a round's nprpc run failed).
+    if r["pair"] == "nprpc" or not rows[key] or r["pair"] in rows[key][-1]:
         rows[key].append({})
-        if not flags:  # the nprpc pair is the default server
-            rows[key][-1]["nprpc_default"] = r
     rows[key][-1][r["pair"]] = r
+    if r["pair"] == "nprpc" and not flags:  # the nprpc pair is the default server
+        rows[key][-1]["nprpc_default"] = r
 def qps(r): return r["qps"] if r and not r["errors"] else None
 def lat(r, k): return r[k] if r and not r["errors"] else None
 def us(r):
