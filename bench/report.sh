@@ -22,6 +22,9 @@
 #   --from DIR       only regenerate the page from an earlier --run-dir
 #   --out FILE       the page (default docs/benchmarks.md)
 #   --img-dir DIR    the charts (default docs/img)
+#   --brpc-dir DIR   also the brpc baseline in the nprpc vs gRPC sweep and rounds
+#                    (bench/run_rpc_bench.sh --brpc-dir: DIR holds brpc_echo_server
+#                    and brpc_bench_client, built outside the repository)
 #
 # The full run takes about 25 minutes on the 2-core development VM.
 # Environment: BAZEL_OUTPUT_BASE=dir runs bazel with --output_base=dir (passed
@@ -31,6 +34,7 @@
 # gnuplot-nox; apt-get runs only when one is missing). Loopback only; every
 # server is started and stopped by the run scripts (traps: none is left).
 set -euo pipefail
+caller_dir="$PWD"  # a relative --brpc-dir is relative to it
 cd "$(dirname "$0")/.."
 
 quick=0
@@ -40,6 +44,7 @@ run_dir=""
 from=""
 out=docs/benchmarks.md
 img_dir=docs/img
+brpc_dir=""
 args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -50,7 +55,8 @@ while [ $# -gt 0 ]; do
     --from) from="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --img-dir) img_dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --brpc-dir) brpc_dir="$2"; shift 2 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -141,6 +147,15 @@ if [ "$build" = 1 ]; then
     //bench:grpc_echo_server //examples:rpc_echo_server >&2
 fi
 
+# The brpc baseline's flags for the two run_rpc_bench.sh calls that compare
+# servers side by side (the sweep and the rounds).
+brpc_args=()
+if [ -n "$brpc_dir" ]; then
+  brpc_dir="$(cd "$caller_dir" && cd "$brpc_dir" && pwd)"
+  brpc_args=(--brpc-dir "$brpc_dir")
+  meta brpc_dir "$brpc_dir"
+fi
+
 # Wait (bounded) for the other tenants' builds to finish.
 waited=0
 while [ "$waited" -lt "$max_wait" ] &&
@@ -183,7 +198,7 @@ run bench/run_echo_bench.sh --no-build --conns "" --idle "$idle" --duration "$du
 # nprpc vs gRPC: the script alternates the two at every point.
 meta load_rpc "$(loadavg)"
 run bench/run_rpc_bench.sh --no-build --points "${rpc_points# }" --duration "$duration" \
-  --warmup "$warmup" --json "$run_dir/rpc.jsonl" >&2
+  --warmup "$warmup" --json "$run_dir/rpc.jsonl" ${brpc_args[@]+"${brpc_args[@]}"} >&2
 
 meta load_conn "$(loadavg)"
 for type in single pooled short; do
@@ -207,7 +222,8 @@ for i in $(seq 1 "$rounds"); do
     --duration "$round_duration" --warmup "$round_warmup" --json "$run_dir/round${i}_echo.jsonl" \
     netpoll epoll threaded >&2
   run bench/run_rpc_bench.sh --no-build --points "$target_rpc_points" --duration "$round_duration" \
-    --warmup "$round_warmup" --json "$run_dir/round${i}_rpc.jsonl" >&2
+    --warmup "$round_warmup" --json "$run_dir/round${i}_rpc.jsonl" \
+    ${brpc_args[@]+"${brpc_args[@]}"} >&2
 done
 
 meta load_after "$(loadavg)"

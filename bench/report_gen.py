@@ -93,11 +93,20 @@ def echo_rows(path):
 
 
 def rpc_rows(path):
-    """("nprpc"|"grpc", payload, concurrency) -> row."""
+    """(pair, payload, concurrency) -> row. pair: "nprpc" (rpc_bench against the
+    server run with the run script's --nprpc-flags) and "grpc"; with the run
+    script's --brpc-dir also "brpc" (the brpc pair), "brpc_to_nprpc" (the brpc
+    client against the default nprpc server) and "nprpc_default" (rpc_bench
+    against the default server: the "nprpc" row itself when it ran with no
+    server flags)."""
     rpc = {}
     for row in read_jsonl(path):
-        side = "grpc" if row["tool"] == "grpc_bench" else "nprpc"
+        side = row.get("pair")
+        if side is None:
+            side = {"grpc_bench": "grpc", "brpc_bench": "brpc"}.get(row["tool"], "nprpc")
         rpc[(side, row["payload"], row["concurrency"])] = row
+        if side == "nprpc" and row.get("server_flags") == "":
+            rpc[("nprpc_default", row["payload"], row["concurrency"])] = row
     return rpc
 
 
@@ -580,6 +589,121 @@ def section_rpc(run):
     return "\n".join(out).rstrip()
 
 
+# The brpc baseline's columns: (pair, label).
+BRPC_PAIRS = [("brpc", "brpc"), ("nprpc_default", "default"), ("nprpc", "inline"),
+              ("brpc_to_nprpc", "brpc client → default")]
+
+
+def has_brpc(view):
+    return any(k[0] == "brpc" for k in view.rpc)
+
+
+def nprpc_flags_text(run):
+    """The nprpc pair's server flags, as a table heading says them."""
+    views = [run] + list(run.rounds)
+    for view in views:
+        for k, row in view.rpc.items():
+            if k[0] == "nprpc" and "server_flags" in row:
+                return f"`{row['server_flags']}`" if row["server_flags"] else "no flags"
+    return "`--inline_handlers`"
+
+
+def brpc_ratio(view, payload, conc):
+    """(nprpc default / brpc QPS or None, the rows)."""
+    d, b = view.rpc.get(("nprpc_default", payload, conc)), view.rpc.get(("brpc", payload, conc))
+    if not (valid(d) and valid(b)):
+        return None, [d, b]
+    return ratio(num(d, "qps"), num(b, "qps")), [d, b]
+
+
+def section_brpc(run):
+    views = [run] + list(run.rounds)
+    if not any(has_brpc(v) for v in views):
+        return ("No brpc baseline in this run (`bench/report.sh --brpc-dir DIR` adds one: a brpc echo "
+                "server and load client, which the project does not depend on).")
+    out = [
+        f"`default` = `rpc_echo_server` with no flags, `inline` = `rpc_echo_server` with "
+        f"{nprpc_flags_text(run)}, both loaded by `rpc_bench`; `brpc` = `brpc_echo_server` loaded by "
+        "`brpc_bench_client`; `brpc client → default` = `brpc_bench_client` against the default "
+        "server. Four figures in a cell: brpc / default / inline / brpc client → default.",
+        "",
+    ]
+    def qps(r):
+        return num(r, "qps") if valid(r) else None
+    if has_brpc(run):
+        for payload in run.rpc_payloads():
+            rows = []
+            for c in run.rpc_conns():
+                cells = [run.rpc.get((k, payload, c)) for k, _ in BRPC_PAIRS]
+                if cells[0] is None:
+                    continue
+                rows.append(
+                    [
+                        f"{c:,}",
+                        fmt_int(qps(cells[0])),
+                        fmt_int(qps(cells[1])),
+                        fmt_ratio(brpc_ratio(run, payload, c)[0]),
+                        fmt_int(qps(cells[2])),
+                        fmt_int(qps(cells[3])),
+                        " / ".join(fmt_us(num(r, "p50_us")) for r in cells),
+                        " / ".join(fmt_us(num(r, "p99_us")) for r in cells),
+                        " / ".join(fmt_1(cpu_us_per_call(r, "server")) for r in cells),
+                        " / ".join(fmt_mib(num(r, "server_peak_rss_kib")) for r in cells),
+                        " / ".join(fmt_errors(r) for r in cells),
+                        fmt_others(*cells),
+                    ]
+                )
+            out.append(f"#### {fmt_size(payload)} payload (brpc / nprpc)\n")
+            out.append(
+                table(
+                    ["C", "brpc QPS", "default QPS", "default / brpc", "inline QPS",
+                     "brpc client → default QPS", "p50 µs", "p99 µs", "server µs CPU / call",
+                     "server peak RSS MiB", "errors", "others' CPU %"],
+                    "rrrrrrrrrrrr",
+                    rows,
+                )
+            )
+            out.append("")
+    rounds = [r for r in run.rounds if has_brpc(r)]
+    if rounds:
+        points = sorted({(k[1], k[2]) for r in rounds for k in r.rpc if k[0] == "brpc"})
+        rows = []
+        for payload, c in points:
+            def med(pair_key, fn):
+                return median([v for v in (fn(r.rpc.get((pair_key, payload, c))) for r in rounds)
+                               if v is not None])
+            ratios = [v for v in (brpc_ratio(r, payload, c)[0] for r in rounds) if v is not None]
+            cpu = lambda r: cpu_us_per_call(r, "server") if valid(r) else None
+            rss = lambda r: num(r, "server_peak_rss_kib")
+            rows.append(
+                [
+                    fmt_size(payload),
+                    f"{c:,}",
+                    fmt_int(med("brpc", qps)),
+                    fmt_int(med("nprpc_default", qps)),
+                    fmt_ratio(median(ratios)),
+                    fmt_int(med("nprpc", qps)),
+                    fmt_int(med("brpc_to_nprpc", qps)),
+                    " / ".join(fmt_1(med(k, cpu)) for k, _ in BRPC_PAIRS),
+                    " / ".join(fmt_mib(med(k, rss)) for k, _ in BRPC_PAIRS),
+                    f"{len(ratios)} of {len(rounds)}",
+                ]
+            )
+        out.append(f"#### Median of {len(rounds)} interleaved rounds\n")
+        out.append(
+            table(
+                ["payload", "C", "brpc QPS", "default QPS", "default / brpc", "inline QPS",
+                 "brpc client → default QPS", "server µs CPU / call", "server peak RSS MiB",
+                 "rounds with a ratio"],
+                "lrrrrrrrrr",
+                rows,
+            )
+        )
+        out.append("")
+        out.append("The ratio is the median of the rounds' ratios, not the ratio of the medians.")
+    return "\n".join(out).rstrip()
+
+
 def section_conn_types(run):
     rows = []
     for t in CONN_TYPES:
@@ -888,6 +1012,7 @@ def sections(run, charts, img_rel):
         "echo_results": section_echo(run),
         "echo_idle": section_echo_idle(run),
         "rpc_results": section_rpc(run),
+        "brpc_results": section_brpc(run),
         "conn_types": section_conn_types(run),
         "compression": section_compression(run),
     }

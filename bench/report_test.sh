@@ -4,6 +4,7 @@
 #      equals testdata/golden.md;
 #   2. the real bench/report_template.md renders (no unknown section);
 #   3. without round files, the verdicts use the sweep's single points;
+#      without brpc rows (no --brpc-dir), the brpc section is a note;
 #   4. when gnuplot is installed, every chart renders to a PNG (skipped, with
 #      a message, when it is not).
 # Offline; runs no benchmark. Under Bazel: bazel test //bench:report_test.
@@ -57,6 +58,21 @@ python3 "$root/bench/report_gen.py" --run-dir "$tmp/sweep_only" --template "$dat
 grep -q 'No rounds in this run' "$tmp/docs/sweep_only.md" || fail "sweep-only page names rounds"
 grep -q 'median of' "$tmp/docs/sweep_only.md" && fail "sweep-only page has a median of rounds"
 grep -q 'median of 3 rounds' "$tmp/docs/golden.md" || fail "the golden page has no median of rounds"
+
+# 3b. The optional brpc baseline: rendered from the pair-tagged rows, and a
+# run without brpc rows (no --brpc-dir) says so instead of a table.
+grep -q 'brpc client → default QPS' "$tmp/docs/golden.md" || fail "the golden page has no brpc table"
+mkdir -p "$tmp/no_brpc"
+for f in "$data"/*; do
+  case "$(basename "$f")" in
+    *rpc.jsonl) grep -v -e '"pair": "brpc' -e '"pair": "nprpc_default"' "$f" >"$tmp/no_brpc/$(basename "$f")" ;;
+    *) cp "$f" "$tmp/no_brpc/" ;;
+  esac
+done
+python3 "$root/bench/report_gen.py" --run-dir "$tmp/no_brpc" --template "$data/template.md" \
+  --out "$tmp/docs/no_brpc.md" --img-dir "$tmp/docs/img" --gnuplot off
+grep -q 'No brpc baseline in this run' "$tmp/docs/no_brpc.md" || fail "no-brpc page lacks the note"
+grep -q 'brpc client → default QPS' "$tmp/docs/no_brpc.md" && fail "no-brpc page has a brpc table"
 
 # 4. Charts.
 if ! command -v gnuplot >/dev/null; then
