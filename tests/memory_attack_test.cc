@@ -80,7 +80,7 @@ constexpr int64_t kSanitizerMarginMiB = 0;
 constexpr int64_t kSteadyP99Ms = 500;
 #endif
 constexpr int64_t kMarginKiB = (64 + kSanitizerMarginMiB) * kMiB;
-constexpr int64_t kAfterMarginKiB = (16 + kSanitizerMarginMiB) * kMiB;
+constexpr int64_t kAfterMarginKiB = (24 + kSanitizerMarginMiB) * kMiB;
 const absl::Duration kSteadyP99 = absl::Milliseconds(kSteadyP99Ms);
 
 // Samples VmRSS until stopped; remembers the peak.
