@@ -597,6 +597,9 @@ TEST_F(ConnectionTest, OutputAboveTheHighWatermarkPausesReadingUntilItDrains) {
     answered += 1024;
   }
   EXPECT_TRUE(WaitFor([&] { return delivered.load() > before; }));
+  // The handler uses this frame's variables: no input may reach it after.
+  conn->Close();
+  ASSERT_TRUE(recorder_.disconnected.WaitForNotificationWithTimeout(absl::Seconds(5)));
 }
 
 TEST_F(ConnectionTest, ReadTimeoutDoesNotCountTimeTheServerPausedReading) {
