@@ -556,13 +556,13 @@ TEST_F(ConnectionTest, OutputAboveTheHighWatermarkPausesReadingUntilItDrains) {
   options.output_low_watermark = 64 << 10;
   options.pause_read_above_high_watermark = true;
   std::atomic<size_t> delivered{0};
-  // Every request byte is answered with 1 KiB: a peer that sends and never
-  // reads fills the output.
+  // Every request byte is answered with 128 bytes: a peer that sends and
+  // never reads fills the output.
   StartServer(options, [&](const ConnectionPtr& conn, LinkBuffer& input) {
     const size_t n = input.Len();
     delivered += n;
     (void)input.Skip(n);
-    for (size_t i = 0; i < n; ++i) (void)conn->Write(std::string(1024, 'r'));
+    (void)conn->Write(std::string(n * 128, 'r'));
   });
   BlockingClient client = Connect();
   ConnectionPtr conn = recorder_.Conn();
@@ -574,7 +574,7 @@ TEST_F(ConnectionTest, OutputAboveTheHighWatermarkPausesReadingUntilItDrains) {
     std::vector<std::string> events = recorder_.Events();
     return std::find(events.begin(), events.end(), event) != events.end();
   };
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (!saw("high-watermark") && absl::Now() < deadline) {
     (void)::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL);
     pollfd writable = {fd, POLLOUT, 0};
@@ -591,10 +591,10 @@ TEST_F(ConnectionTest, OutputAboveTheHighWatermarkPausesReadingUntilItDrains) {
   // request is answered.
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   size_t answered = 0;
-  while (!saw("low-watermark") || answered < delivered.load() * 1024) {
-    auto chunk = client.ReadExactly(1024);
+  while (!saw("low-watermark") || answered < delivered.load() * 128) {
+    auto chunk = client.ReadExactly(128);
     ASSERT_TRUE(chunk.ok()) << chunk.status();
-    answered += 1024;
+    answered += 128;
   }
   EXPECT_TRUE(WaitFor([&] { return delivered.load() > before; }));
   // The handler uses this frame's variables: no input may reach it after.
