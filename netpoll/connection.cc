@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "netpoll/logging.h"
 
@@ -324,22 +325,24 @@ void Connection::FlushEarlyInLoop() {
 
 void Connection::FlushInLoop() {
   loop_->AssertInLoopThread();
+  // Write(data, then) callbacks of the writes this flush sends: they run
+  // last, on every way out (they may write; those run at the next flush).
+  std::vector<absl::AnyInvocable<void()>> after_flush;
+  absl::Cleanup run_after_flush = [&after_flush] {
+    for (auto& callback : after_flush) callback();
+  };
   {
     MutexLock lock(&mu_);
     flush_queued_ = false;
     pending_writes_ = 0;
     TakePendingLocked();
-    running_after_flush_.swap(after_flush_);
+    after_flush.swap(after_flush_);
   }
-  if (state() == ConnectionState::kClosed || !registered_) {
-    RunAfterFlush();
-    return;
-  }
+  if (state() == ConnectionState::kClosed || !registered_) return;
   while (!output_.empty()) {
     absl::StatusOr<size_t> n = WriteOutputOnce();
     if (!n.ok()) {
       CloseInLoop(n.status());
-      RunAfterFlush();
       return;
     }
     if (*n == 0) break;  // kernel buffer full: EPOLLOUT (edge) will call us again
@@ -371,14 +374,6 @@ void Connection::FlushInLoop() {
       CloseInLoop(close_reason_);
     }
   }
-  RunAfterFlush();
-}
-
-void Connection::RunAfterFlush() {
-  // Callbacks may write (and queue more); those run at the next flush.
-  std::vector<absl::AnyInvocable<void()>> callbacks;
-  callbacks.swap(running_after_flush_);
-  for (auto& callback : callbacks) callback();
 }
 
 void Connection::Close(absl::Status reason) {

@@ -225,8 +225,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   void HandleRead(bool stop_at_short_read = false);
   void FlushInLoop();
   void FlushEarlyInLoop();  // loop thread
-  // Loop thread: runs the Write(data, then) callbacks taken under mu_.
-  void RunAfterFlush();
   // Loop thread: moves pending_ behind output_.
   void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Loop thread: one write of output_, counted (bytes, calls, progress).
@@ -297,7 +295,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   std::vector<absl::AnyInvocable<void()>> close_callbacks_ ABSL_GUARDED_BY(mu_);
   // Write(data, then): run by the next FlushInLoop (or the close).
   std::vector<absl::AnyInvocable<void()>> after_flush_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::AnyInvocable<void()>> running_after_flush_;  // loop thread
 };
 
 }  // namespace netpoll

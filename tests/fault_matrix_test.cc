@@ -45,6 +45,7 @@
 #include "rpc/internal/frame_codec.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
+#include "tests/harness/attacker.h"
 #include "tests/harness/echo_service.h"
 
 namespace nprpc {
@@ -183,21 +184,6 @@ struct RawConn {
   bool connected = false;
   bool closed = false;  // EOF or reset seen
 };
-
-int ConnectNonBlocking(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 &&
-      errno != EINPROGRESS) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // Drives `conns` until each has one answer or is closed, or the timeout.
 // Sends each request in full as soon as the socket is writable.
@@ -625,7 +611,7 @@ TEST_F(FaultMatrixTest, SlowlorisConnectionsAreReapedAndOthersStayFast) {
   const std::string frame = EncodeCall("Echo", 1, 0, "example.EchoService");
   std::vector<RawConn> conns(kTricklers);
   for (RawConn& c : conns) {
-    c.fd = ConnectNonBlocking(port_);
+    c.fd = testing::ConnectLoopback(port_);
     ASSERT_GE(c.fd, 0) << std::strerror(errno);
   }
   // The slowloris state, not the connect burst (a case of its own below):
@@ -700,7 +686,7 @@ TEST_F(FaultMatrixTest, BurstOfTenThousandConnectsIsServed) {
   for (int wave = 0; wave < kWaves; ++wave) {
     std::vector<RawConn> conns(kPerWave);
     for (RawConn& c : conns) {
-      c.fd = ConnectNonBlocking(port_);
+      c.fd = testing::ConnectLoopback(port_);
       if (c.fd < 0) ++failed_connects;
       c.request = EncodeCall("Echo", next_id++, 0, "example.EchoService");
     }

@@ -17,12 +17,8 @@
 #include "rpc/internal/frame_codec.h"
 
 namespace nprpc::testing {
-namespace {
 
-// A non-blocking connection to the server. `small_receive_buffer`: the
-// kernel holds few answers for a peer that does not read them, so the
-// server's own output backpressure is what the attack meets.
-int Connect(int port, bool small_receive_buffer) {
+int ConnectLoopback(int port, bool small_receive_buffer) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   if (small_receive_buffer) {
@@ -40,8 +36,6 @@ int Connect(int port, bool small_receive_buffer) {
   }
   return fd;
 }
-
-}  // namespace
 
 std::string EncodeRawCall(int64_t id, const std::string& message, absl::string_view service,
                           absl::string_view method, CompressType compress, int32_t code) {
@@ -80,7 +74,7 @@ AttackResult Attack(const AttackOptions& options) {
   };
   std::vector<Conn> conns;
   for (int i = 0; i < connections; ++i)
-    conns.emplace_back().fd = Connect(port, /*small_receive_buffer=*/!read_answers);
+    conns.emplace_back().fd = ConnectLoopback(port, /*small_receive_buffer=*/!read_answers);
   AttackResult result;
   const absl::Time start = absl::Now();
   const absl::Time end = start + duration;

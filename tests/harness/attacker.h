@@ -24,6 +24,11 @@
 
 namespace nprpc::testing {
 
+// A non-blocking TCP connection to 127.0.0.1:port (connect in progress), or
+// -1. `small_receive_buffer`: a 4 KiB SO_RCVBUF, so that the kernel holds few
+// answers for a peer that does not read them.
+int ConnectLoopback(int port, bool small_receive_buffer = false);
+
 // One baidu_std request frame for service/method with an example.EchoRequest
 // {message, code}; EncodeRequest compresses the payload as `compress` says.
 std::string EncodeRawCall(int64_t id, const std::string& message, absl::string_view service,
