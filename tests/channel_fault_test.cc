@@ -238,7 +238,10 @@ TEST(NonReadingServerTest, RequestsBeyondTheUnwrittenCapFailFastAndTheWriteTimeo
 
   ChannelOptions options;
   options.timeout = absl::Seconds(30);  // far beyond what the test waits
-  options.max_unwritten_bytes = 1 << 20;
+  // Above what loopback's kernel buffers take (tcp_wmem 4 MiB + tcp_rmem 6 MiB at most),
+  // so that unsent requests stay queued and the write timeout has work to
+  // time out; the calls beyond it fail at once.
+  options.max_unwritten_bytes = 8 << 20;
   options.write_timeout = absl::Milliseconds(300);
   options.retry.max_retries = 0;
   auto channel = Channel::Create((*server)->listen_address().ToString(), options);
@@ -261,12 +264,12 @@ TEST(NonReadingServerTest, RequestsBeyondTheUnwrittenCapFailFastAndTheWriteTimeo
   // Connected first: calls issued while dialing wait in the channel.
   issue();
   ASSERT_TRUE(netpoll::testing::WaitFor([&] { return (*server)->connection_count() == 1; }));
-  // 64 more calls of 256 KiB: more than the kernel's buffers and the cap hold.
-  for (int i = 0; i < 64; ++i) issue();
+  // 128 more calls of 256 KiB (32 MiB): more than the kernel's buffers and the cap hold.
+  for (int i = 0; i < 128; ++i) issue();
   ASSERT_TRUE(netpoll::testing::WaitFor(
       [&] {
         netpoll::MutexLock lock(&mu);
-        return completed == 65;
+        return completed == 129;
       },
       absl::Seconds(10)));
   {
@@ -275,7 +278,7 @@ TEST(NonReadingServerTest, RequestsBeyondTheUnwrittenCapFailFastAndTheWriteTimeo
     // closed the connection (EFAILEDSOCKET), not at their 30 s deadline.
     EXPECT_GE(outcomes[EOVERCROWDED], 1);
     EXPECT_GE(outcomes[EFAILEDSOCKET], 1);
-    EXPECT_EQ(outcomes[EOVERCROWDED] + outcomes[EFAILEDSOCKET], 65);
+    EXPECT_EQ(outcomes[EOVERCROWDED] + outcomes[EFAILEDSOCKET], 129);
   }
   channel->reset();
   (*server)->Shutdown(absl::Seconds(1));
