@@ -16,6 +16,7 @@ set(NPRPC_NETPOLL_SOURCES
   netpoll/event_loop.cc
   netpoll/event_loop_group.cc
   netpoll/internal/block_cache.cc
+  netpoll/internal/loop_watchdog.cc
   netpoll/link_buffer.cc
   netpoll/logging.cc
   netpoll/memory_budget.cc

@@ -1,6 +1,9 @@
 #include "netpoll/event_loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -10,11 +13,30 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "netpoll/link_buffer.h"
 #include "netpoll/logging.h"
 
 namespace netpoll {
 namespace {
 thread_local EventLoop* t_loop_in_this_thread = nullptr;
+
+// The state letter of /proc/self/task/<tid>/stat ('R' running or runnable,
+// 'S' sleeping, 'D' in uninterruptible wait, ...), or '?' when unreadable.
+char ThreadState(int tid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return '?';
+  char buf[512];
+  const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return '?';
+  buf[n] = '\0';
+  // "tid (comm) S ...": comm may hold spaces and parentheses.
+  const char* paren = strrchr(buf, ')');
+  if (paren == nullptr || paren[1] != ' ' || paren[2] == '\0') return '?';
+  return paren[2];
+}
 }  // namespace
 
 // The eventfd that wakes a loop blocked in Wait().
@@ -55,7 +77,8 @@ EventLoop::EventLoop(const EventLoopOptions& options, std::unique_ptr<Poller> po
       waker_(std::move(waker)),
       ready_(options.max_events_per_wait > 0 ? options.max_events_per_wait : 256),
       turn_time_(MonotonicNow()),
-      busy_poll_budget_(options.busy_poll) {}
+      busy_poll_budget_(options.busy_poll),
+      watchdog_(&LoopWatchdog::Default()) {}
 
 EventLoop::~EventLoop() {
   NP_CHECK(!running_.load()) << "EventLoop " << options_.name << " destroyed while running";
@@ -73,14 +96,56 @@ void EventLoop::Run() {
   NP_CHECK(t_loop_in_this_thread == nullptr) << "two EventLoops on one thread";
   NP_CHECK(!running_.exchange(true)) << "EventLoop " << options_.name << " already running";
   t_loop_in_this_thread = this;
+  {
+    MutexLock lock(&handoff_mu_);
+    threads_ = 1;
+    finished_ = false;
+  }
+  if (options_.hand_off_blocked_sections) watchdog_->Register(this);
+  // Owner until handed off; then parked until handed the loop again.
+  while (!RunTurns() && WaitForHandOff()) {
+  }
+  std::vector<std::thread> helpers;
+  {
+    MutexLock lock(&handoff_mu_);
+    helpers.swap(helpers_);  // none is added once finished_
+  }
+  for (std::thread& t : helpers) t.join();
+  if (options_.hand_off_blocked_sections) watchdog_->Unregister(this);
+  stop_.store(false);
+  t_loop_in_this_thread = nullptr;
+  running_.store(false);
+}
+
+void EventLoop::HelperMain() {
+  t_loop_in_this_thread = this;
+  while (WaitForHandOff() && !RunTurns()) {
+  }
+  t_loop_in_this_thread = nullptr;
+}
+
+bool EventLoop::WaitForHandOff() {
+  LinkBuffer::TrimThreadCache();  // this thread may park for long
+  MutexLock lock(&handoff_mu_);
+  ++parked_;
+  while (!handoff_pending_ && !finished_) handoff_cv_.Wait(&handoff_mu_);
+  --parked_;
+  if (!handoff_pending_) return false;
+  handoff_pending_ = false;
+  return true;
+}
+
+bool EventLoop::RunTurns() {
   thread_id_.store(std::this_thread::get_id());
+  owner_tid_.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
   // The previous turn had a ready fd or ran a task: work may follow soon
   // (a reply to what it sent, the next task from a worker thread).
   bool had_work = false;
   while (!stop_.load(std::memory_order_acquire)) {
     turn_time_ = MonotonicNow();
     if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
-    absl::Duration wait = timers_.TimeUntilNext(turn_time_);
+    absl::Duration wait =
+        may_block_.empty() ? timers_.TimeUntilNext(turn_time_) : absl::ZeroDuration();
     absl::StatusOr<int> n = 0;
     if (had_work && wait > absl::ZeroDuration() && busy_poll_budget_.MayPoll(turn_time_)) {
       n = BusyPoll(std::min(wait, options_.busy_poll));
@@ -95,17 +160,99 @@ void EventLoop::Run() {
     }
     had_work = *n > 0;
     for (int i = 0; i < *n; ++i) ready_[i].handler->HandleEvents(ready_[i].events);
+    if (!may_block_.empty()) {
+      had_work = true;
+      if (!RunMayBlockTasks()) return false;
+    }
     // Cancellations queued before now take effect before timers fire.
     if (has_timer_ops_.load(std::memory_order_acquire)) ApplyTimerOps();
     timers_.RunExpired(turn_time_);
     if (RunQueuedTasks()) had_work = true;
+    // Tasks (answers flushed, calls resumed) may have queued more tasks that
+    // may block: a few more rounds in this turn.
+    for (int round = 0; round < 4 && !may_block_.empty(); ++round) {
+      if (!RunMayBlockTasks()) return false;
+      RunQueuedTasks();
+    }
   }
-  // Tasks queued before Stop() still run (they may release resources).
+  Finish();
+  return true;
+}
+
+void EventLoop::Finish() {
+  // Tasks queued before Stop() still run (they may release resources); so do
+  // the tasks that may block, outside any section (nothing is left to hand
+  // the loop to).
+  while (!may_block_.empty()) {
+    MayBlockTask t = std::move(may_block_.front());
+    may_block_.pop_front();
+    t.task();
+  }
   RunQueuedTasks();
-  stop_.store(false);
   thread_id_.store(std::thread::id());
-  t_loop_in_this_thread = nullptr;
-  running_.store(false);
+  MutexLock lock(&handoff_mu_);
+  finished_ = true;
+  handoff_cv_.SignalAll();
+}
+
+void EventLoop::QueueMayBlock(Task task, std::atomic<bool>* handed_off) {
+  AssertInLoopThread();
+  may_block_.push_back(MayBlockTask{std::move(task), handed_off});
+}
+
+bool EventLoop::RunMayBlockTasks() {
+  const std::thread::id self = std::this_thread::get_id();
+  while (!may_block_.empty()) {
+    MayBlockTask t = std::move(may_block_.front());
+    may_block_.pop_front();
+    stats_.Add(stats_.may_block_tasks, 1);
+    // Only this thread writes section_ while it is even.
+    const uint64_t even = section_.load(std::memory_order_relaxed);
+    section_flag_.store(t.handed_off, std::memory_order_relaxed);
+    thread_id_.store(std::thread::id(), std::memory_order_release);
+    section_.store(even + 1, std::memory_order_seq_cst);
+    if (watchdog_->dozing()) watchdog_->Wake();
+    t.task();
+    t.task = nullptr;  // its captures go while this thread may still own the loop
+    uint64_t expected = even + 1;
+    if (!section_.compare_exchange_strong(expected, even + 2, std::memory_order_acq_rel)) {
+      return false;  // handed off: another thread runs the loop now
+    }
+    thread_id_.store(self, std::memory_order_release);
+  }
+  return true;
+}
+
+void EventLoop::OnLongSection(uint64_t section, int ticks) {
+  if (ticks < kHogTicks) {
+    // Hand off only a thread that sleeps in the kernel; one that runs (or
+    // waits for a CPU) gets kHogTicks.
+    const char state = ThreadState(owner_tid_.load(std::memory_order_relaxed));
+    if (state != 'S' && state != 'D') return;
+  }
+  HandOff(section);
+}
+
+void EventLoop::HandOff(uint64_t section) {
+  std::atomic<bool>* flag = section_flag_.load(std::memory_order_relaxed);
+  MutexLock lock(&handoff_mu_);
+  if (finished_) return;
+  const bool spawn = parked_ == 0;
+  if (spawn && threads_ >= options_.max_threads) return;
+  // Ends the section for its thread: its CAS will fail.
+  uint64_t expected = section;
+  if (!section_.compare_exchange_strong(expected, section + 1, std::memory_order_acq_rel)) return;
+  stats_.Add(stats_.handoffs, 1);
+  if (flag != nullptr) flag->store(true, std::memory_order_release);
+  handoff_pending_ = true;
+  if (!spawn) {
+    handoff_cv_.Signal();
+    return;
+  }
+  ++threads_;
+  helpers_.emplace_back([this] { HelperMain(); });
+  std::string name = absl::StrCat(options_.name, "+", threads_ - 1).substr(0, 15);
+  pthread_setname_np(helpers_.back().native_handle(), name.c_str());
 }
 
 absl::StatusOr<int> EventLoop::SleepingWait(absl::Duration wait) {

@@ -8,8 +8,27 @@
 //      after a busy poll when the previous turn did work (see busy_poll)
 //   2. HandleEvents of every ready IoHandler
 //   3. timers scheduled or cancelled from other threads, then expired timers
-//   4. queued tasks, including those queued by steps 2-3 (so writes issued
-//      while handling a turn's input are flushed once, at the end of the turn)
+//   3. tasks that may block (QueueMayBlock), each in a blocking section
+//   4. timers scheduled or cancelled from other threads, then expired timers
+//   5. queued tasks, including those queued by steps 2-4 (so writes issued
+//      while handling a turn's input are flushed once, at the end of the turn);
+//      steps 3 and 5 repeat (a few rounds) while tasks that may block are
+//      queued
+//
+// Blocking sections and hand-off. A task queued with QueueMayBlock() runs
+// on the loop's thread, but while it runs the loop belongs to no thread:
+// IsInLoopThread() is false there, so whatever the task does to the loop
+// (writes, timers) goes through the thread-safe queues. If the task blocks
+// (its thread sleeps in the kernel for a watchdog tick, 1 ms) or runs for
+// kHogTicks ticks, the LoopWatchdog hands the loop to another thread: a
+// parked one of this loop, else a new one (at most max_threads in all). The
+// loop goes on at once on that thread; the blocked thread, when its task
+// returns, parks and may take the loop again at a later hand-off. So a handler
+// that blocks (a synchronous call to another service, a lock, a sleep) costs
+// the other connections of its loop a millisecond or two instead of stalling
+// them, and two tasks waiting for each other on one loop do not deadlock.
+// This is how the Go scheduler retakes a processor from a thread blocked in a
+// system call.
 //
 // A wake-up costs an eventfd write and a context switch, so other threads
 // wake the loop only when it sleeps in Wait and cannot let the work wait: a
@@ -17,14 +36,17 @@
 // cancellation never wakes it, and a timer due no earlier than the loop's own
 // wake-up time waits for it (kMaxLazyTimerOps such operations do wake it).
 //
-// Thread safety: Run() binds the loop to the calling thread; every method
-// marked "loop thread" must then be called on it (they assert). RunInLoop(),
+// Thread safety: Run() binds the loop to the calling thread (and to the
+// threads it hands off to); every method marked "loop thread" must be called
+// on the thread that runs the loop now (they assert). RunInLoop(),
 // QueueInLoop(), RunAfter(), RunEvery(), Cancel(), Stop() and
 // IsInLoopThread() are safe from any thread.
 #ifndef NETPOLL_EVENT_LOOP_H_
 #define NETPOLL_EVENT_LOOP_H_
 
 #include <atomic>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,6 +56,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "netpoll/busy_poll_budget.h"
+#include "netpoll/internal/loop_watchdog.h"
 #include "netpoll/mutex.h"
 #include "netpoll/poller.h"
 #include "netpoll/stats.h"
@@ -60,11 +83,23 @@ struct EventLoopOptions {
   // connections) a polling echo server takes requests one at a time and
   // lost a quarter of its QPS.
   absl::Duration busy_poll = absl::ZeroDuration();
+  // Blocking sections (QueueMayBlock): hand the loop to another thread when
+  // a section blocks (see the top of this file). False: a blocked section
+  // stalls the loop until it returns.
+  bool hand_off_blocked_sections = true;
+  // Threads that may run this loop over its life, the one that called Run()
+  // included (parked and blocked ones count). At the cap a blocked section
+  // stalls the loop.
+  int max_threads = 64;
 };
 
-class EventLoop {
+class EventLoop final : private Watchable {
  public:
   using Task = absl::AnyInvocable<void()>;
+
+  // A section running this many watchdog ticks (ms) is handed off even when
+  // its thread is not blocked (a long computation, or a thread starved of CPU).
+  static constexpr int kHogTicks = 10;
 
   static absl::StatusOr<std::unique_ptr<EventLoop>> Create(
       const EventLoopOptions& options = EventLoopOptions());
@@ -74,7 +109,9 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Runs turns until Stop(). Binds the loop to the calling thread. Runs the
-  // tasks still queued at Stop() before returning.
+  // tasks still queued at Stop() before returning, and returns once every
+  // thread the loop handed off to has finished (a thread blocked in a section
+  // finishes when its task returns).
   void Run();
   // Makes Run() return after its current turn. Any thread.
   void Stop();
@@ -87,6 +124,12 @@ class EventLoop {
   void RunInLoop(Task task);
   // Queues `task` to run at the end of the current (or next) turn.
   void QueueInLoop(Task task);
+  // Loop thread: queues `task`, which may block, to run in a blocking section
+  // later in this turn (see the top of this file), in the order queued. If
+  // the loop is handed off while it runs, `handed_off` (when not null) is set
+  // to true by the watchdog's thread; it must stay valid until Run()
+  // returns.
+  void QueueMayBlock(Task task, std::atomic<bool>* handed_off = nullptr);
 
   // Timers; ids are never reused. Cancel() of a timer that already ran or
   // was cancelled is a no-op. Any thread.
@@ -104,6 +147,12 @@ class EventLoop {
   absl::Time turn_time() const { return turn_time_; }
 
   const std::string& name() const { return options_.name; }
+  // Threads the current (or last) Run() has used: 1 plus the threads hand-offs
+  // started. Any thread.
+  int thread_count() {
+    MutexLock lock(&handoff_mu_);
+    return threads_;
+  }
   LoopStats& stats() { return stats_; }
 
   // Any thread: whether the loop sleeps (or is about to) in its poller wait,
@@ -116,6 +165,30 @@ class EventLoop {
 
  private:
   class Waker;
+  struct MayBlockTask {
+    Task task;
+    std::atomic<bool>* handed_off;
+  };
+  // Owner: runs turns until Stop() (returns true once the loop is finished)
+  // or until the loop is handed off during a section (returns false; the
+  // caller must not touch the loop's state any more).
+  bool RunTurns();
+  // Owner: the final tasks after Stop(); wakes the parked threads.
+  void Finish();
+  // Runs the queued tasks that may block; false when the loop was handed off.
+  bool RunMayBlockTasks();
+  // A parked thread: waits until it is handed the loop (true) or the loop
+  // finished (false).
+  bool WaitForHandOff();
+  // A thread started by a hand-off.
+  void HelperMain();
+  // Watchable (the watchdog's thread).
+  uint64_t section_word() const override { return section_.load(std::memory_order_acquire); }
+  void OnLongSection(uint64_t section, int ticks) override;
+  // Watchdog thread: moves the loop from the thread running `section` to
+  // another, if the section still runs and max_threads allows.
+  void HandOff(uint64_t section);
+
   EventLoop(const EventLoopOptions& options, std::unique_ptr<Poller> poller,
             std::unique_ptr<Waker> waker);
   // A timer scheduled (task set) or cancelled (task empty) off the loop.
@@ -158,7 +231,24 @@ class EventLoop {
   absl::Time turn_time_;
   BusyPollBudget busy_poll_budget_;  // for options_.busy_poll
 
+  std::deque<MayBlockTask> may_block_;
+
+  // The thread running the loop, unset while a blocking section runs.
   std::atomic<std::thread::id> thread_id_{};
+  // (sequence << 1) | in_section: see LoopWatchdog. Written by the owner at
+  // section boundaries; the watchdog's hand-off CAS ends a section early.
+  std::atomic<uint64_t> section_{0};
+  std::atomic<std::atomic<bool>*> section_flag_{nullptr};  // the section's handed_off
+  std::atomic<int> owner_tid_{0};                          // kernel thread id of the owner
+  LoopWatchdog* const watchdog_;
+  Mutex handoff_mu_;
+  CondVar handoff_cv_;  // a hand-off or the loop finished
+  bool handoff_pending_ ABSL_GUARDED_BY(handoff_mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(handoff_mu_) = false;
+  int parked_ ABSL_GUARDED_BY(handoff_mu_) = 0;   // threads in WaitForHandOff
+  int threads_ ABSL_GUARDED_BY(handoff_mu_) = 0;  // threads of this Run()
+  std::vector<std::thread> helpers_ ABSL_GUARDED_BY(handoff_mu_);
+
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
   std::atomic<TimerId> next_timer_id_{1};

@@ -341,6 +341,176 @@ TEST(EventLoop, TasksQueuedBeforeStopStillRun) {
   EXPECT_EQ(ran.load(), 100);
 }
 
+// A loop running on its own thread, for the blocking-section tests.
+class SectionTest : public ::testing::Test {
+ protected:
+  void Start(EventLoopOptions options = EventLoopOptions()) {
+    auto loop = EventLoop::Create(options);
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    loop_ = std::move(*loop);
+    thread_ = std::thread([this] { loop_->Run(); });
+  }
+  void TearDown() override {
+    if (loop_ == nullptr) return;
+    loop_->Stop();
+    thread_.join();
+  }
+  // Queues `task` as a task that may block, from the loop thread.
+  void QueueMayBlock(EventLoop::Task task, std::atomic<bool>* flag = nullptr) {
+    loop_->QueueInLoop([this, task = std::move(task), flag]() mutable {
+      loop_->QueueMayBlock(std::move(task), flag);
+    });
+  }
+
+  std::unique_ptr<EventLoop> loop_;
+  std::thread thread_;
+};
+
+TEST_F(SectionTest, TasksThatMayBlockRunInOrderOffTheLoopAndCountAsSuch) {
+  Start();
+  Mutex mu;
+  std::vector<int> order;
+  std::atomic<int> in_loop{0};
+  Notification done;
+  loop_->QueueInLoop([&] {
+    for (int i = 0; i < 100; ++i) {
+      loop_->QueueMayBlock([&, i] {
+        if (loop_->IsInLoopThread()) in_loop++;
+        MutexLock lock(&mu);
+        order.push_back(i);
+      });
+    }
+    loop_->QueueMayBlock([&] { done.Notify(); });
+  });
+  done.WaitForNotification();
+  EXPECT_EQ(in_loop.load(), 0);  // the loop belongs to no thread in a section
+  MutexLock lock(&mu);
+  ASSERT_EQ(order.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_EQ(loop_->stats().may_block_tasks.load(), 101);
+  EXPECT_EQ(loop_->stats().handoffs.load(), 0);
+}
+
+TEST_F(SectionTest, ALoopBlockedInASectionIsHandedOffAndKeepsServingItsWork) {
+  Start();
+  Notification release;
+  std::atomic<bool> handed_off{false};
+  std::atomic<bool> finished{false};
+  QueueMayBlock(
+      [&] {
+        release.WaitForNotification();  // blocks its thread in the kernel
+        finished = true;
+      },
+      &handed_off);
+  // The loop still runs tasks and timers while the section blocks.
+  Notification task_ran;
+  loop_->QueueInLoop([&] { task_ran.Notify(); });
+  ASSERT_TRUE(task_ran.WaitForNotificationWithTimeout(testing::kWaitForTimeout));
+  Notification timer_ran;
+  loop_->RunAfter(absl::Milliseconds(1), [&] { timer_ran.Notify(); });
+  ASSERT_TRUE(timer_ran.WaitForNotificationWithTimeout(testing::kWaitForTimeout));
+  EXPECT_FALSE(finished.load());
+  EXPECT_TRUE(handed_off.load());
+  EXPECT_EQ(loop_->stats().handoffs.load(), 1);
+  release.Notify();
+  ASSERT_TRUE(WaitFor([&] { return finished.load(); }));
+  // The loop goes on, now on another thread; the first one parks.
+  Notification after;
+  QueueMayBlock([&] { after.Notify(); });
+  ASSERT_TRUE(after.WaitForNotificationWithTimeout(testing::kWaitForTimeout));
+}
+
+TEST_F(SectionTest, TwoSectionsWaitingForEachOtherOnOneLoopDoNotDeadlock) {
+  Start();
+  // The first waits for what the second does: on one thread, a deadlock.
+  Notification second_ran;
+  Notification first_done;
+  QueueMayBlock([&] {
+    second_ran.WaitForNotification();
+    first_done.Notify();
+  });
+  QueueMayBlock([&] { second_ran.Notify(); });
+  ASSERT_TRUE(first_done.WaitForNotificationWithTimeout(testing::kWaitForTimeout));
+  EXPECT_GE(loop_->stats().handoffs.load(), 1);
+}
+
+TEST_F(SectionTest, ParkedThreadsAreReusedForLaterHandOffs) {
+  Start();
+  for (int i = 0; i < 5; ++i) {
+    Notification release;
+    Notification blocked_done;
+    QueueMayBlock([&] {
+      release.WaitForNotification();
+      blocked_done.Notify();
+    });
+    ASSERT_TRUE(WaitFor([&] { return loop_->stats().handoffs.load() == i + 1; }));
+    release.Notify();
+    blocked_done.WaitForNotification();
+  }
+  // Each hand-off after the first found the thread parked by the one before:
+  // the loop never ran on more than two threads.
+  Notification listed;
+  loop_->QueueInLoop([&] { listed.Notify(); });
+  listed.WaitForNotification();
+  EXPECT_EQ(loop_->stats().handoffs.load(), 5);
+  EXPECT_EQ(loop_->thread_count(), 2);
+}
+
+TEST_F(SectionTest, ALongComputationIsHandedOffAfterHogTicks) {
+  Start();
+  std::atomic<bool> stop{false};
+  std::atomic<bool> handed_off{false};
+  QueueMayBlock(
+      [&] {
+        while (!stop.load()) {
+        }  // runs, never sleeps
+      },
+      &handed_off);
+  ASSERT_TRUE(WaitFor([&] { return handed_off.load(); }));
+  Notification task_ran;
+  loop_->QueueInLoop([&] { task_ran.Notify(); });
+  ASSERT_TRUE(task_ran.WaitForNotificationWithTimeout(testing::kWaitForTimeout));
+  stop = true;
+}
+
+TEST_F(SectionTest, WithoutHandOffABlockedSectionStallsTheLoopUntilItReturns) {
+  Start(EventLoopOptions{.hand_off_blocked_sections = false});
+  Notification release;
+  Notification in_section;
+  QueueMayBlock([&] {
+    in_section.Notify();
+    release.WaitForNotification();
+  });
+  in_section.WaitForNotification();
+  std::atomic<bool> task_ran{false};
+  loop_->QueueInLoop([&] { task_ran = true; });
+  // Nothing can run on the loop meanwhile: wait some watchdog ticks' worth.
+  EXPECT_FALSE(WaitFor([&] { return task_ran.load(); }, absl::Milliseconds(50)));
+  release.Notify();
+  ASSERT_TRUE(WaitFor([&] { return task_ran.load(); }));
+  EXPECT_EQ(loop_->stats().handoffs.load(), 0);
+}
+
+TEST_F(SectionTest, StopWaitsForASectionThatWasHandedOffThenRunReturns) {
+  Start();
+  Notification release;
+  std::atomic<bool> finished{false};
+  QueueMayBlock([&] {
+    release.WaitForNotification();
+    finished = true;
+  });
+  ASSERT_TRUE(WaitFor([&] { return loop_->stats().handoffs.load() == 1; }));
+  loop_->Stop();
+  std::thread releaser([&] {
+    absl::SleepFor(absl::Milliseconds(20));  // Run() must not return before this
+    release.Notify();
+  });
+  thread_.join();
+  EXPECT_TRUE(finished.load());
+  releaser.join();
+  loop_.reset();
+}
+
 TEST(EventLoopDeathTest, LoopOnlyMethodAbortsOffTheLoopThread) {
   auto loop = EventLoop::Create();
   ASSERT_TRUE(loop.ok());

@@ -15,6 +15,8 @@ TransportStatsSnapshot& TransportStatsSnapshot::operator+=(const TransportStatsS
   wakeups += other.wakeups;
   busy_polls += other.busy_polls;
   busy_poll_hits += other.busy_poll_hits;
+  may_block_tasks += other.may_block_tasks;
+  handoffs += other.handoffs;
   return *this;
 }
 
@@ -32,6 +34,8 @@ TransportStatsSnapshot LoopStats::Snapshot() const {
   s.wakeups = wakeups.load(std::memory_order_relaxed);
   s.busy_polls = busy_polls.load(std::memory_order_relaxed);
   s.busy_poll_hits = busy_poll_hits.load(std::memory_order_relaxed);
+  s.may_block_tasks = may_block_tasks.load(std::memory_order_relaxed);
+  s.handoffs = handoffs.load(std::memory_order_relaxed);
   return s;
 }
 

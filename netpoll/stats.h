@@ -19,10 +19,12 @@ struct TransportStatsSnapshot {
   int64_t bytes_out = 0;
   int64_t timeouts = 0;  // read, write and idle timeouts that closed a connection
   int64_t accept_errors = 0;
-  int64_t write_calls = 0;     // writev() calls that sent bytes (coalescing shows here)
-  int64_t wakeups = 0;         // eventfd wake-ups of the loops by other threads
-  int64_t busy_polls = 0;      // busy-poll spins (EventLoopOptions::busy_poll)
-  int64_t busy_poll_hits = 0;  // spins that found an fd ready or work queued
+  int64_t write_calls = 0;      // writev() calls that sent bytes (coalescing shows here)
+  int64_t wakeups = 0;          // eventfd wake-ups of the loops by other threads
+  int64_t busy_polls = 0;       // busy-poll spins (EventLoopOptions::busy_poll)
+  int64_t busy_poll_hits = 0;   // spins that found an fd ready or work queued
+  int64_t may_block_tasks = 0;  // tasks run in blocking sections (EventLoop::QueueMayBlock)
+  int64_t handoffs = 0;         // times a blocked section's loop moved to another thread
 
   TransportStatsSnapshot& operator+=(const TransportStatsSnapshot& other);
 };
@@ -47,6 +49,8 @@ class LoopStats {
   std::atomic<int64_t> wakeups{0};
   std::atomic<int64_t> busy_polls{0};
   std::atomic<int64_t> busy_poll_hits{0};
+  std::atomic<int64_t> may_block_tasks{0};
+  std::atomic<int64_t> handoffs{0};
 };
 
 }  // namespace netpoll
