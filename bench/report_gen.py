@@ -605,7 +605,7 @@ def nprpc_flags_text(run):
         for k, row in view.rpc.items():
             if k[0] == "nprpc" and "server_flags" in row:
                 return f"`{row['server_flags']}`" if row["server_flags"] else "no flags"
-    return "`--inline_handlers`"
+    return "`--handler_threads=loop`"
 
 
 def brpc_ratio(view, payload, conc):

@@ -8,7 +8,7 @@
 # it; --rounds N repeats the whole list N times, interleaved. Then, unless
 # --no-tput, the throughput of each variant: 16 B echo at C=128 with
 # //bench:rpc_bench, the command bench/run_rpc_bench.sh runs for that point
-# (server --inline_handlers, --channels=1 --connection_type=single), in
+# (server --handler_threads=loop, --channels=1 --connection_type=single), in
 # --tput-rounds interleaved rounds of --tput-duration seconds.
 #
 # Variants (all by environment; the server binary is the same):
@@ -45,7 +45,7 @@
 #   --server-flags "..."      rpc_echo_server flags for the memory runs (default: none,
 #                             the server's defaults: handlers on the worker pool)
 #   --tput-server-flags "..." rpc_echo_server flags for throughput (default
-#                             "--inline_handlers", as bench/run_rpc_bench.sh)
+#                             "--handler_threads=loop", as bench/run_rpc_bench.sh)
 #   --burst-flags "..."       extra memory_burst flags (e.g. "--close_after_burst")
 #   --json FILE               append the raw JSON lines to FILE
 #   --log-dir DIR             keep every server's and client's output there
@@ -63,7 +63,7 @@ tput_rounds=3
 tput_duration=5
 tput=1
 server_flags=""
-tput_server_flags="--inline_handlers"
+tput_server_flags="--handler_threads=loop"
 burst_flags=""
 json_out=""
 log_dir=""

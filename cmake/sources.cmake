@@ -36,6 +36,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/channel_async.cc
   rpc/context_propagation.cc
   rpc/errors.cc
+  rpc/internal/adaptive_placement.cc
   rpc/internal/baidu_std_client_codec.cc
   rpc/internal/baidu_std_client_protocol.cc
   rpc/internal/baidu_std_protocol.cc

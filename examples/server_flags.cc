@@ -2,16 +2,57 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 ABSL_FLAG(int, threads, 0, "handler (worker) threads (0: one per core, at least 4)");
 ABSL_FLAG(int, io_loops, 0, "I/O loops (0: one per two cores, at least 1)");
 ABSL_FLAG(int, busy_poll_us, -1,
           "I/O loops' and workers' busy poll in microseconds (0: off; -1: nprpc's default)");
-ABSL_FLAG(bool, inline_handlers, false,
-          "run handlers on the I/O loops instead of the worker pool (they never block)");
+namespace examples {
+
+// --handler_threads: a bad value fails absl::ParseCommandLine with this
+// message.
+struct HandlerThreadsFlag {
+  nprpc::ServerOptions::HandlerThreads value = nprpc::ServerOptions::HandlerThreads::kAdaptive;
+};
+
+bool AbslParseFlag(absl::string_view text, HandlerThreadsFlag* flag, std::string* error) {
+  using HandlerThreads = nprpc::ServerOptions::HandlerThreads;
+  if (text == "adaptive") {
+    flag->value = HandlerThreads::kAdaptive;
+  } else if (text == "pool") {
+    flag->value = HandlerThreads::kWorkerPool;
+  } else if (text == "loop") {
+    flag->value = HandlerThreads::kIoLoop;
+  } else {
+    *error = "must be adaptive, pool or loop";
+    return false;
+  }
+  return true;
+}
+
+std::string AbslUnparseFlag(HandlerThreadsFlag flag) {
+  switch (flag.value) {
+    case nprpc::ServerOptions::HandlerThreads::kAdaptive:
+      return "adaptive";
+    case nprpc::ServerOptions::HandlerThreads::kWorkerPool:
+      return "pool";
+    case nprpc::ServerOptions::HandlerThreads::kIoLoop:
+      return "loop";
+  }
+  return "adaptive";
+}
+
+}  // namespace examples
+
+ABSL_FLAG(examples::HandlerThreadsFlag, handler_threads, examples::HandlerThreadsFlag{},
+          "where sync handlers run: adaptive (on the I/O loops, moved to the worker pool when "
+          "they block or run long), pool (always the worker pool) or loop (always the I/O loops, "
+          "no hand-off: only for handlers that never block)");
 ABSL_FLAG(int64_t, memory_budget_mb, 0,
           "memory the server may hold for its peers, all connections together (0: a quarter "
           "of the machine's memory, between 64 MiB and 1 GiB)");
@@ -50,7 +91,7 @@ nprpc::ServerOptions ServerOptionsFromFlags() {
   nprpc::ServerOptions options;
   options.num_worker_threads = absl::GetFlag(FLAGS_threads);
   options.num_io_loops = absl::GetFlag(FLAGS_io_loops);
-  options.run_handlers_inline = absl::GetFlag(FLAGS_inline_handlers);
+  options.handler_threads = absl::GetFlag(FLAGS_handler_threads).value;
   if (int us = absl::GetFlag(FLAGS_busy_poll_us); us >= 0) {
     options.io_busy_poll = absl::Microseconds(us);
     options.worker_busy_poll = absl::Microseconds(us);

@@ -5,7 +5,7 @@
 //
 //   nprpc::Server server(examples::ServerOptionsFromFlags());
 //
-//   --threads --io_loops --busy_poll_us --inline_handlers
+//   --threads --io_loops --busy_poll_us --handler_threads=adaptive|pool|loop
 //   --memory_budget_mb --output_high_watermark_kb --output_low_watermark_kb
 //   --max_in_flight_per_connection --max_queued_calls --max_concurrency
 //   --max_body_mb --max_decompressed_mb

@@ -63,7 +63,7 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   if (options_.max_in_flight_per_connection < 1) {
     return absl::InvalidArgumentError("max_in_flight_per_connection must be >= 1");
   }
-  if (!options_.run_handlers_inline) {
+  if (options_.handler_threads != ServerOptions::HandlerThreads::kIoLoop) {
     absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Create(
         {.num_threads = workers,
          .max_queued_tasks = options_.max_queued_calls,
@@ -196,6 +196,7 @@ ServerStats Server::Stats() const {
   netpoll::MutexLock state_lock(&state_mu_);
   if (transport_ != nullptr) {
     stats.connections = static_cast<int64_t>(transport_->connection_count());
+    stats.loop_handoffs = transport_->Stats().handoffs;
   }
   return stats;
 }

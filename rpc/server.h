@@ -13,10 +13,12 @@
 //     (rpc/internal/protocol.h), unknown bytes close it. The protocol cuts
 //     every complete frame, and for each request the server core looks up
 //     service/method, the protocol verifies its checksum, the core takes the
-//     concurrency slots, arms the deadline timer, and queues the call on the
-//     worker pool (or runs it inline when run_handlers_inline).
-//   worker: skips calls already past their deadline, decompresses and parses
-//     the payload, runs the handler.
+//     concurrency slots, arms the deadline timer, and places the call
+//     (ServerOptions::handler_threads): by default on the same loop, after
+//     the turn's reads, where a handler that blocks makes the loop move to
+//     another thread and its method to the worker pool.
+//   the loop (or a worker): skips calls already past their deadline,
+//     decompresses and parses the payload, runs the handler.
 //   whoever completes (the handler's thread, or the loop's deadline timer):
 //     serializes the response into a LinkBuffer, encodes the frame and calls
 //     Connection::Write (thread-safe; writes coalesce per loop turn).

@@ -41,9 +41,27 @@ struct ServerOptions {
   // WorkerPoolOptions::busy_poll of the handler threads.
   absl::Duration worker_busy_poll = netpoll::kRequestResponseBusyPoll;
   size_t max_queued_calls = 10000;
-  // Run handlers on the I/O loop that decoded the request instead of the
-  // worker pool. Only for handlers that never block.
-  bool run_handlers_inline = false;
+  // Where the handlers of methods that may block run
+  // (MethodHandler::ExecutionMode::kWorkerPool: every sync handler).
+  // docs/architecture.md ("Where handlers run") has the design and
+  // docs/benchmarks.md the measurements.
+  enum class HandlerThreads {
+    // On the I/O loop that read the call, after the loop's reads, with no
+    // hand-off: the loop hands itself to another thread if a handler blocks
+    // (netpoll::EventLoop::QueueMayBlock). A method whose handler blocked,
+    // or whose handlers run longer than 50 us on average, moves to the
+    // worker pool, and is tried on the loop again after a probation
+    // (rpc/internal/adaptive_placement.h).
+    kAdaptive,
+    // Always on the worker pool.
+    kWorkerPool,
+    // Always on the I/O loop, as soon as decoded, with no hand-off: only for
+    // handlers that never block (one that blocks stalls every connection of
+    // its loop, and a handler waiting for another call of its loop waits
+    // forever).
+    kIoLoop,
+  };
+  HandlerThreads handler_threads = HandlerThreads::kAdaptive;
 
   // Calls being handled at once, server-wide; 0 = unlimited. Beyond: ELIMIT.
   int max_concurrency = 0;
@@ -104,6 +122,14 @@ struct MethodStats {
   int64_t succeeded = 0;  // answered with error_code 0
   int64_t failed = 0;     // answered with an error (limits, timeouts, handler errors, ...)
   int64_t in_flight = 0;  // holding a concurrency slot now
+  // Handlers run on an I/O loop (HandlerThreads::kAdaptive or kIoLoop, or a
+  // kIoLoop method) and on the worker pool.
+  int64_t ran_on_loop = 0;
+  int64_t ran_on_pool = 0;
+  // kAdaptive: times the method moved from the loop to the pool (a handler
+  // blocked its loop, or ran long); whether it runs on the loop now.
+  int64_t moves_to_pool = 0;
+  bool on_loop_now = false;
 };
 
 struct ServerStats {
@@ -129,6 +155,9 @@ struct ServerStats {
   int64_t output_pauses = 0;
   // Open connections now (0 before Start() and after Shutdown()).
   int64_t connections = 0;
+  // Times an I/O loop blocked in a handler was handed to another thread
+  // (HandlerThreads::kAdaptive).
+  int64_t loop_handoffs = 0;
   // Keyed "package.Service/Method".
   std::map<std::string, MethodStats> methods;
 };

@@ -239,6 +239,17 @@ class ServerTest : public ::testing::Test {
                               }).detach();
                             }))
             .ok());
+    // Releases Block.
+    EXPECT_TRUE(service
+                    ->AddMethod("Release", MakeUnaryMethodHandler(
+                                               req, resp,
+                                               [this](ServerContext&, const auto&, auto* rs) {
+                                                 release_.Notify();
+                                                 static_cast<EchoResponse*>(rs)->set_message(
+                                                     "released");
+                                                 return absl::OkStatus();
+                                               }))
+                    .ok());
     // Runs on the I/O loop (a handler that declares it never blocks).
     EXPECT_TRUE(service
                     ->AddMethod("OnLoop", MakeUnaryMethodHandler(
@@ -490,7 +501,9 @@ TEST_F(ServerTest, MethodConcurrencyLimitAnswersELimitOnlyForThatMethod) {
 }
 
 TEST_F(ServerTest, FullWorkerQueueAnswersELimitToConnectionsHoldingTheirShare) {
-  StartServer(ServerOptions{.num_worker_threads = 1, .max_queued_calls = 1});
+  StartServer(ServerOptions{.num_worker_threads = 1,
+                            .max_queued_calls = 1,
+                            .handler_threads = ServerOptions::HandlerThreads::kWorkerPool});
   BlockingClient a = Connect();
   BlockingClient b = Connect();
   ASSERT_TRUE(a.SendAll(EncodeEcho({.service = "test.TestService", .method = "Block"})).ok());
@@ -517,7 +530,8 @@ TEST_F(ServerTest, FullWorkerQueueAnswersELimitToConnectionsHoldingTheirShare) {
 }
 
 TEST_F(ServerTest, WorkersServeConnectionsInTurnNotOneConnectionsFloodFirst) {
-  StartServer(ServerOptions{.num_worker_threads = 1});
+  StartServer(ServerOptions{.num_worker_threads = 1,
+                            .handler_threads = ServerOptions::HandlerThreads::kWorkerPool});
   BlockingClient a = Connect();
   BlockingClient flood = Connect();
   BlockingClient single = Connect();
@@ -544,7 +558,8 @@ TEST_F(ServerTest, WorkersServeConnectionsInTurnNotOneConnectionsFloodFirst) {
 }
 
 TEST_F(ServerTest, IoLoopHandlerAnswersWhileEveryWorkerIsBusy) {
-  StartServer(ServerOptions{.num_worker_threads = 1});
+  StartServer(ServerOptions{.num_worker_threads = 1,
+                            .handler_threads = ServerOptions::HandlerThreads::kWorkerPool});
   BlockingClient a = Connect();
   ASSERT_TRUE(a.SendAll(EncodeEcho({.service = "test.TestService", .method = "Block"})).ok());
   ASSERT_TRUE(Eventually([&] { return started_.load() == 1; }));
@@ -558,10 +573,82 @@ TEST_F(ServerTest, IoLoopHandlerAnswersWhileEveryWorkerIsBusy) {
   EXPECT_EQ(ReadReply(a).error_code, 0);
 }
 
+// ------------------------------------------------------------------ where handlers run
+
+TEST_F(ServerTest, ShortSyncHandlersRunOnTheIoLoopByDefault) {
+  StartServer();
+  BlockingClient client = Connect();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Roundtrip(client, {.message = "x", .correlation_id = i}).message, "x");
+  }
+  const ServerStats stats = server_->Stats();
+  const MethodStats& echo = stats.methods.at("example.EchoService/Echo");
+  EXPECT_EQ(echo.ran_on_loop, 20);
+  EXPECT_EQ(echo.ran_on_pool, 0);
+  EXPECT_TRUE(echo.on_loop_now);
+  EXPECT_EQ(echo.moves_to_pool, 0);
+  EXPECT_EQ(stats.loop_handoffs, 0);
+}
+
+TEST_F(ServerTest, ABlockingHandlerHandsItsLoopOffAndItsMethodMovesToThePool) {
+  // One loop: the blocked handler holds the only one.
+  StartServer(ServerOptions{.num_io_loops = 1});
+  BlockingClient a = Connect();
+  BlockingClient b = Connect();
+  ASSERT_TRUE(a.SendAll(EncodeEcho({.service = "test.TestService", .method = "Block"})).ok());
+  ASSERT_TRUE(Eventually([&] { return started_.load() == 1; }));
+  // The loop serves other connections while the handler blocks.
+  EXPECT_EQ(Roundtrip(b, {.message = "meanwhile"}).message, "meanwhile");
+  ASSERT_TRUE(Eventually([&] { return server_->Stats().loop_handoffs >= 1; }));
+  release_.Notify();
+  EXPECT_EQ(ReadReply(a).error_code, 0);
+  // The method moved to the pool: its next call runs there.
+  EXPECT_EQ(Roundtrip(a, {.service = "test.TestService", .method = "Block"}).error_code, 0);
+  const MethodStats block = server_->Stats().methods.at("test.TestService/Block");
+  EXPECT_EQ(block.ran_on_loop, 1);
+  EXPECT_EQ(block.ran_on_pool, 1);
+  EXPECT_EQ(block.moves_to_pool, 1);
+  EXPECT_FALSE(block.on_loop_now);
+  EXPECT_TRUE(server_->Stats().methods.at("example.EchoService/Echo").on_loop_now);
+}
+
+TEST_F(ServerTest, AHandlerWaitingForALaterCallOfItsOwnConnectionDoesNotDeadlock) {
+  StartServer(ServerOptions{.num_io_loops = 1});
+  BlockingClient client = Connect();
+  // One write: Block waits for Release, which its loop reads after it. With
+  // handlers run in the read (kIoLoop) this waits until Block's own timeout.
+  ASSERT_TRUE(
+      client
+          .SendAll(
+              EncodeEcho({.service = "test.TestService", .method = "Block", .correlation_id = 1}) +
+              EncodeEcho({.service = "test.TestService", .method = "Release", .correlation_id = 2}))
+          .ok());
+  std::set<int64_t> answered;
+  for (int i = 0; i < 2; ++i) {
+    Reply reply = ReadReply(client);
+    ASSERT_TRUE(reply.ok);
+    EXPECT_EQ(reply.error_code, 0);
+    answered.insert(reply.correlation_id);
+  }
+  EXPECT_EQ(answered, (std::set<int64_t>{1, 2}));
+  EXPECT_GE(server_->Stats().loop_handoffs, 1);
+}
+
+TEST_F(ServerTest, TheWorkerPoolModeNeverRunsSyncHandlersOnTheLoop) {
+  StartServer(ServerOptions{.handler_threads = ServerOptions::HandlerThreads::kWorkerPool});
+  BlockingClient client = Connect();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(Roundtrip(client, {.message = "p"}).message, "p");
+  const MethodStats echo = server_->Stats().methods.at("example.EchoService/Echo");
+  EXPECT_EQ(echo.ran_on_pool, 5);
+  EXPECT_EQ(echo.ran_on_loop, 0);
+  EXPECT_FALSE(echo.on_loop_now);
+}
+
 // ------------------------------------------------------------------ deadlines
 
 TEST_F(ServerTest, CallPastItsDeadlineInTheQueueIsNotStarted) {
-  StartServer(ServerOptions{.num_worker_threads = 1});
+  StartServer(ServerOptions{.num_worker_threads = 1,
+                            .handler_threads = ServerOptions::HandlerThreads::kWorkerPool});
   BlockingClient a = Connect();
   BlockingClient b = Connect();
   ASSERT_TRUE(a.SendAll(EncodeEcho({.service = "test.TestService", .method = "Block"})).ok());
@@ -652,7 +739,7 @@ TEST_F(ServerTest, DoubleCompletionSendsOneAnswer) {
 }
 
 TEST_F(ServerTest, HandlersMayRunInlineOnTheIoLoop) {
-  StartServer(ServerOptions{.run_handlers_inline = true});
+  StartServer(ServerOptions{.handler_threads = ServerOptions::HandlerThreads::kIoLoop});
   BlockingClient client = Connect();
   EXPECT_EQ(Roundtrip(client, {.message = "inline"}).message, "inline");
   EXPECT_EQ(Roundtrip(client, {.service = "test.TestService", .method = "Later"}).message,

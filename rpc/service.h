@@ -105,7 +105,8 @@ class MethodHandler {
   // may block; kIoLoop for handlers that never block (they only start
   // asynchronous work: callback and coroutine handlers), which saves the
   // hand-off to a worker thread, the largest cost of a small call.
-  // ServerOptions::run_handlers_inline puts every method on the I/O loop.
+  // ServerOptions::handler_threads says where kWorkerPool handlers run (by
+  // default on the I/O loop too, moved to the pool when they block).
   enum class ExecutionMode { kWorkerPool, kIoLoop };
   virtual ExecutionMode execution_mode() const { return ExecutionMode::kWorkerPool; }
 };

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "netpoll/logging.h"
 #include "rpc/errors.h"
 
@@ -14,7 +15,7 @@ ServerCall::ServerCall(std::shared_ptr<ServerCore> core, netpoll::ConnectionPtr 
       session_(std::move(session)),
       method_(method) {}
 
-void ServerCall::Run() {
+void ServerCall::Run(Where where) {
   if (finished_.load(std::memory_order_acquire)) return;  // answered while queued
   if (ctx_.IsCancelled()) {
     if (ctx_.deadline_exceeded()) {
@@ -33,7 +34,17 @@ void ServerCall::Run() {
     return;
   }
   response_ = method_->handler->NewResponse();
+  (where == Where::kPool ? method_->ran_on_pool : method_->ran_on_loop)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (core_->options().handler_threads != ServerOptions::HandlerThreads::kAdaptive ||
+      where == Where::kLoop) {
+    method_->handler->Call(ctx_, *request_, response_.get(), Responder(shared_from_this()));
+    return;
+  }
+  const int64_t start = absl::GetCurrentTimeNanos();
   method_->handler->Call(ctx_, *request_, response_.get(), Responder(shared_from_this()));
+  const int64_t end = absl::GetCurrentTimeNanos();
+  method_->placement.RecordRun(end - start, where == Where::kLoopSection, end);
 }
 
 bool ServerCall::TryChargeBudget(size_t n) {

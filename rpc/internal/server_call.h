@@ -11,7 +11,7 @@
 //   call->context().set_deadline(...);   // what the request carried
 //   core->Start(call);
 //
-// Thread safety: Run() runs once, on a worker or the loop; Complete() and
+// Thread safety: Run() runs once, on a worker or on the loop's thread; Complete() and
 // FinishByServer() are safe from any thread, the first wins.
 #ifndef RPC_INTERNAL_SERVER_CALL_H_
 #define RPC_INTERNAL_SERVER_CALL_H_
@@ -48,8 +48,13 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   // Start().
   void set_held_bytes(size_t bytes) { held_bytes_ = bytes; }
 
-  // Worker (or loop, inline): parses the request and runs the handler.
-  void Run();
+  // Where Run() runs: nested in the loop's read, in a blocking section of
+  // the loop (EventLoop::QueueMayBlock), or on a worker.
+  enum class Where { kLoop, kLoopSection, kPool };
+  // Parses the request and runs the handler; counts where it ran, and under
+  // HandlerThreads::kAdaptive tells the method's AdaptivePlacement how long
+  // the handler took.
+  void Run(Where where);
   // The handler's answer (through its Responder).
   void Complete(absl::Status status) override { Finish(status, /*by_handler=*/true); }
   // The server's own answer (a brpc number, rpc/errors.h); the handler, if

@@ -101,14 +101,26 @@ void ServerCore::Start(const std::shared_ptr<ServerCall>& call) {
       }
     }));
   }
-  if (options_.run_handlers_inline ||
-      call->method()->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop) {
-    call->Run();
+  MethodEntry* method = call->method();
+  if (options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
+      method->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop) {
+    call->Run(ServerCall::Where::kLoop);
+    return;
+  }
+  if (options_.handler_threads == ServerOptions::HandlerThreads::kAdaptive &&
+      method->placement.OnLoop()) {
+    // After this turn's reads, so that the calls of one read run back to
+    // back and their answers leave in one write; if the handler blocks, the
+    // loop moves to another thread and the method to the pool.
+    conn->loop()->QueueMayBlock([call] { call->Run(ServerCall::Where::kLoopSection); },
+                                method->placement.handoff_flag());
     return;
   }
   // Keyed by connection: the pool serves connections in turn, and a full
   // queue still admits a connection holding less than its share.
-  if (absl::Status s = pool_->TrySubmit([call] { call->Run(); }, conn->id()); !s.ok()) {
+  if (absl::Status s =
+          pool_->TrySubmit([call] { call->Run(ServerCall::Where::kPool); }, conn->id());
+      !s.ok()) {
     call->FinishByServer(ELIMIT, absl::StrCat("Server is overloaded: ", s.message()));
   }
 }
@@ -185,6 +197,13 @@ void ServerCore::FillStats(ServerStats& stats) const {
       m.succeeded = entry->succeeded.load(std::memory_order_relaxed);
       m.failed = entry->failed.load(std::memory_order_relaxed);
       m.in_flight = entry->in_flight.load(std::memory_order_relaxed);
+      m.ran_on_loop = entry->ran_on_loop.load(std::memory_order_relaxed);
+      m.ran_on_pool = entry->ran_on_pool.load(std::memory_order_relaxed);
+      m.moves_to_pool = entry->placement.moves_to_pool();
+      m.on_loop_now = options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
+                      entry->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop ||
+                      (options_.handler_threads == ServerOptions::HandlerThreads::kAdaptive &&
+                       entry->placement.on_loop_now());
     }
   }
 }

@@ -10,8 +10,12 @@
 //   Acquire(method)           server and method slots, the call gate: ELIMIT
 //                             / ELOGOFF; on success the call holds them until
 //                             its ServerCall answers (ServerCall::Finish)
-//   Start(call)               deadline timer, then Run() on the loop
-//                             (inline handlers) or on the worker pool
+//   Start(call)               deadline timer, then Run() where
+//                             ServerOptions::handler_threads says: nested
+//                             in the read (kIoLoop), on the loop after its
+//                             reads in a blocking section (kAdaptive, while
+//                             the method's AdaptivePlacement says so), or
+//                             on the worker pool
 //
 // Thread safety: the registry and options are constant after Start(); the
 // counters are atomics; Lookup/Acquire/Start run on loop threads, the rest
@@ -34,6 +38,7 @@
 #include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/memory_budget.h"
+#include "rpc/internal/adaptive_placement.h"
 #include "rpc/internal/gate.h"
 #include "rpc/internal/worker_pool.h"
 #include "rpc/server_options.h"
@@ -54,6 +59,9 @@ struct MethodEntry {
   std::atomic<int64_t> received{0};
   std::atomic<int64_t> succeeded{0};
   std::atomic<int64_t> failed{0};
+  std::atomic<int64_t> ran_on_loop{0};
+  std::atomic<int64_t> ran_on_pool{0};
+  AdaptivePlacement placement;  // HandlerThreads::kAdaptive
 };
 
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
