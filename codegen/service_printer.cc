@@ -141,8 +141,8 @@ struct BaseStyle {
 const BaseStyle kSync = {
     "Service",
     "  // Sync server base: override the methods you serve (the others answer\n"
-    "  // UNIMPLEMENTED). Handlers run on the server's worker threads, may block,\n"
-    "  // and run concurrently: they must be thread-safe.\n",
+    "  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says\n"
+    "  // where they run) and run concurrently: they must be thread-safe.\n",
     "    virtual ::absl::Status $Method$(::nprpc::ServerContext& context,\n"
     "        const $Request$& request, $Response$* response);\n",
 };

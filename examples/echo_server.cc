@@ -46,6 +46,14 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   std::cout << "signal " << sig << ": shutting down" << std::endl;
+  // Where the handlers ran (ServerOptions::handler_threads).
+  const nprpc::ServerStats stats = server.Stats();
+  for (const auto& [name, m] : stats.methods) {
+    if (m.received == 0) continue;
+    std::cout << name << ": " << m.received << " calls, " << m.ran_on_loop << " on the loop, "
+              << m.ran_on_pool << " on the pool, " << m.moves_to_pool << " moves to the pool\n";
+  }
+  std::cout << "loop hand-offs: " << stats.loop_handoffs << std::endl;
   server.Shutdown(absl::Seconds(5));
   return 0;
 }

@@ -10,12 +10,14 @@
 //   - It moves to the pool when one of its calls made the loop hand off
 //     (the handler blocked: the section's `handed_off` flag, handoff_flag()),
 //     or when its handlers' average run time (a moving average over the last
-//     ~8 calls) exceeds kMaxLoopRunTime: beyond it the hand-off costs less
-//     than the wait it saves the loop's other connections.
+//     ~8 samples; the server times one call in 8, in CPU time on the loop so
+//     that preemption does not count) exceeds kMaxLoopRunTime: beyond it the
+//     hand-off costs less than the wait it saves the loop's other
+//     connections.
 //   - It may come back after a probation that doubles at every move (1 s,
 //     2 s, ... up to 64 s), once its average run time on the pool is below
-//     half of kMaxLoopRunTime. A handler that blocks shows its blocking in
-//     that average, and stays on the pool.
+//     half of kMaxLoopRunTime. The pool times in wall time: a handler that
+//     blocks shows its blocking in that average, and stays on the pool.
 //
 //   if (placement.OnLoop()) loop->QueueMayBlock(run, placement.handoff_flag());
 //   else pool->TrySubmit(run);

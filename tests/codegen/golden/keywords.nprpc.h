@@ -301,8 +301,8 @@ class Stub_ final {
       const ::nprpc::StubOptions& options = ::nprpc::StubOptions());
 
   // Sync server base: override the methods you serve (the others answer
-  // UNIMPLEMENTED). Handlers run on the server's worker threads, may block,
-  // and run concurrently: they must be thread-safe.
+  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says
+  // where they run) and run concurrently: they must be thread-safe.
   class Service : public ::nprpc::Service {
    public:
     Service();
@@ -515,8 +515,8 @@ class Service_ final {
       const ::nprpc::StubOptions& options = ::nprpc::StubOptions());
 
   // Sync server base: override the methods you serve (the others answer
-  // UNIMPLEMENTED). Handlers run on the server's worker threads, may block,
-  // and run concurrently: they must be thread-safe.
+  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says
+  // where they run) and run concurrently: they must be thread-safe.
   class Service : public ::nprpc::Service {
    public:
     Service();
@@ -619,8 +619,8 @@ class delete_ final {
       const ::nprpc::StubOptions& options = ::nprpc::StubOptions());
 
   // Sync server base: override the methods you serve (the others answer
-  // UNIMPLEMENTED). Handlers run on the server's worker threads, may block,
-  // and run concurrently: they must be thread-safe.
+  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says
+  // where they run) and run concurrently: they must be thread-safe.
   class Service : public ::nprpc::Service {
    public:
     Service();
@@ -723,8 +723,8 @@ class CoroutineService_ final {
       const ::nprpc::StubOptions& options = ::nprpc::StubOptions());
 
   // Sync server base: override the methods you serve (the others answer
-  // UNIMPLEMENTED). Handlers run on the server's worker threads, may block,
-  // and run concurrently: they must be thread-safe.
+  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says
+  // where they run) and run concurrently: they must be thread-safe.
   class Service : public ::nprpc::Service {
    public:
     Service();

@@ -80,8 +80,8 @@ class Legacy final {
       const ::nprpc::StubOptions& options = ::nprpc::StubOptions());
 
   // Sync server base: override the methods you serve (the others answer
-  // UNIMPLEMENTED). Handlers run on the server's worker threads, may block,
-  // and run concurrently: they must be thread-safe.
+  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says
+  // where they run) and run concurrently: they must be thread-safe.
   class Service : public ::nprpc::Service {
    public:
     Service();
@@ -184,8 +184,8 @@ class Second final {
       const ::nprpc::StubOptions& options = ::nprpc::StubOptions());
 
   // Sync server base: override the methods you serve (the others answer
-  // UNIMPLEMENTED). Handlers run on the server's worker threads, may block,
-  // and run concurrently: they must be thread-safe.
+  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says
+  // where they run) and run concurrently: they must be thread-safe.
   class Service : public ::nprpc::Service {
    public:
     Service();
