@@ -71,11 +71,14 @@ bool LoopWatchdog::ScanLocked() {
 
 void LoopWatchdog::Main() {
   int quiet = 0;  // consecutive ticks without a section
+  absl::Duration interval = tick_;
   MutexLock lock(&mu_);
   while (!stop_) {
-    cv_.WaitWithTimeout(&mu_, tick_);
+    cv_.WaitWithTimeout(&mu_, interval);
     if (stop_) break;
     quiet = ScanLocked() ? 0 : quiet + 1;
+    // Back off while no section is seen; every tick while one is.
+    interval = quiet == 0 ? tick_ : std::min(interval * 2, tick_ * kMaxBackoff);
     ticks_.fetch_add(1, std::memory_order_relaxed);  // after the scan: tests wait on it
     if (quiet < kDozeAfterTicks) continue;
     // Doze, unless a section began meanwhile (see the top of the header).
@@ -89,6 +92,7 @@ void LoopWatchdog::Main() {
     }
     while (dozing_.load(std::memory_order_seq_cst) && !stop_) cv_.Wait(&mu_);
     quiet = 0;
+    interval = tick_;
   }
 }
 
