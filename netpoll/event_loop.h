@@ -19,7 +19,8 @@
 // on the loop's thread, but while it runs the loop belongs to no thread:
 // IsInLoopThread() is false there, so whatever the task does to the loop
 // (writes, timers) goes through the thread-safe queues. If the task blocks
-// (its thread sleeps in the kernel for a watchdog tick, 1 ms) or runs for
+// (its thread sleeps in the kernel at two watchdog scans a tick, 1 ms, apart;
+// the first may come up to 16 ticks late after a quiet spell) or runs for
 // kHogTicks ticks, the LoopWatchdog hands the loop to another thread: a
 // parked one of this loop, else a new one (at most max_threads in all). The
 // loop goes on at once on that thread; the blocked thread, when its task
