@@ -154,6 +154,11 @@ class EventLoop final : private Watchable {
     MutexLock lock(&handoff_mu_);
     return threads_;
   }
+  // Threads parked, waiting to be handed the loop. Any thread.
+  int parked_threads() {
+    MutexLock lock(&handoff_mu_);
+    return parked_;
+  }
   LoopStats& stats() { return stats_; }
 
   // Any thread: whether the loop sleeps (or is about to) in its poller wait,

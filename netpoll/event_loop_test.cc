@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "gtest/gtest.h"
 #include "netpoll/logging.h"
 #include "netpoll/mutex.h"
@@ -351,6 +352,10 @@ class SectionTest : public ::testing::Test {
     thread_ = std::thread([this] { loop_->Run(); });
   }
   void TearDown() override {
+    // Sections still blocked (a failed assertion) end, so Run() can return.
+    for (Notification& release : release_) {
+      if (!release.HasBeenNotified()) release.Notify();
+    }
     if (loop_ == nullptr) return;
     loop_->Stop();
     thread_.join();
@@ -362,6 +367,12 @@ class SectionTest : public ::testing::Test {
     });
   }
 
+  // The handed_off flags given to the loop must outlive its Run().
+  std::atomic<bool> handed_off_{false};
+  // What blocked sections wait for; TearDown releases them all.
+  Notification release_[5];
+  std::atomic<bool> stop_spinning_{false};
+  Notification spun_out_;
   std::unique_ptr<EventLoop> loop_;
   std::thread thread_;
 };
@@ -393,15 +404,13 @@ TEST_F(SectionTest, TasksThatMayBlockRunInOrderOffTheLoopAndCountAsSuch) {
 
 TEST_F(SectionTest, ALoopBlockedInASectionIsHandedOffAndKeepsServingItsWork) {
   Start();
-  Notification release;
-  std::atomic<bool> handed_off{false};
   std::atomic<bool> finished{false};
   QueueMayBlock(
       [&] {
-        release.WaitForNotification();  // blocks its thread in the kernel
+        release_[0].WaitForNotification();  // blocks its thread in the kernel
         finished = true;
       },
-      &handed_off);
+      &handed_off_);
   // The loop still runs tasks and timers while the section blocks.
   Notification task_ran;
   loop_->QueueInLoop([&] { task_ran.Notify(); });
@@ -410,9 +419,9 @@ TEST_F(SectionTest, ALoopBlockedInASectionIsHandedOffAndKeepsServingItsWork) {
   loop_->RunAfter(absl::Milliseconds(1), [&] { timer_ran.Notify(); });
   ASSERT_TRUE(timer_ran.WaitForNotificationWithTimeout(testing::kWaitForTimeout));
   EXPECT_FALSE(finished.load());
-  EXPECT_TRUE(handed_off.load());
+  EXPECT_TRUE(handed_off_.load());
   EXPECT_EQ(loop_->stats().handoffs.load(), 1);
-  release.Notify();
+  release_[0].Notify();
   ASSERT_TRUE(WaitFor([&] { return finished.load(); }));
   // The loop goes on, now on another thread; the first one parks.
   Notification after;
@@ -437,15 +446,16 @@ TEST_F(SectionTest, TwoSectionsWaitingForEachOtherOnOneLoopDoNotDeadlock) {
 TEST_F(SectionTest, ParkedThreadsAreReusedForLaterHandOffs) {
   Start();
   for (int i = 0; i < 5; ++i) {
-    Notification release;
     Notification blocked_done;
-    QueueMayBlock([&] {
-      release.WaitForNotification();
+    QueueMayBlock([&, i] {
+      release_[i].WaitForNotification();
       blocked_done.Notify();
     });
     ASSERT_TRUE(WaitFor([&] { return loop_->stats().handoffs.load() == i + 1; }));
-    release.Notify();
+    release_[i].Notify();
     blocked_done.WaitForNotification();
+    // The released thread parks once its task has returned.
+    ASSERT_TRUE(WaitFor([&] { return loop_->parked_threads() == 1; }));
   }
   // Each hand-off after the first found the thread parked by the one before:
   // the loop never ran on more than two threads.
@@ -458,52 +468,53 @@ TEST_F(SectionTest, ParkedThreadsAreReusedForLaterHandOffs) {
 
 TEST_F(SectionTest, ALongComputationIsHandedOffAfterHogTicks) {
   Start();
-  std::atomic<bool> stop{false};
-  std::atomic<bool> handed_off{false};
   QueueMayBlock(
-      [&] {
-        while (!stop.load()) {
+      [this] {
+        while (!stop_spinning_.load()) {
         }  // runs, never sleeps
+        spun_out_.Notify();
       },
-      &handed_off);
-  ASSERT_TRUE(WaitFor([&] { return handed_off.load(); }));
+      &handed_off_);
+  // The spinning task reads fixture members: it must end before they go.
+  absl::Cleanup end_spin = [this] {
+    stop_spinning_ = true;
+    spun_out_.WaitForNotification();
+  };
+  ASSERT_TRUE(WaitFor([&] { return handed_off_.load(); }));
   Notification task_ran;
   loop_->QueueInLoop([&] { task_ran.Notify(); });
   ASSERT_TRUE(task_ran.WaitForNotificationWithTimeout(testing::kWaitForTimeout));
-  stop = true;
 }
 
 TEST_F(SectionTest, WithoutHandOffABlockedSectionStallsTheLoopUntilItReturns) {
   Start(EventLoopOptions{.hand_off_blocked_sections = false});
-  Notification release;
   Notification in_section;
   QueueMayBlock([&] {
     in_section.Notify();
-    release.WaitForNotification();
+    release_[0].WaitForNotification();
   });
   in_section.WaitForNotification();
   std::atomic<bool> task_ran{false};
   loop_->QueueInLoop([&] { task_ran = true; });
   // Nothing can run on the loop meanwhile: wait some watchdog ticks' worth.
   EXPECT_FALSE(WaitFor([&] { return task_ran.load(); }, absl::Milliseconds(50)));
-  release.Notify();
+  release_[0].Notify();
   ASSERT_TRUE(WaitFor([&] { return task_ran.load(); }));
   EXPECT_EQ(loop_->stats().handoffs.load(), 0);
 }
 
 TEST_F(SectionTest, StopWaitsForASectionThatWasHandedOffThenRunReturns) {
   Start();
-  Notification release;
   std::atomic<bool> finished{false};
   QueueMayBlock([&] {
-    release.WaitForNotification();
+    release_[0].WaitForNotification();
     finished = true;
   });
   ASSERT_TRUE(WaitFor([&] { return loop_->stats().handoffs.load() == 1; }));
   loop_->Stop();
   std::thread releaser([&] {
     absl::SleepFor(absl::Milliseconds(20));  // Run() must not return before this
-    release.Notify();
+    release_[0].Notify();
   });
   thread_.join();
   EXPECT_TRUE(finished.load());
