@@ -105,7 +105,7 @@ class EventLoop final : private Watchable {
   static absl::StatusOr<std::unique_ptr<EventLoop>> Create(
       const EventLoopOptions& options = EventLoopOptions());
   // Must not be running (Stop() it and let Run() return first).
-  ~EventLoop();
+  ~EventLoop() override;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 

@@ -345,7 +345,7 @@ TEST(EventLoop, TasksQueuedBeforeStopStillRun) {
 // A loop running on its own thread, for the blocking-section tests.
 class SectionTest : public ::testing::Test {
  protected:
-  void Start(EventLoopOptions options = EventLoopOptions()) {
+  void Start(const EventLoopOptions& options = EventLoopOptions()) {
     auto loop = EventLoop::Create(options);
     ASSERT_TRUE(loop.ok()) << loop.status();
     loop_ = std::move(*loop);

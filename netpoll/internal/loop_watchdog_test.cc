@@ -21,7 +21,7 @@ class FakeLoop : public Watchable {
   }
   void OnLongSection(uint64_t section, int ticks) override {
     MutexLock lock(&mu_);
-    reports_.push_back({section, ticks});
+    reports_.emplace_back(section, ticks);
   }
   void set_word(uint64_t w) { word_.store(w); }
   void advance_on_read() {
