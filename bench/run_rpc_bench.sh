@@ -39,7 +39,7 @@
 #   --rounds 1              repeat every point this many times
 #   --channels 1            client channel objects (both sides)
 #   --connection-type single   rpc_bench --connection_type
-#   --nprpc-flags "..."     rpc_echo_server flags (default "--handler_threads=loop")
+#   --nprpc-flags "..."     rpc_echo_server flags (default none: the default server)
 #   --client-flags "..."    extra rpc_bench flags, e.g. "--compress=snappy"
 #   --no-grpc               nprpc only (gRPC columns empty, no verdicts)
 #   --brpc-dir DIR          also the brpc pairs (see above)
@@ -62,10 +62,11 @@ warmup=1
 rounds=1
 channels=1
 connection_type=single
-# Echo handlers never block, so nprpc runs them on its I/O loop, as gRPC's
-# callback API runs its reactors on gRPC's own threads. Pass
-# --nprpc-flags "" to measure the worker-pool hand-off instead.
-nprpc_flags="--handler_threads=loop"
+# The server as a user gets it (issue #14): no flags, sync handlers placed
+# by ServerOptions::handler_threads = kAdaptive. --nprpc-flags
+# "--handler_threads=loop" measures handlers forced onto the loop,
+# "--handler_threads=pool" the worker-pool hand-off.
+nprpc_flags=""
 client_flags=""
 grpc=1
 pin=0
