@@ -27,8 +27,12 @@ bool AdaptivePlacement::OnLoop(int64_t now_ns) {
 
 void AdaptivePlacement::RecordRun(int64_t run_ns, bool on_loop, int64_t now_ns) {
   // average += (run - average) / 8; concurrent updates may lose one sample.
+  // A sample counts for at most kMaxSampleFactor x kMaxLoopRunTime, so one
+  // outlier (a page-fault storm, a cold cache) cannot move the method alone.
+  const int64_t sample =
+      std::min(run_ns, kMaxSampleFactor * absl::ToInt64Nanoseconds(kMaxLoopRunTime));
   const int64_t average = average_ns_.load(std::memory_order_relaxed);
-  const int64_t updated = average + (run_ns - average) / 8;
+  const int64_t updated = average + (sample - average) / 8;
   average_ns_.store(updated, std::memory_order_relaxed);
   // A call that blocked its loop moves the method once, for both reasons.
   if (TakeHandOff(now_ns)) return;

@@ -13,7 +13,8 @@
 //     ~8 samples; the server times one call in 8, in CPU time on the loop so
 //     that preemption does not count) exceeds kMaxLoopRunTime: beyond it the
 //     hand-off costs less than the wait it saves the loop's other
-//     connections.
+//     connections. A sample counts for at most 4x kMaxLoopRunTime, so one
+//     outlier does not move a method.
 //   - It may come back after a probation that doubles at every move (1 s,
 //     2 s, ... up to 64 s), once its average run time on the pool is below
 //     half of kMaxLoopRunTime. The pool times in wall time: a handler that
@@ -41,6 +42,9 @@ class AdaptivePlacement {
   static constexpr absl::Duration kMaxLoopRunTime = absl::Microseconds(50);
   static constexpr absl::Duration kFirstProbation = absl::Seconds(1);
   static constexpr int kMaxProbationDoublings = 6;  // 64 s
+  // A run-time sample counts for at most this many kMaxLoopRunTime: it
+  // takes at least three long samples in a row to move a method.
+  static constexpr int64_t kMaxSampleFactor = 4;
 
   // Whether the next call runs on the loop. `now_ns`: absl::GetCurrentTimeNanos().
   bool OnLoop(int64_t now_ns);

@@ -38,6 +38,17 @@ TEST(AdaptivePlacementTest, ACallThatBlockedItsLoopAndRanLongMovesTheMethodOnce)
   EXPECT_EQ(p.moves_to_pool(), 1);
 }
 
+TEST(AdaptivePlacementTest, OneOutlierDoesNotMoveTheMethod) {
+  AdaptivePlacement p;
+  for (int i = 0; i < 100; ++i) p.RecordRun(2 * kUs, /*on_loop=*/true, 0);
+  p.RecordRun(100 * 1000 * kUs, /*on_loop=*/true, 0);  // one 100 ms sample
+  EXPECT_TRUE(p.OnLoop(0));
+  EXPECT_EQ(p.moves_to_pool(), 0);
+  p.RecordRun(100 * 1000 * kUs, /*on_loop=*/true, 0);
+  p.RecordRun(100 * 1000 * kUs, /*on_loop=*/true, 0);  // the third in a row does
+  EXPECT_FALSE(p.OnLoop(0));
+}
+
 TEST(AdaptivePlacementTest, LongHandlersMoveTheMethodToThePool) {
   AdaptivePlacement p;
   int n = 0;

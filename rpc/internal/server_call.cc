@@ -12,7 +12,9 @@
 namespace nprpc {
 namespace {
 
-// Every this many handler runs of a method, one is timed (kAdaptive).
+// Every this many handler runs of a method, one is timed (kAdaptive): the
+// last of each group, so a method's first call (one-time initialization,
+// cold caches) is never timed.
 constexpr int64_t kRunTimeSampling = 8;
 
 // CPU time of the calling thread.
@@ -54,7 +56,7 @@ void ServerCall::Run(Where where) {
                           .fetch_add(1, std::memory_order_relaxed);
   // kAdaptive samples every kRunTimeSampling-th handler's run time.
   if (core_->options().handler_threads != ServerOptions::HandlerThreads::kAdaptive ||
-      where == Where::kLoop || nth % kRunTimeSampling != 0) {
+      where == Where::kLoop || nth % kRunTimeSampling != kRunTimeSampling - 1) {
     method_->handler->Call(ctx_, *request_, response_.get(), Responder(shared_from_this()));
     return;
   }
