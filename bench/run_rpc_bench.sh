@@ -128,6 +128,23 @@ stop_server() {
 trap 'stop_server; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
+# wait_for_port FILE SED_SCRIPT WHAT: waits until SED_SCRIPT prints the port
+# the starting server (server_pid) logged to FILE and sets server_port;
+# exits with WHAT and the log's tail when it never does.
+wait_for_port() {
+  local file="$1" script="$2" what="$3"
+  server_port=""
+  for _ in $(seq 100); do
+    server_port="$(sed -n "$script" "$file" || true)"
+    [ -n "$server_port" ] && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$what:" >&2
+  tail -5 "$work/server.err" >&2
+  exit 1
+}
+
 # start_server BINARY [FLAGS...]: starts it on an ephemeral port, sets
 # server_pid and server_port.
 start_server() {
@@ -136,16 +153,8 @@ start_server() {
   : >"$work/server.out"  # exists before the background child opens it
   "${server_cpu[@]}" "$bin" --listen=127.0.0.1:0 "$@" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
-  server_port=""
-  for _ in $(seq 100); do
-    server_port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$work/server.out" || true)"
-    [ -n "$server_port" ] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$bin did not print 'listening on 127.0.0.1:PORT':" >&2
-  cat "$work/server.err" >&2
-  exit 1
+  wait_for_port "$work/server.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' \
+    "$bin did not print 'listening on 127.0.0.1:PORT'"
 }
 
 # start_brpc_server: starts DIR/brpc_echo_server on an ephemeral port (brpc
@@ -157,16 +166,8 @@ start_brpc_server() {
   "${server_cpu[@]}" "$brpc_dir/brpc_echo_server" -listen_addr=127.0.0.1:0 \
     >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
-  server_port=""
-  for _ in $(seq 100); do
-    server_port="$(sed -n 's/.*is serving on port=\([0-9][0-9]*\).*/\1/p' "$work/server.err" || true)"
-    [ -n "$server_port" ] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "brpc_echo_server did not log 'is serving on port=PORT':" >&2
-  tail -5 "$work/server.err" >&2
-  exit 1
+  wait_for_port "$work/server.err" 's/.*is serving on port=\([0-9][0-9]*\).*/\1/p' \
+    "brpc_echo_server did not log 'is serving on port=PORT'"
 }
 
 # cpu_ticks PID: utime + stime of /proc/PID/stat, in clock ticks (fields
