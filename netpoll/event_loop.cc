@@ -101,7 +101,6 @@ void EventLoop::Run() {
     threads_ = 1;
     finished_ = false;
   }
-  if (options_.hand_off_blocked_sections) watchdog_->Register(this);
   // Owner until handed off; then parked until handed the loop again.
   while (!RunTurns() && WaitForHandOff()) {
   }
@@ -111,7 +110,11 @@ void EventLoop::Run() {
     helpers.swap(helpers_);  // none is added once finished_
   }
   for (std::thread& t : helpers) t.join();
-  if (options_.hand_off_blocked_sections) watchdog_->Unregister(this);
+  // No thread runs the loop any more: registered_ is read after the joins.
+  if (registered_) {
+    watchdog_->Unregister(this);
+    registered_ = false;
+  }
   stop_.store(false);
   t_loop_in_this_thread = nullptr;
   running_.store(false);
@@ -197,6 +200,13 @@ void EventLoop::Finish() {
 
 void EventLoop::QueueMayBlock(Task task, std::atomic<bool>* handed_off) {
   AssertInLoopThread();
+  // Watched from the first section on: loops that never run one (clients)
+  // cost the watchdog nothing, and a process without sections has no
+  // watchdog thread.
+  if (!registered_ && options_.hand_off_blocked_sections) {
+    registered_ = true;
+    watchdog_->Register(this);
+  }
   may_block_.push_back(MayBlockTask{std::move(task), handed_off});
 }
 

@@ -238,6 +238,7 @@ class EventLoop final : private Watchable {
   BusyPollBudget busy_poll_budget_;  // for options_.busy_poll
 
   std::deque<MayBlockTask> may_block_;
+  bool registered_ = false;  // with watchdog_ (at the first QueueMayBlock)
 
   // The thread running the loop, unset while a blocking section runs.
   std::atomic<std::thread::id> thread_id_{};

@@ -67,7 +67,7 @@ void ServerCall::Run(Where where) {
   const int64_t start = on_loop ? ThreadCpuNanos() : absl::GetCurrentTimeNanos();
   method_->handler->Call(ctx_, *request_, response_.get(), Responder(shared_from_this()));
   const int64_t end = on_loop ? ThreadCpuNanos() : absl::GetCurrentTimeNanos();
-  method_->placement.RecordRun(end - start, on_loop, absl::GetCurrentTimeNanos());
+  method_->placement.RecordRun(end - start, on_loop, on_loop ? absl::GetCurrentTimeNanos() : end);
 }
 
 bool ServerCall::TryChargeBudget(size_t n) {

@@ -30,6 +30,9 @@ absl::Status ServerCore::AddService(Service* service) {
     entry->handler = service->FindMethod(name);
     auto limit = options_.method_max_concurrency.find(entry->full_name);
     entry->max_concurrency = limit == options_.method_max_concurrency.end() ? 0 : limit->second;
+    entry->nested_on_loop =
+        options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
+        entry->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop;
     it->second.emplace(name, std::move(entry));
   }
   return absl::OkStatus();
@@ -102,8 +105,7 @@ void ServerCore::Start(const std::shared_ptr<ServerCall>& call) {
     }));
   }
   MethodEntry* method = call->method();
-  if (options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
-      method->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop) {
+  if (method->nested_on_loop) {
     call->Run(ServerCall::Where::kLoop);
     return;
   }
@@ -131,13 +133,11 @@ void ServerCore::Send(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer fr
   // From here until Leave(), the loops exist.
   if (timer != netpoll::kInvalidTimerId) conn->loop()->Cancel(timer);
   // One loop task for the answer's flush and on_loop.
-  absl::Status s = conn->Write(std::move(frame), std::move(on_loop));
-  if (!s.ok()) {
-    if (absl::IsResourceExhausted(s)) {
-      // The client does not read its answers: stop serving it.
-      NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": " << s;
-      conn->Close(s);
-    }
+  if (absl::Status s = conn->Write(std::move(frame), std::move(on_loop));
+      absl::IsResourceExhausted(s)) {
+    // The client does not read its answers: stop serving it.
+    NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": " << s;
+    conn->Close(s);
   }
   loops_.Leave();
 }
@@ -200,8 +200,7 @@ void ServerCore::FillStats(ServerStats& stats) const {
       m.ran_on_loop = entry->ran_on_loop.load(std::memory_order_relaxed);
       m.ran_on_pool = entry->ran_on_pool.load(std::memory_order_relaxed);
       m.moves_to_pool = entry->placement.moves_to_pool();
-      m.on_loop_now = options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
-                      entry->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop ||
+      m.on_loop_now = entry->nested_on_loop ||
                       (options_.handler_threads == ServerOptions::HandlerThreads::kAdaptive &&
                        entry->placement.on_loop_now());
     }

@@ -55,6 +55,9 @@ struct MethodEntry {
   std::string full_name;   // "package.Service/Method"
   MethodHandler* handler;  // owned by its Service, which outlives the server
   int max_concurrency;     // 0 = unlimited
+  // Runs nested in the loop's read (HandlerThreads::kIoLoop, or a method
+  // declared ExecutionMode::kIoLoop); otherwise placed at each call.
+  bool nested_on_loop;
   std::atomic<int64_t> in_flight{0};
   std::atomic<int64_t> received{0};
   std::atomic<int64_t> succeeded{0};
