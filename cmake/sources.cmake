@@ -62,6 +62,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/retry_policy.cc
   rpc/server.cc
   rpc/server_context.cc
+  rpc/trace_context.cc
   rpc/server_options.cc
   rpc/service.cc
   rpc/stub_core.cc

@@ -56,8 +56,10 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "netpoll/event_loop_group.h"
+#include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
+#include "rpc/interceptor.h"
 #include "rpc/naming_service.h"
 #include "rpc/retry_policy.h"
 
@@ -110,6 +112,11 @@ struct ChannelOptions {
   // group with one loop per core that busy-polls for
   // netpoll::kRequestResponseBusyPoll after I/O (DefaultClientLoops()).
   netpoll::EventLoopGroup* loops = nullptr;
+  // Presents a credential on each new connection's first request
+  // (rpc/authenticator.h); null: none.
+  std::shared_ptr<const Authenticator> authenticator{};
+  // Run around every call, interceptors[0] outermost (rpc/interceptor.h).
+  ClientInterceptors interceptors{};
 };
 
 // The process-wide client loops (created on first use, never destroyed).

@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/socket_address.h"
+#include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/trace_context.h"
 
@@ -98,6 +99,11 @@ class ServerContext {
   const TraceContext& trace() const { return trace_; }
   // The request meta's authentication_data (empty when absent).
   const std::string& authentication_data() const { return authentication_data_; }
+  // What ServerOptions::authenticator verified for this call's connection;
+  // null when the server has no authenticator.
+  const AuthContext* auth_context() const { return auth_context_.get(); }
+  // The protocol the call arrived in: "baidu_std", "http", ...
+  absl::string_view protocol() const { return protocol_; }
 
   // The raw bytes after the request payload, sliced out of the connection's
   // input (no copy). The handler may move them, e.g. into the response
@@ -134,6 +140,9 @@ class ServerContext {
   // its options'); null: forward nothing.
   void set_metadata_forwarding(const MetadataForwarding* forwarding) { forwarding_ = forwarding; }
   void set_authentication_data(std::string v) { authentication_data_ = std::move(v); }
+  void set_auth_context(std::shared_ptr<const AuthContext> c) { auth_context_ = std::move(c); }
+  // A static string ("baidu_std").
+  void set_protocol(absl::string_view protocol) { protocol_ = protocol; }
   void set_peer_address(const netpoll::SocketAddress& a) { peer_address_ = a; }
   void set_local_address(const netpoll::SocketAddress& a) { local_address_ = a; }
   // Marks the call cancelled (IsCancelled() turns true). Any thread.
@@ -157,6 +166,8 @@ class ServerContext {
   TraceContext trace_;
   const MetadataForwarding* forwarding_ = nullptr;  // not owned
   std::string authentication_data_;
+  std::shared_ptr<const AuthContext> auth_context_;  // shared by the connection's calls
+  absl::string_view protocol_ = "baidu_std";         // static storage
   netpoll::LinkBuffer request_attachment_;
   netpoll::SocketAddress peer_address_;
   netpoll::SocketAddress local_address_;

@@ -13,7 +13,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "netpoll/event_loop.h"
+#include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
+#include "rpc/interceptor.h"
 #include "rpc/server_context.h"
 
 namespace nprpc {
@@ -114,6 +116,25 @@ struct ServerOptions {
   // (PropagateContext()). None by default: credentials and tenant headers
   // stop here unless named. The deadline and trace context always flow.
   MetadataForwarding forward_metadata{};
+
+  // Verifies each connection's credential on its first request
+  // (rpc/authenticator.h); null: every peer may call.
+  std::shared_ptr<const Authenticator> authenticator{};
+  // Run around every admitted call, interceptors[0] outermost
+  // (rpc/interceptor.h). Empty: nothing runs.
+  ServerInterceptors interceptors{};
+
+  // HTTP/1.1 on the serving port: JSON calls (POST /package.Service/Method)
+  // and, unless moved or turned off below, the built-in pages.
+  bool serve_http = true;
+  // Where the built-in pages (/health, /metrics, /status, /rpcz,
+  // /connections) are served. They show internals: move them to an admin
+  // port reachable only by operators, or turn them off.
+  enum class BuiltinPages { kServingPort, kAdminPort, kOff };
+  BuiltinPages builtin_pages = BuiltinPages::kServingPort;
+  // kAdminPort: the address the pages listen on ("127.0.0.1:0": ephemeral,
+  // see Server::admin_address()).
+  std::string admin_address{};
 };
 
 // Counters of one method, or of the whole server.

@@ -129,6 +129,12 @@ def system_libraries():
         name = "zlib",
         targets = {":zlib": "zlib"},
     )
+    # Node.js's HTTP/1.1 parser (Debian's libhttp-parser-dev, no pkg-config
+    # module), under rpc/internal/http_protocol.
+    system_library(
+        name = "com_github_nodejs_http_parser",
+        targets = {":http_parser": "-lhttp_parser"},
+    )
     # gRPC C++ (Debian's libgrpc++-dev), for the benchmark baseline in bench/
     # only; its protoc plugin is /usr/bin/grpc_cpp_plugin (protobuf-compiler-grpc).
     system_library(

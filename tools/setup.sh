@@ -24,6 +24,13 @@ PACKAGES=(
   # Allocators compared by bench/run_memory_burst.sh (LD_PRELOAD of the
   # runtime libraries libjemalloc2 and libmimalloc2.0 these depend on)
   libjemalloc-dev libmimalloc-dev
+  # HTTP/1.1 on the serving port (rpc/internal/http_protocol): the parser
+  libhttp-parser-dev
+  # Built-in pages, tested for real: promtool and a Prometheus server that
+  # scrapes /metrics, curl, and headless Chromium that renders /status
+  prometheus curl chromium
+  # The JSON call rate (bench/run_json_bench.sh)
+  wrk
 )
 
 missing=()
