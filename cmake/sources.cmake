@@ -63,6 +63,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/server.cc
   rpc/server_context.cc
   rpc/trace_context.cc
+  rpc/tracing.cc
   rpc/server_options.cc
   rpc/service.cc
   rpc/stub_core.cc

@@ -13,8 +13,82 @@
 #include "rpc/internal/clock.h"
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/load_balancer.h"
+#include "rpc/trace_context.h"
+#include "rpc/tracing.h"
 
 namespace nprpc {
+namespace {
+
+// What a channel's call shows its interceptors, span (and metrics) when it
+// completes. Made in CallMethod, used once by CallController::Finish.
+class ChannelCallObserver final : public CallObserver {
+ public:
+  ChannelCallObserver(const ClientInterceptors* interceptors, size_t interceptors_ran,
+                      std::string service, std::string method, absl::Time deadline,
+                      std::vector<std::pair<std::string, std::string>> metadata,
+                      const TraceContext& trace, std::shared_ptr<ActiveSpan> span,
+                      size_t request_bytes)
+      : interceptors_(interceptors),
+        interceptors_ran_(interceptors_ran),
+        service_(std::move(service)),
+        method_(std::move(method)),
+        deadline_(deadline),
+        metadata_(std::move(metadata)),
+        trace_(trace),
+        span_(std::move(span)),
+        request_bytes_(request_bytes) {}
+
+  void OnCallDone(const absl::Status& status, const google::protobuf::Message& response,
+                  absl::string_view remote) override {
+    const size_t response_bytes = status.ok() ? response.ByteSizeLong() : 0;
+    const int32_t code = status.ok() ? 0 : ErrorCodeOf(status);
+    if (span_ != nullptr) {
+      span_->SetPeer(remote);
+      span_->End(code, status.message(), request_bytes_, response_bytes);
+    }
+    if (interceptors_ran_ == 0) return;
+    CallOutcome outcome{.status = status,
+                        .latency = absl::Now() - start_,
+                        .request_bytes = request_bytes_,
+                        .response_bytes = response_bytes};
+    ClientCallView view{.service = service_,
+                        .method = method_,
+                        .deadline = deadline_,
+                        .metadata = &metadata_,
+                        .trace = &trace_};
+    for (size_t i = interceptors_ran_; i > 0; --i) {
+      (*interceptors_)[i - 1]->AfterCall(view, outcome);
+    }
+  }
+
+ private:
+  const absl::Time start_ = absl::Now();
+  const ClientInterceptors* const interceptors_;  // the channel's; outlives its calls
+  const size_t interceptors_ran_;
+  const std::string service_, method_;
+  const absl::Time deadline_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+  const TraceContext trace_;
+  const std::shared_ptr<ActiveSpan> span_;
+  const size_t request_bytes_;
+};
+
+// The trace a client call is sent with: the caller's (merged from the call
+// being handled by generated stubs), or a new one when this call is the
+// edge; a new span id under the caller's span.
+TraceContext ClientTrace(TraceContext trace) {
+  if (!trace.trace_id) {
+    trace.trace_id = NewTraceId();
+    trace.trace_id_high.reset();
+    trace.sampled = SampleNewTrace();
+  } else if (!trace.sampled.has_value()) {
+    trace.sampled = SampleNewTrace();
+  }
+  if (!trace.span_id) trace.span_id = NewTraceId();
+  return trace;
+}
+
+}  // namespace
 
 absl::StatusOr<ConnectionType> ParseConnectionType(absl::string_view name) {
   if (name == "single") return ConnectionType::kSingle;
@@ -84,12 +158,16 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   auto core = ChannelCore::Create(core_options, std::move(*lb), std::move(*protocol),
                                   std::make_unique<LoopClock>(loops->Next()));
   core->Watch(std::move(naming));
-  return std::unique_ptr<Channel>(new Channel(std::move(core), loops, options.timeout));
+  return std::unique_ptr<Channel>(
+      new Channel(std::move(core), loops, options.timeout, options.interceptors));
 }
 
 Channel::Channel(std::shared_ptr<ChannelCore> core, netpoll::EventLoopGroup* loops,
-                 absl::Duration default_timeout)
-    : core_(std::move(core)), loops_(loops), default_timeout_(default_timeout) {}
+                 absl::Duration default_timeout, ClientInterceptors interceptors)
+    : core_(std::move(core)),
+      loops_(loops),
+      default_timeout_(default_timeout),
+      interceptors_(std::move(interceptors)) {}
 
 Channel::~Channel() {
   NP_CHECK(!OnLoopThread())
@@ -118,7 +196,8 @@ void Channel::CallMethod(absl::string_view service, absl::string_view method,
   ClientRequest client_request;
   client_request.service = std::string(service);
   client_request.method = std::string(method);
-  client_request.trace = options.trace;
+  const TraceContext trace = ClientTrace(options.trace);
+  client_request.trace = trace;
   client_request.metadata = options.metadata;
   client_request.compress_type = options.compress_type;
   client_request.checksum = options.checksum;
@@ -130,9 +209,59 @@ void Channel::CallMethod(absl::string_view service, absl::string_view method,
   if (options.request_attachment != nullptr) {
     client_request.attachment = std::move(*options.request_attachment);
   }
-  auto call = std::make_shared<CallController>(
-      core_, std::move(client_request), response, options,
-      CallDeadline(options, default_timeout_, core_->clock().Now()), std::move(done));
+  const absl::Time deadline = CallDeadline(options, default_timeout_, core_->clock().Now());
+  const size_t request_bytes = client_request.payload.Len() + client_request.attachment.Len();
+  std::shared_ptr<ActiveSpan> span;
+  if (*trace.sampled) {
+    Span s;
+    s.kind = Span::Kind::kClient;
+    s.trace_id = *trace.trace_id;
+    s.trace_id_high = trace.trace_id_high.value_or(0);
+    s.span_id = *trace.span_id;
+    s.parent_span_id = trace.parent_span_id.value_or(0);
+    s.method = absl::StrCat(service, "/", method);
+    s.protocol = "baidu_std";
+    s.start = absl::Now();
+    span = std::make_shared<ActiveSpan>(std::move(s));
+  }
+  size_t ran = 0;
+  if (!interceptors_.empty()) {
+    ClientCallView view{.service = service,
+                        .method = method,
+                        .deadline = deadline,
+                        .metadata = &client_request.metadata,
+                        .trace = &client_request.trace};
+    absl::Status verdict;
+    while (ran < interceptors_.size()) {
+      verdict = interceptors_[ran++]->BeforeCall(view);
+      if (!verdict.ok()) break;
+    }
+    if (!verdict.ok()) {
+      ChannelCallObserver observer(&interceptors_, ran, client_request.service,
+                                   client_request.method, deadline, client_request.metadata, trace,
+                                   std::move(span), request_bytes);
+      observer.OnCallDone(verdict, *response, "");
+      done(std::move(verdict));
+      return;
+    }
+  }
+  // What AfterCall shows (the metadata as the interceptors left it).
+  std::vector<std::pair<std::string, std::string>> metadata_seen;
+  if (ran > 0) metadata_seen = client_request.metadata;
+  // Unsampled calls carry the trace id only (for logs); brpc's convention
+  // makes span ids the mark of a traced call (rpc/tracing.h).
+  if (!*trace.sampled) {
+    client_request.trace.span_id.reset();
+    client_request.trace.parent_span_id.reset();
+  }
+  auto call = std::make_shared<CallController>(core_, std::move(client_request), response, options,
+                                               deadline, std::move(done));
+  if (ran > 0 || span != nullptr) {
+    call->set_observer(std::make_unique<ChannelCallObserver>(
+        &interceptors_, ran, std::string(service), std::string(method), deadline,
+        ran > 0 ? metadata_seen : std::vector<std::pair<std::string, std::string>>{}, trace,
+        std::move(span), request_bytes));
+  }
   call->Start();
 }
 

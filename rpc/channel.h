@@ -157,13 +157,14 @@ class Channel {
 
  private:
   Channel(std::shared_ptr<ChannelCore> core, netpoll::EventLoopGroup* loops,
-          absl::Duration default_timeout);
+          absl::Duration default_timeout, ClientInterceptors interceptors);
   // True on one of the channel's loop threads.
   bool OnLoopThread() const;
 
   const std::shared_ptr<ChannelCore> core_;
   netpoll::EventLoopGroup* const loops_;  // not owned
   const absl::Duration default_timeout_;
+  const ClientInterceptors interceptors_;  // ChannelOptions::interceptors
 };
 
 }  // namespace nprpc

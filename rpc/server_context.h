@@ -41,6 +41,7 @@
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/trace_context.h"
+#include "rpc/tracing.h"
 
 namespace nprpc {
 
@@ -95,8 +96,15 @@ class ServerContext {
   // (ServerOptions::forward_metadata; by default none).
   const MetadataForwarding& metadata_forwarding() const;
 
-  // Tracing ids of the request meta (each when present).
+  // This call's trace: the trace id (the request's, or a new one when this
+  // server is the edge), a new span id for this hop, the caller's span as
+  // parent, and the sampling decision (rpc/tracing.h).
   const TraceContext& trace() const { return trace_; }
+  // Notes `text` with the time in this call's span, shown at /rpcz, when the
+  // trace is sampled; does nothing otherwise (cheap to leave in).
+  void Annotate(absl::string_view text) {
+    if (span_ != nullptr) span_->Annotate(text);
+  }
   // The request meta's authentication_data (empty when absent).
   const std::string& authentication_data() const { return authentication_data_; }
   // What ServerOptions::authenticator verified for this call's connection;
@@ -136,6 +144,9 @@ class ServerContext {
   void set_timeout_ms(std::optional<int32_t> ms) { timeout_ms_ = ms; }
   UserFields& mutable_request_user_fields() { return request_user_fields_; }
   void set_trace(TraceContext trace) { trace_ = std::move(trace); }
+  // The span Annotate() writes to (sampled calls); null: not recorded.
+  void set_span(std::shared_ptr<ActiveSpan> span) { span_ = std::move(span); }
+  const std::shared_ptr<ActiveSpan>& span() const { return span_; }
   // `forwarding` is not owned and must outlive the context (the server passes
   // its options'); null: forward nothing.
   void set_metadata_forwarding(const MetadataForwarding* forwarding) { forwarding_ = forwarding; }
@@ -164,6 +175,7 @@ class ServerContext {
 
   UserFields request_user_fields_;
   TraceContext trace_;
+  std::shared_ptr<ActiveSpan> span_;                // sampled calls only
   const MetadataForwarding* forwarding_ = nullptr;  // not owned
   std::string authentication_data_;
   std::shared_ptr<const AuthContext> auth_context_;  // shared by the connection's calls

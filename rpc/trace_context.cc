@@ -56,11 +56,10 @@ std::optional<TraceContext> ParseTraceparent(absl::string_view value) {
 
 std::string FormatTraceparent(const TraceContext& trace) {
   if (!trace.trace_id || !trace.span_id) return std::string();
-  return absl::StrFormat("00-%016x%016x-%016x-%02x",
-                         static_cast<uint64_t>(trace.trace_id_high.value_or(0)),
-                         static_cast<uint64_t>(*trace.trace_id),
-                         static_cast<uint64_t>(*trace.span_id),
-                         trace.sampled.value_or(false) ? 1 : 0);
+  return absl::StrFormat(
+      "00-%016x%016x-%016x-%02x", static_cast<uint64_t>(trace.trace_id_high.value_or(0)),
+      static_cast<uint64_t>(*trace.trace_id), static_cast<uint64_t>(*trace.span_id),
+      trace.sampled.value_or(false) ? 1 : 0);
 }
 
 int64_t NewTraceId() {

@@ -413,9 +413,11 @@ void BaiduStdSession::HandleFrame(const netpoll::ConnectionPtr& conn, QueuedFram
   auto call =
       std::make_shared<BaiduStdCall>(core_, conn, shared_from_this(), *method, std::move(frame));
   call->set_held_bytes(queued.held_bytes);
+  call->set_request_bytes(queued.held_bytes);  // the frame, header included
   ServerContext& ctx = call->context();
   const wire::RpcMeta& meta = call->meta();  // `frame` was moved into the call
   const wire::RpcRequestMeta& creq = meta.request();
+  ctx.set_protocol(BaiduStdProtocol::Get()->name());
   ctx.set_service_name(creq.service_name());
   ctx.set_method_name(creq.method_name());
   ctx.set_correlation_id(meta.correlation_id());

@@ -216,6 +216,9 @@ void CallController::Finish(absl::Status status, const std::shared_ptr<Attempt>&
   }
   DoneCallback done = std::move(done_);
   core_->Unregister(shared_from_this());
+  if (observer_ != nullptr) {
+    observer_->OnCallDone(status, *response_, winner ? winner->endpoint->node.address : "");
+  }
   done(std::move(status));
 }
 

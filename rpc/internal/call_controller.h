@@ -37,6 +37,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "netpoll/mutex.h"
@@ -53,6 +54,17 @@ namespace nprpc {
 // default_timeout when neither is set; InfiniteFuture when that is infinite.
 absl::Time CallDeadline(const CallOptions& options, absl::Duration default_timeout, absl::Time now);
 
+// Sees a call's outcome just before its `done` runs (the channel's metrics,
+// span and interceptors). Called once, on the completing thread.
+class CallObserver {
+ public:
+  virtual ~CallObserver() = default;
+  // `response` is the caller's message (filled when `status` is OK);
+  // `remote` the address of the answering endpoint (empty when none).
+  virtual void OnCallDone(const absl::Status& status, const google::protobuf::Message& response,
+                          absl::string_view remote) = 0;
+};
+
 class CallController final : public InFlightCall,
                              public std::enable_shared_from_this<CallController> {
  public:
@@ -65,6 +77,8 @@ class CallController final : public InFlightCall,
                  absl::Time deadline, DoneCallback done);
   ~CallController() override;
 
+  // Before Start(): told the outcome before `done` runs.
+  void set_observer(std::unique_ptr<CallObserver> observer) { observer_ = std::move(observer); }
   // Registers the call, arms the deadline, cancellation and backup timer and
   // sends the first attempt.
   void Start();
@@ -94,7 +108,8 @@ class CallController final : public InFlightCall,
   const absl::Duration backup_delay_;
   const std::optional<CancellationToken> cancel_;
 
-  DoneCallback done_;  // taken by the one Finish()
+  DoneCallback done_;                       // taken by the one Finish()
+  std::unique_ptr<CallObserver> observer_;  // may be null; used by the one Finish()
   // Set in Start(), read by Finish() on whichever thread completes.
   std::atomic<Clock::TimerId> deadline_timer_{Clock::kNoTimer};
   std::atomic<Clock::TimerId> backup_timer_{Clock::kNoTimer};

@@ -43,6 +43,7 @@ void ServerCall::Run(Where where) {
     }
     return;
   }
+  if (!core_->options().interceptors.empty() && !RunBeforeCalls()) return;
   request_ = method_->handler->NewRequest();
   if (absl::Status s = ParseRequest(*request_); !s.ok()) {
     // A brpc number the protocol chose (ELIMIT for the memory budget), else
@@ -68,6 +69,89 @@ void ServerCall::Run(Where where) {
   method_->handler->Call(ctx_, *request_, response_.get(), Responder(shared_from_this()));
   const int64_t end = on_loop ? ThreadCpuNanos() : absl::GetCurrentTimeNanos();
   method_->placement.RecordRun(end - start, on_loop, on_loop ? absl::GetCurrentTimeNanos() : end);
+}
+
+void ServerCall::BeginObserving() {
+  start_nanos_ = absl::GetCurrentTimeNanos();
+  TraceContext trace = ctx_.trace();
+  if (!trace.sampled.has_value()) {
+    // Our baidu_std clients carry the decision in a traceparent user field
+    // beside brpc's ids; HTTP and gRPC sessions parse the header themselves.
+    if (const std::string* value = ctx_.FindRequestUserField("traceparent")) {
+      if (std::optional<TraceContext> parent = ParseTraceparent(*value);
+          parent.has_value() && (!trace.trace_id || trace.trace_id == parent->trace_id)) {
+        trace.trace_id = parent->trace_id;
+        trace.trace_id_high = parent->trace_id_high;
+        if (!trace.span_id) trace.span_id = parent->span_id;
+        trace.sampled = parent->sampled;
+      }
+    }
+  }
+  if (!trace.trace_id) {
+    // The edge: the trace starts here, and so does its sampling decision.
+    trace.trace_id = NewTraceId();
+    trace.trace_id_high.reset();
+    trace.sampled = SampleNewTrace();
+  } else if (!trace.sampled.has_value()) {
+    // brpc's convention: span ids travel only with traced calls.
+    trace.sampled = trace.span_id.has_value();
+  }
+  trace.parent_span_id = trace.span_id;
+  trace.span_id = NewTraceId();
+  if (*trace.sampled) {
+    Span span;
+    span.kind = Span::Kind::kServer;
+    span.trace_id = *trace.trace_id;
+    span.trace_id_high = trace.trace_id_high.value_or(0);
+    span.span_id = *trace.span_id;
+    span.parent_span_id = trace.parent_span_id.value_or(0);
+    span.method = method_->full_name;
+    span.protocol = std::string(ctx_.protocol());
+    span.peer = ctx_.peer_address().ToString();
+    span.start = absl::FromUnixNanos(start_nanos_);
+    ctx_.set_span(std::make_shared<ActiveSpan>(std::move(span)));
+  }
+  ctx_.set_trace(std::move(trace));
+}
+
+bool ServerCall::RunBeforeCalls() {
+  const ServerInterceptors& chain = core_->options().interceptors;
+  absl::Status verdict;
+  size_t ran = 0;
+  while (ran < chain.size()) {
+    verdict = chain[ran++]->BeforeCall(ctx_);
+    if (!verdict.ok()) break;
+  }
+  interceptors_ran_ = ran;
+  if (observe_state_.fetch_or(kChainDone, std::memory_order_acq_rel) & kFinished) {
+    RunAfterCalls();  // the deadline answered while the chain ran
+    return false;
+  }
+  if (!verdict.ok()) {
+    Finish(verdict, /*by_handler=*/false);
+    return false;
+  }
+  return true;
+}
+
+void ServerCall::RunAfterCalls() {
+  const ServerInterceptors& chain = core_->options().interceptors;
+  for (size_t i = interceptors_ran_; i > 0; --i) chain[i - 1]->AfterCall(ctx_, outcome_);
+}
+
+void ServerCall::Observe(const absl::Status& status, int32_t code, size_t response_bytes) {
+  const absl::Duration latency = absl::Nanoseconds(absl::GetCurrentTimeNanos() - start_nanos_);
+  if (const std::shared_ptr<ActiveSpan>& span = ctx_.span(); span != nullptr) {
+    span->End(code, status.message(), request_bytes_, response_bytes);
+  }
+  if (core_->options().interceptors.empty()) return;
+  outcome_.status = status;
+  outcome_.latency = latency;
+  outcome_.request_bytes = request_bytes_;
+  outcome_.response_bytes = response_bytes;
+  if (observe_state_.fetch_or(kFinished, std::memory_order_acq_rel) & kChainDone) {
+    RunAfterCalls();
+  }
 }
 
 bool ServerCall::TryChargeBudget(size_t n) {
@@ -98,6 +182,7 @@ void ServerCall::Finish(const absl::Status& status, bool by_handler) {
   netpoll::LinkBuffer out;
   const bool ok = EncodeAnswer(status, status.ok() ? response_.get() : nullptr, by_handler, out);
   core_->CountAnswer(method_, ok);
+  const size_t response_bytes = out.Len();
   // The slots go back before the write (a client may send its next call the
   // moment it reads this answer); the call gate only after it.
   core_->Release(method_);
@@ -107,6 +192,9 @@ void ServerCall::Finish(const absl::Status& status, bool by_handler) {
   core_->Send(conn_, std::move(out), timer, [session = session_, conn = conn_, held = held_bytes_] {
     session->OnCallDone(conn, held);
   });
+  // After the answer left, before the call gate opens (Shutdown waits for
+  // the interceptors too).
+  Observe(status, ok ? 0 : (status.ok() ? EINTERNAL : ErrorCodeOf(status)), response_bytes);
   core_->LeaveCall();
 }
 

@@ -26,6 +26,7 @@
 #include "netpoll/connection.h"
 #include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
+#include "rpc/interceptor.h"
 #include "rpc/internal/protocol.h"
 #include "rpc/internal/server_core.h"
 #include "rpc/server_context.h"
@@ -47,6 +48,15 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   // request frame); handed back to ServerSession::OnCallDone. Set before
   // Start().
   void set_held_bytes(size_t bytes) { held_bytes_ = bytes; }
+  // The request's size on the wire (its whole frame), for metrics, spans and
+  // interceptors. Set before Start().
+  void set_request_bytes(size_t bytes) { request_bytes_ = bytes; }
+
+  // Loop thread, from ServerCore::Start(): the call is admitted now. Gives
+  // it its trace (a new span id under the caller's span, a trace id and
+  // sampling decision when the request carried none) and, when sampled,
+  // starts its span.
+  void BeginObserving();
 
   // Where Run() runs: nested in the loop's read, in a blocking section of
   // the loop (EventLoop::QueueMayBlock), or on a worker.
@@ -84,6 +94,13 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
 
  private:
   void Finish(const absl::Status& status, bool by_handler);
+  // Runs the server interceptors' BeforeCall in order; false when one
+  // rejected the call (then answered) or the call was answered meanwhile.
+  bool RunBeforeCalls();
+  // AfterCall of each interceptor whose BeforeCall ran, in reverse order.
+  void RunAfterCalls();
+  // Span, metrics and interceptors see the outcome (Finish, once).
+  void Observe(const absl::Status& status, int32_t code, size_t response_bytes);
 
   const std::shared_ptr<ServerCore> core_;
   const netpoll::ConnectionPtr conn_;
@@ -98,6 +115,17 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   // Charged by TryChargeBudget() on the worker, released by Finish().
   std::atomic<size_t> budget_charge_{0};
   std::atomic<netpoll::TimerId> timer_{netpoll::kInvalidTimerId};
+
+  size_t request_bytes_ = 0;  // set before Start()
+  int64_t start_nanos_ = 0;   // admission; set by BeginObserving()
+  // Interceptors: BeforeCall runs on the handler's thread while the deadline
+  // may finish the call on another; whichever of the two ends second runs the
+  // AfterCalls. kChainDone: the BeforeCalls are over (interceptors_ran_ is
+  // final); kFinished: the call is answered (outcome_ is final).
+  static constexpr int kChainDone = 1, kFinished = 2;
+  std::atomic<int> observe_state_{0};
+  size_t interceptors_ran_ = 0;
+  CallOutcome outcome_;
 };
 
 }  // namespace nprpc

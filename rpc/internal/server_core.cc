@@ -95,6 +95,7 @@ void ServerCore::Start(const std::shared_ptr<ServerCall>& call) {
   ctx.set_peer_address(conn->peer_address());
   ctx.set_local_address(conn->local_address());
   ctx.set_metadata_forwarding(&options_.forward_metadata);
+  call->BeginObserving();
   if (ctx.deadline() != absl::InfiniteFuture()) {
     // A handler that never answers gives its slot back at the deadline.
     std::weak_ptr<ServerCall> weak = call;
