@@ -143,6 +143,7 @@ void Connection::HandleRead(bool stop_at_short_read) {
     taken += *n;
     prepaid_input_ -= std::min(prepaid_input_, *n);
     loop_->stats().Add(loop_->stats().bytes_in, static_cast<int64_t>(*n));
+    bytes_read_.fetch_add(static_cast<int64_t>(*n), std::memory_order_relaxed);
     // The next read offers what this one suggests: x4 after a full read (a
     // stream), halved after one that used under an eighth (small frames).
     // A 16-byte echo then reads into a 4 KiB block, not a 64 KiB one: with
@@ -308,6 +309,7 @@ absl::StatusOr<size_t> Connection::WriteOutputOnce() {
     loop_->stats().Add(loop_->stats().write_calls, 1);
     output_bytes_.fetch_sub(*n, std::memory_order_relaxed);
     loop_->stats().Add(loop_->stats().bytes_out, static_cast<int64_t>(*n));
+    bytes_written_.fetch_add(static_cast<int64_t>(*n), std::memory_order_relaxed);
   }
   return n;
 }

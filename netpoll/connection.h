@@ -64,6 +64,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
@@ -213,6 +214,12 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   size_t pending_output_memory() const { return output_memory_.load(std::memory_order_relaxed); }
   // Buffered input; loop thread only.
   size_t buffered_input_bytes() const { return input_.Len(); }
+  // When the connection was made (accepted or dialed).
+  absl::Time created_at() const { return created_at_; }
+  // Bytes read from and written to the socket so far. Any thread (written by
+  // the loop thread only, so reading costs the loop nothing).
+  int64_t bytes_read() const { return bytes_read_.load(std::memory_order_relaxed); }
+  int64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }
 
  private:
   Connection(EventLoop* loop, UniqueFd fd, const SocketAddress& local, const SocketAddress& peer,
@@ -251,6 +258,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   const uint64_t id_;
   const SocketAddress local_;
   const SocketAddress peer_;
+  const absl::Time created_at_ = absl::Now();
+  std::atomic<int64_t> bytes_read_{0};
+  std::atomic<int64_t> bytes_written_{0};
   const std::shared_ptr<const ConnectionCallbacks> callbacks_;
   // Copies of the options Write() needs: Write() runs on any thread, and
   // options_ below is the loop thread's (SetTimeouts() rewrites it there).

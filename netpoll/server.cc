@@ -172,6 +172,14 @@ size_t Server::connection_count() {
   return connections_.size();
 }
 
+std::vector<ConnectionPtr> Server::Connections() {
+  MutexLock lock(&mu_);
+  std::vector<ConnectionPtr> out;
+  out.reserve(connections_.size());
+  for (const auto& [id, conn] : connections_) out.push_back(conn);
+  return out;
+}
+
 TransportStatsSnapshot Server::Stats() const { return group_->Stats(); }
 
 void Server::Shutdown(absl::Duration grace) {

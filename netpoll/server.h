@@ -85,6 +85,8 @@ class Server {
   // Counters of this server's loops (summed).
   TransportStatsSnapshot Stats() const;
   size_t connection_count();
+  // The open connections now (a snapshot, for status pages). Any thread.
+  std::vector<ConnectionPtr> Connections();
 
  private:
   class Acceptor;

@@ -31,7 +31,8 @@ ServerCall::ServerCall(std::shared_ptr<ServerCore> core, netpoll::ConnectionPtr 
     : core_(std::move(core)),
       conn_(std::move(conn)),
       session_(std::move(session)),
-      method_(method) {}
+      method_(method),
+      owner_(ServerConnection::Find(*conn_)) {}
 
 void ServerCall::Run(Where where) {
   if (finished_.load(std::memory_order_acquire)) return;  // answered while queued
@@ -73,6 +74,7 @@ void ServerCall::Run(Where where) {
 
 void ServerCall::BeginObserving() {
   start_nanos_ = absl::GetCurrentTimeNanos();
+  if (owner_ != nullptr) owner_->AddCallInFlight(1);
   TraceContext trace = ctx_.trace();
   if (!trace.sampled.has_value()) {
     // Our baidu_std clients carry the decision in a traceparent user field
@@ -195,6 +197,7 @@ void ServerCall::Finish(const absl::Status& status, bool by_handler) {
   // After the answer left, before the call gate opens (Shutdown waits for
   // the interceptors too).
   Observe(status, ok ? 0 : (status.ok() ? EINTERNAL : ErrorCodeOf(status)), response_bytes);
+  if (owner_ != nullptr) owner_->AddCallInFlight(-1);
   core_->LeaveCall();
 }
 

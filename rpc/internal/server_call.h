@@ -28,6 +28,7 @@
 #include "netpoll/link_buffer.h"
 #include "rpc/interceptor.h"
 #include "rpc/internal/protocol.h"
+#include "rpc/internal/server_connection.h"
 #include "rpc/internal/server_core.h"
 #include "rpc/server_context.h"
 #include "rpc/service.h"
@@ -106,6 +107,9 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   const netpoll::ConnectionPtr conn_;
   const std::shared_ptr<ServerSession> session_;
   MethodEntry* const method_;
+  // The connection's state, counting its calls in flight; null in tests
+  // that make calls on bare connections.
+  ServerConnection* const owner_;
 
   ServerContext ctx_;
   std::unique_ptr<google::protobuf::Message> request_;

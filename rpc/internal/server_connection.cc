@@ -22,6 +22,11 @@ ServerConnection& ServerConnection::Of(netpoll::Connection& conn) {
   return **state;
 }
 
+ServerConnection* ServerConnection::Find(netpoll::Connection& conn) {
+  auto* state = std::any_cast<std::shared_ptr<ServerConnection>>(&conn.context());
+  return state == nullptr ? nullptr : state->get();
+}
+
 void ServerConnection::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
   conn->loop()->AssertInLoopThread();
   if (session_ == nullptr) {
@@ -30,6 +35,7 @@ void ServerConnection::OnInput(const netpoll::ConnectionPtr& conn, netpoll::Link
       SniffResult r = protocol->Sniff(input);
       if (r == SniffResult::kMine) {
         session_ = protocol->NewSession(core_, conn);
+        protocol_.store(protocol, std::memory_order_release);
         break;
       }
       need_more |= r == SniffResult::kNeedMore;

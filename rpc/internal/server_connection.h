@@ -7,6 +7,8 @@
 #ifndef RPC_INTERNAL_SERVER_CONNECTION_H_
 #define RPC_INTERNAL_SERVER_CONNECTION_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "netpoll/connection.h"
@@ -29,10 +31,25 @@ class ServerConnection {
 
   // The connection's ServerConnection (it must be a server connection).
   static ServerConnection& Of(netpoll::Connection& conn);
+  // The same, or null for a connection without one. Any thread: the state is
+  // set by on_prepare, before the connection is published to other threads,
+  // and never replaced.
+  static ServerConnection* Find(netpoll::Connection& conn);
+
+  // For status pages, any thread: the protocol the connection speaks (null
+  // until its first bytes picked one) and its calls in flight.
+  const ServerProtocol* protocol() const { return protocol_.load(std::memory_order_acquire); }
+  int64_t calls_in_flight() const { return calls_in_flight_.load(std::memory_order_relaxed); }
+  // ServerCall: a call of this connection was admitted / answered. Any thread.
+  void AddCallInFlight(int64_t delta) {
+    calls_in_flight_.fetch_add(delta, std::memory_order_relaxed);
+  }
 
  private:
   const std::shared_ptr<ServerCore> core_;
   std::shared_ptr<ServerSession> session_;  // null until sniffed
+  std::atomic<const ServerProtocol*> protocol_{nullptr};
+  std::atomic<int64_t> calls_in_flight_{0};
 };
 
 }  // namespace nprpc
