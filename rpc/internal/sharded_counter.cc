@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <bit>
 #include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "netpoll/mutex.h"
 
 namespace nprpc {
 
@@ -14,11 +18,47 @@ size_t ShardCount() {
   return count;
 }
 
-// Round-robin over the shards, one step per thread at its first use.
-size_t NextThreadShard() {
-  static std::atomic<size_t> next{0};
-  return next.fetch_add(1, std::memory_order_relaxed) & (ShardCount() - 1);
+namespace sharded_internal {
+namespace {
+
+// Live threads per shard. Leaked: threads may exit during static destruction.
+struct ShardUse {
+  netpoll::Mutex mu;
+  std::vector<int64_t> threads ABSL_GUARDED_BY(mu);
+};
+
+ShardUse& Use() {
+  static ShardUse* const use = [] {
+    auto* u = new ShardUse;
+    netpoll::MutexLock lock(&u->mu);
+    u->threads.assign(ShardCount(), 0);
+    return u;
+  }();
+  return *use;
 }
+
+size_t TakeLeastUsedShard() {
+  ShardUse& use = Use();
+  netpoll::MutexLock lock(&use.mu);
+  size_t best = 0;
+  for (size_t i = 1; i < use.threads.size(); ++i) {
+    if (use.threads[i] < use.threads[best]) best = i;
+  }
+  ++use.threads[best];
+  return best;
+}
+
+}  // namespace
+
+ShardLease::ShardLease() : index(TakeLeastUsedShard()) {}
+
+ShardLease::~ShardLease() {
+  ShardUse& use = Use();
+  netpoll::MutexLock lock(&use.mu);
+  --use.threads[index];
+}
+
+}  // namespace sharded_internal
 
 ShardedCounter::ShardedCounter() : shards_(new Shard[ShardCount()]) {}
 

@@ -2,9 +2,10 @@
 // cache line in the common case.
 //
 // The value lives in a few cache-line-padded shards; Add() picks its shard by
-// a per-thread index handed out round-robin at a thread's first Add() (so up
-// to ShardCount() threads each own a line; more threads share them, still
-// correctly), and bumps it with one relaxed atomic add. Value() sums the
+// a per-thread index (ThisThreadShard(): the least-used shard at the thread's
+// first use, released at its exit, so up to ShardCount() live threads each own
+// a line; more threads share them, still correctly), and bumps it with one
+// relaxed atomic add. Value() sums the
 // shards: it is not atomic across shards, so a reader racing with writers
 // sees some of their adds and not others.
 //
@@ -33,13 +34,23 @@ inline constexpr size_t kCacheLineSize = 64;
 // after its first call.
 size_t ShardCount();
 
-// Hands out shards round-robin; ThisThreadShard() calls it once per thread.
-size_t NextThreadShard();
+namespace sharded_internal {
+// A thread's claim on a shard: taken at the thread's first use (the shard with
+// the fewest live threads, lowest index first), given back when it exits.
+struct ShardLease {
+  ShardLease();
+  ~ShardLease();
+  ShardLease(const ShardLease&) = delete;
+  ShardLease& operator=(const ShardLease&) = delete;
+  const size_t index;
+};
+}  // namespace sharded_internal
 
 // This thread's shard in [0, ShardCount()). Constant for the thread's life.
+// While at most ShardCount() threads use shards, no two share one.
 inline size_t ThisThreadShard() {
-  static thread_local const size_t shard = NextThreadShard();
-  return shard;
+  static thread_local const sharded_internal::ShardLease lease;
+  return lease.index;
 }
 
 class ShardedCounter {
