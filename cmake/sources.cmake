@@ -49,15 +49,21 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/crc32c.cc
   rpc/internal/frame_codec.cc
   rpc/internal/gate.cc
+  rpc/internal/latency_histogram.cc
   rpc/internal/load_balancer.cc
   rpc/internal/memory_releaser.cc
+  rpc/internal/metrics_sampler.cc
   rpc/internal/pooled_transport.cc
+  rpc/internal/process_metrics.cc
+  rpc/internal/prometheus_writer.cc
   rpc/internal/server_call.cc
   rpc/internal/server_connection.cc
   rpc/internal/server_core.cc
+  rpc/internal/sharded_counter.cc
   rpc/internal/single_connection_transport.cc
   rpc/internal/worker_pool.cc
   rpc/method_handlers.cc
+  rpc/metrics.cc
   rpc/naming_service.cc
   rpc/retry_policy.cc
   rpc/server.cc
