@@ -61,6 +61,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/server_core.cc
   rpc/internal/sharded_counter.cc
   rpc/internal/single_connection_transport.cc
+  rpc/internal/transport_metrics.cc
   rpc/internal/worker_pool.cc
   rpc/method_handlers.cc
   rpc/metrics.cc
