@@ -13,6 +13,7 @@
 #include "rpc/internal/clock.h"
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/load_balancer.h"
+#include "rpc/metrics.h"
 #include "rpc/trace_context.h"
 #include "rpc/tracing.h"
 

@@ -16,7 +16,9 @@
 #include "rpc/internal/memory_releaser.h"
 #include "rpc/internal/server_connection.h"
 #include "rpc/internal/server_core.h"
+#include "rpc/internal/transport_metrics.h"
 #include "rpc/internal/worker_pool.h"
+#include "rpc/metrics.h"
 
 namespace nprpc {
 
@@ -142,10 +144,44 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   {
     netpoll::MutexLock state_lock(&state_mu_);
     transport_ = std::move(*server);
+    stats_pool_ = pool_.get();
   }
   if (!started.ok()) return started;
+  metrics_collector_ = MetricsRegistry::Default().AddCollector(
+      [this](PrometheusWriter& writer) { WriteMetrics(writer); });
   started_ = true;
   return absl::OkStatus();
+}
+
+void Server::WriteMetrics(PrometheusWriter& writer) const {
+  const ServerStats stats = Stats();
+  netpoll::TransportStatsSnapshot loops;
+  std::string address;
+  {
+    netpoll::MutexLock state_lock(&state_mu_);
+    if (transport_ != nullptr) loops = transport_->Stats();
+    address = listen_address_.ToString();
+  }
+  const PrometheusWriter::Labels labels = {{"server", address}};
+  WriteTransportStats(writer, "nprpc_server", labels, loops);
+  using W = PrometheusWriter;
+  auto write = [&](absl::string_view name, W::Type type, absl::string_view help, int64_t value) {
+    writer.Family(name, type, help);
+    writer.Sample(labels, static_cast<double>(value));
+  };
+  write("nprpc_server_protocol_errors_total", W::kCounter,
+        "Connections closed for a protocol error.", stats.protocol_errors);
+  write("nprpc_server_queued_calls", W::kGauge, "Calls waiting in the worker pool's queue.",
+        stats.queued_calls);
+  write("nprpc_server_memory_held_bytes", W::kGauge,
+        "Memory held for peers (the memory budget's use).", stats.memory_held_bytes);
+  write("nprpc_server_memory_budget_bytes", W::kGauge, "The memory budget's limit.",
+        static_cast<int64_t>(stats.memory_budget_bytes));
+  write("nprpc_server_frames_refused_total", W::kCounter,
+        "Frames refused from their header for the memory budget.", stats.frames_refused);
+  write("nprpc_server_output_pauses_total", W::kCounter,
+        "Connections whose reading paused because their answers were not read.",
+        stats.output_pauses);
 }
 
 void Server::Shutdown(absl::Duration grace) {
@@ -155,6 +191,10 @@ void Server::Shutdown(absl::Duration grace) {
   const absl::Time deadline = absl::Now() + grace;
   // New calls get ELOGOFF, new connections are refused in on_prepare.
   core_->BeginStopping();
+  if (metrics_collector_ != 0) {
+    MetricsRegistry::Default().RemoveCollector(metrics_collector_);
+    metrics_collector_ = 0;
+  }
   netpoll::Server* transport;
   {
     netpoll::MutexLock state_lock(&state_mu_);
@@ -178,6 +218,7 @@ void Server::Shutdown(absl::Duration grace) {
   {
     netpoll::MutexLock state_lock(&state_mu_);
     transport_.reset();
+    stats_pool_ = nullptr;
   }
   core_->set_pool(nullptr);
   pool_.reset();
@@ -196,8 +237,16 @@ ServerStats Server::Stats() const {
   netpoll::MutexLock state_lock(&state_mu_);
   if (transport_ != nullptr) {
     stats.connections = static_cast<int64_t>(transport_->connection_count());
-    stats.loop_handoffs = transport_->Stats().handoffs;
+    const netpoll::TransportStatsSnapshot loops = transport_->Stats();
+    stats.loop_handoffs = loops.handoffs;
+    stats.connections_accepted = loops.connections_accepted;
+    stats.bytes_read = loops.bytes_in;
+    stats.bytes_written = loops.bytes_out;
+    stats.busy_polls = loops.busy_polls;
+    stats.wakeups = loops.wakeups;
   }
+  if (stats_pool_ != nullptr)
+    stats.queued_calls = static_cast<int64_t>(stats_pool_->queued_tasks());
   return stats;
 }
 

@@ -58,6 +58,7 @@ class Server;
 
 namespace nprpc {
 
+class PrometheusWriter;
 class ServerCore;
 class MemoryReleaser;
 class WorkerPool;
@@ -94,6 +95,9 @@ class Server {
   ServerStats Stats() const;
 
  private:
+  // This server's families of /metrics (label server="<address>").
+  void WriteMetrics(PrometheusWriter& writer) const;
+
   const ServerOptions options_;
   // Shared with connections and calls, which may outlive the Server.
   const std::shared_ptr<ServerCore> core_;
@@ -112,6 +116,10 @@ class Server {
   mutable netpoll::Mutex state_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::unique_ptr<netpoll::Server> transport_ ABSL_GUARDED_BY(state_mu_);
   netpoll::SocketAddress listen_address_ ABSL_GUARDED_BY(state_mu_);
+  // pool_, for Stats(): alive while transport_ is set.
+  WorkerPool* stats_pool_ ABSL_GUARDED_BY(state_mu_) = nullptr;
+  // This server's families in MetricsRegistry::Default() (0: none).
+  uint64_t metrics_collector_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace nprpc

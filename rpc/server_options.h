@@ -179,6 +179,16 @@ struct ServerStats {
   // Times an I/O loop blocked in a handler was handed to another thread
   // (HandlerThreads::kAdaptive).
   int64_t loop_handoffs = 0;
+  // Calls waiting in the worker pool's queue now.
+  int64_t queued_calls = 0;
+  // The server's I/O loops since start (netpoll::TransportStatsSnapshot):
+  // connections accepted, bytes read and written, busy-poll spins, eventfd
+  // wake-ups by other threads.
+  int64_t connections_accepted = 0;
+  int64_t bytes_read = 0;
+  int64_t bytes_written = 0;
+  int64_t busy_polls = 0;
+  int64_t wakeups = 0;
   // Keyed "package.Service/Method".
   std::map<std::string, MethodStats> methods;
 };

@@ -398,7 +398,7 @@ void BaiduStdSession::HandleFrame(const netpoll::ConnectionPtr& conn, QueuedFram
     return;
   }
   if (absl::Status s = VerifyChecksum(frame); !s.ok()) {
-    core_->CountAnswer(*method, false);
+    core_->CountRefused(*method, EREQUEST);
     release();
     ReplyError(conn, frame,
                MakeRpcError(EREQUEST, absl::StrCat("Fail to verify checksum: ", s.message())));

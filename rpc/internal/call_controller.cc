@@ -56,6 +56,7 @@ CallController::~CallController() = default;
 
 void CallController::Start() {
   auto self = shared_from_this();
+  if (metrics_ != nullptr) metrics_->OnStart();
   if (!core_->Register(self)) {
     Finish(absl::CancelledError("channel is shut down"), nullptr);
     return;
@@ -214,11 +215,16 @@ void CallController::Finish(absl::Status status, const std::shared_ptr<Attempt>&
     info_->error_code = status.ok() ? 0 : ErrorCodeOf(status);
     info_->latency = clock.Now() - start_;
   }
-  DoneCallback done = std::move(done_);
-  core_->Unregister(shared_from_this());
+  if (metrics_ != nullptr) {
+    metrics_->OnEnd(status.ok() ? 0 : ErrorCodeOf(status), clock.Now() - start_,
+                    request_.payload.Len() + request_.attachment.Len(),
+                    status.ok() ? response_->ByteSizeLong() : 0);
+  }
   if (observer_ != nullptr) {
     observer_->OnCallDone(status, *response_, winner ? winner->endpoint->node.address : "");
   }
+  DoneCallback done = std::move(done_);
+  core_->Unregister(shared_from_this());
   done(std::move(status));
 }
 

@@ -47,6 +47,7 @@
 #include "rpc/internal/clock.h"
 #include "rpc/internal/load_balancer.h"
 #include "rpc/internal/transport.h"
+#include "rpc/metrics.h"
 
 namespace nprpc {
 
@@ -79,6 +80,8 @@ class CallController final : public InFlightCall,
 
   // Before Start(): told the outcome before `done` runs.
   void set_observer(std::unique_ptr<CallObserver> observer) { observer_ = std::move(observer); }
+  // Before Start(): the method's client metrics (not owned; process-wide).
+  void set_metrics(MethodMetrics* metrics) { metrics_ = metrics; }
   // Registers the call, arms the deadline, cancellation and backup timer and
   // sends the first attempt.
   void Start();
@@ -110,6 +113,7 @@ class CallController final : public InFlightCall,
 
   DoneCallback done_;                       // taken by the one Finish()
   std::unique_ptr<CallObserver> observer_;  // may be null; used by the one Finish()
+  MethodMetrics* metrics_ = nullptr;        // may be null
   // Set in Start(), read by Finish() on whichever thread completes.
   std::atomic<Clock::TimerId> deadline_timer_{Clock::kNoTimer};
   std::atomic<Clock::TimerId> backup_timer_{Clock::kNoTimer};

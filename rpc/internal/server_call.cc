@@ -75,6 +75,7 @@ void ServerCall::Run(Where where) {
 void ServerCall::BeginObserving() {
   start_nanos_ = absl::GetCurrentTimeNanos();
   if (owner_ != nullptr) owner_->AddCallInFlight(1);
+  if (method_->metrics != nullptr) method_->metrics->OnStart();
   TraceContext trace = ctx_.trace();
   if (!trace.sampled.has_value()) {
     // Our baidu_std clients carry the decision in a traceparent user field
@@ -143,6 +144,9 @@ void ServerCall::RunAfterCalls() {
 
 void ServerCall::Observe(const absl::Status& status, int32_t code, size_t response_bytes) {
   const absl::Duration latency = absl::Nanoseconds(absl::GetCurrentTimeNanos() - start_nanos_);
+  if (method_->metrics != nullptr) {
+    method_->metrics->OnEnd(code, latency, request_bytes_, response_bytes);
+  }
   if (const std::shared_ptr<ActiveSpan>& span = ctx_.span(); span != nullptr) {
     span->End(code, status.message(), request_bytes_, response_bytes);
   }

@@ -30,6 +30,8 @@ absl::Status ServerCore::AddService(Service* service) {
     entry->handler = service->FindMethod(name);
     auto limit = options_.method_max_concurrency.find(entry->full_name);
     entry->max_concurrency = limit == options_.method_max_concurrency.end() ? 0 : limit->second;
+    entry->metrics =
+        MetricsRegistry::Default().Method(MetricsSide::kServer, service->full_name(), name);
     entry->nested_on_loop =
         options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
         entry->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop;
@@ -51,11 +53,11 @@ absl::StatusOr<MethodEntry*> ServerCore::Lookup(absl::string_view service,
   }
   if (entry != nullptr) entry->received.fetch_add(1, std::memory_order_relaxed);
   if (stopping()) {
-    CountAnswer(entry, false);
+    CountRefused(entry, ELOGOFF);
     return MakeRpcError(ELOGOFF, "Server is stopping");
   }
   if (entry == nullptr) {
-    CountAnswer(nullptr, false);
+    CountRefused(nullptr, ENOMETHOD);
     // brpc answers an unknown service with ENOMETHOD too, and this text.
     return MakeRpcError(
         ENOMETHOD, absl::StrCat("Fail to find method=", BoundedQuote(service, kMaxQuotedName), "/",
@@ -69,7 +71,7 @@ absl::Status ServerCore::Acquire(MethodEntry* method) {
   if (int64_t before = concurrency_.fetch_add(1, std::memory_order_relaxed);
       options_.max_concurrency > 0 && before >= options_.max_concurrency) {
     concurrency_.fetch_sub(1, std::memory_order_relaxed);
-    CountAnswer(method, false);
+    CountRefused(method, ELIMIT);
     return MakeRpcError(
         ELIMIT, absl::StrCat("Reached server's max_concurrency=", options_.max_concurrency));
   }
@@ -77,13 +79,13 @@ absl::Status ServerCore::Acquire(MethodEntry* method) {
       method->max_concurrency > 0 && before >= method->max_concurrency) {
     method->in_flight.fetch_sub(1, std::memory_order_relaxed);
     concurrency_.fetch_sub(1, std::memory_order_relaxed);
-    CountAnswer(method, false);
+    CountRefused(method, ELIMIT);
     return MakeRpcError(ELIMIT, absl::StrCat("Reached max_concurrency=", method->max_concurrency,
                                              " of method ", method->full_name));
   }
   if (!calls_.TryEnter()) {
     Release(method);
-    CountAnswer(method, false);
+    CountRefused(method, ELOGOFF);
     return MakeRpcError(ELOGOFF, "Server is stopping");
   }
   return absl::OkStatus();
@@ -152,6 +154,14 @@ void ServerCore::CountAnswer(MethodEntry* method, bool ok) {
   (ok ? succeeded_ : failed_).fetch_add(1, std::memory_order_relaxed);
   if (method != nullptr) {
     (ok ? method->succeeded : method->failed).fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void ServerCore::CountRefused(MethodEntry* method, int32_t code) {
+  CountAnswer(method, false);
+  if (method != nullptr && method->metrics != nullptr) {
+    method->metrics->OnStart();
+    method->metrics->OnEnd(code, absl::ZeroDuration(), 0, 0);
   }
 }
 

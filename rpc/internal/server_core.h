@@ -41,6 +41,7 @@
 #include "rpc/internal/adaptive_placement.h"
 #include "rpc/internal/gate.h"
 #include "rpc/internal/worker_pool.h"
+#include "rpc/metrics.h"
 #include "rpc/server_options.h"
 #include "rpc/service.h"
 
@@ -65,6 +66,9 @@ struct MethodEntry {
   std::atomic<int64_t> ran_on_loop{0};
   std::atomic<int64_t> ran_on_pool{0};
   AdaptivePlacement placement;  // HandlerThreads::kAdaptive
+  // The process-wide metrics of this method (MetricsRegistry; /metrics,
+  // /status): every answered request, refusals included.
+  MethodMetrics* metrics = nullptr;
 };
 
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
@@ -115,6 +119,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::string ErrorText(int32_t code, absl::string_view text) const;
   // Counts an answer of `method` (may be null: unknown method).
   void CountAnswer(MethodEntry* method, bool ok);
+  // Counts a request of `method` (may be null) refused before it was
+  // admitted, with brpc number `code`, also in the method's metrics.
+  void CountRefused(MethodEntry* method, int32_t code);
   // Gives back the slots Acquire() took, after the answer was counted.
   void Release(MethodEntry* method);
   // Leaves the call gate Acquire() entered, after the answer was queued.
