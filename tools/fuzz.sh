@@ -11,8 +11,8 @@
 # Bazel only generates the *.pb.h/*.pb.cc files and lists each target's
 # sources (bazel query); clang++ compiles them with the repo root and
 # bazel-bin on the include path and links Debian's protobuf, Abseil, snappy
-# and zlib through pkg-config, and http_parser (which has no pkg-config module). Extra Bazel startup flags come from
-# $BAZEL_STARTUP (e.g. --output_base=...).
+# and zlib through pkg-config, and http_parser (no pkg-config module). Extra
+# Bazel startup flags come from $BAZEL_STARTUP (e.g. --output_base=...).
 #
 # Each target runs single-process (no -jobs), with the seed corpus
 # tests/fuzz/corpus/<target>/ read-only and new inputs written to
