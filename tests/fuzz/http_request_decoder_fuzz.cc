@@ -100,8 +100,7 @@ Outcome DecodeStream(absl::string_view data, const std::vector<size_t>& chunks,
       FUZZ_CHECK(outcome.consumed + before == fed);
       HttpDecodeResult r = decoder.Decode(in);
       FUZZ_CHECK(decoder.pending_bytes() <= decoder.max_request_bytes());
-      FUZZ_CHECK(decoder.held_bytes() <=
-                 kOptions.max_header_bytes + kOptions.max_body_bytes)
+      FUZZ_CHECK(decoder.held_bytes() <= kOptions.max_header_bytes + kOptions.max_body_bytes)
           << decoder.held_bytes();
       if (r.need_more()) {
         FUZZ_CHECK(in.Len() == before) << "need_more consumed bytes";
@@ -168,7 +167,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   using nprpc::fuzz::DecodeStream;
   using nprpc::fuzz::Outcome;
   const absl::string_view data(reinterpret_cast<const char*>(bytes), size);
-  const Outcome whole = DecodeStream(data, std::vector<size_t>{size}, /*check_self_contained=*/true);
+  const Outcome whole =
+      DecodeStream(data, std::vector<size_t>{size}, /*check_self_contained=*/true);
   const Outcome derived =
       DecodeStream(data, nprpc::fuzz::DerivedChunks(data), /*check_self_contained=*/false);
   FUZZ_CHECK(derived == whole) << "chunking changed the outcome: " << derived.requests.size()
@@ -179,8 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
         DecodeStream(data, std::vector<size_t>(size, 1), /*check_self_contained=*/false);
     FUZZ_CHECK(bytewise == whole) << "byte-by-byte changed the outcome: "
                                   << bytewise.requests.size() << " vs " << whole.requests.size()
-                                  << " requests, error " << bytewise.error << " vs "
-                                  << whole.error;
+                                  << " requests, error " << bytewise.error << " vs " << whole.error;
   }
   return 0;
 }

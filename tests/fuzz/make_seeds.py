@@ -193,6 +193,22 @@ def main():
     }
     for name, data in http.items():
         write("http_request_decoder_fuzz", name, data)
+    # The same through the server (server_dispatch_fuzz's HTTP mode).
+    calls = [post(b"/fuzz.FuzzService/" + m, b'{"message":"m","code":3}') for m in
+             (b"Inline", b"Drop", b"Twice", b"Status")]
+    calls.append(post(b"/example.EchoService/Echo", b'{"message":"e"}',
+                      b"X-Timeout-Ms: 1\r\ntraceparent: 00-0000000000000000000000000000002a-"
+                      b"0000000000000007-01\r\n"))
+    write("server_dispatch_fuzz", "http_calls", b"".join(calls))
+    write("server_dispatch_fuzz", "http_pipelined_echo", echo * 12)
+    write("server_dispatch_fuzz", "http_head_get_delete",
+          b"HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\nDELETE /z HTTP/1.1\r\n\r\n")
+    write("server_dispatch_fuzz", "http_bad_json_then_garbage",
+          post(b"/example.EchoService/Echo", b'{"message":') + b"GET /\x01 x\r\n\r\n")
+    write("server_dispatch_fuzz", "http_binary_and_close",
+          post(b"/example.EchoService/Echo", b"\x0a\x01x", b"Content-Type: application/x-protobuf\r\n")
+          + post(b"/example.EchoService/Echo", b'{"message":"c"}', b"Connection: close\r\n"))
+    write("server_dispatch_fuzz", "http_chunked", http["chunked"])
 
 
 if __name__ == "__main__":
