@@ -36,6 +36,14 @@ constexpr absl::string_view kSniffedMethods[] = {"GET ",    "POST ",    "PUT ", 
 
 constexpr absl::string_view kJsonContentType = "application/json";
 
+// After an error answer that closes the connection (400, 413, 431, 401), the
+// server reads and drops what the peer still sends, for at most this long
+// and this much, before it closes: closing with unread bytes makes the
+// kernel reset the connection, which can discard the answer before the peer
+// reads it (a lingering close, as HTTP servers do).
+constexpr absl::Duration kLingerTime = absl::Seconds(2);
+constexpr size_t kLingerBytes = size_t{1} << 20;
+
 // How a call's body is encoded.
 enum class BodyFormat { kJson, kProtobuf };
 
@@ -45,6 +53,7 @@ struct PendingAnswer {
   std::atomic<bool> ready{false};
   netpoll::LinkBuffer bytes;  // written before `ready`, read after it
   bool close_after = false;   // set on the loop before the call starts
+  bool linger = false;        // close_after with a lingering close (kLingerTime)
 };
 
 // The media type of a Content-Type value: lower case, parameters dropped.
@@ -184,6 +193,9 @@ class HttpSession final : public ServerSession, public std::enable_shared_from_t
   void Pause(const netpoll::ConnectionPtr& conn);
   void MaybeResume(const netpoll::ConnectionPtr& conn);
   void MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn);
+  // The error answer is written: drop the peer's input for a while, then
+  // close (kLingerTime).
+  void Linger(const netpoll::ConnectionPtr& conn);
   // Charges the memory the decoder holds for a partial request.
   void SyncPartialCharge(const netpoll::ConnectionPtr& conn);
 
@@ -194,7 +206,9 @@ class HttpSession final : public ServerSession, public std::enable_shared_from_t
   int64_t partial_charge_ = 0;  // ChargeHeld() for the decoder's partial request
   bool paused_ = false;         // we called PauseRead()
   bool done_ = false;           // read no more requests: an answer closes the connection
-  bool closing_ = false;        // that answer was written (CloseAfterFlush)
+  bool closing_ = false;        // that answer was written (CloseAfterFlush or Linger)
+  bool lingering_ = false;      // Linger(): input is dropped until the close
+  size_t lingered_bytes_ = 0;   // input dropped while lingering
   bool closed_ = false;
   bool peer_closed_ = false;  // close once every request read so far is answered
   bool authenticated_ = false;
@@ -229,6 +243,15 @@ void HttpSession::SyncPartialCharge(const netpoll::ConnectionPtr& conn) {
 
 void HttpSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
   conn->loop()->AssertInLoopThread();
+  if (lingering_) {
+    lingered_bytes_ += input.Len();
+    (void)input.Skip(input.Len());
+    if (lingered_bytes_ > kLingerBytes) {
+      lingering_ = false;
+      conn->CloseAfterFlush(absl::UnavailableError("HTTP connection closed after its error"));
+    }
+    return;
+  }
   const size_t limit = static_cast<size_t>(core_->options().max_in_flight_per_connection);
   while (!closed_ && !done_) {
     if (answers_.size() >= limit) {
@@ -414,9 +437,31 @@ void HttpSession::Reply(const netpoll::ConnectionPtr& conn, HttpResponse respons
 
 void HttpSession::ReplyAndClose(const netpoll::ConnectionPtr& conn, int http_status,
                                 const absl::Status& error) {
-  HttpRequest closing;
-  closing.keep_alive = false;
-  Reply(conn, HttpErrorResponse(http_status, error), closing);
+  auto answer = std::make_shared<PendingAnswer>();
+  answer->close_after = true;
+  answer->linger = true;
+  SerializeHttpResponse(HttpErrorResponse(http_status, error), {.keep_alive = false},
+                        answer->bytes);
+  answer->ready.store(true, std::memory_order_relaxed);
+  answers_.push_back(std::move(answer));
+  done_ = true;
+  Pause(conn);
+  Flush(conn);
+}
+
+void HttpSession::Linger(const netpoll::ConnectionPtr& conn) {
+  lingering_ = true;
+  if (paused_) {
+    paused_ = false;
+    conn->ResumeRead();
+  }
+  std::weak_ptr<netpoll::Connection> weak = conn;
+  conn->loop()->RunAfter(kLingerTime, [weak] {
+    if (netpoll::ConnectionPtr c = weak.lock()) {
+      c->CloseAfterFlush(absl::UnavailableError("HTTP connection closed after its error"));
+    }
+  });
+  MaybeCloseAfterPeer(conn);
 }
 
 void HttpSession::Flush(const netpoll::ConnectionPtr& conn) {
@@ -428,7 +473,11 @@ void HttpSession::Flush(const netpoll::ConnectionPtr& conn) {
     if (answer->close_after) {
       closing_ = true;
       answers_.clear();
-      conn->CloseAfterFlush(absl::UnavailableError("HTTP connection closed after its answer"));
+      if (answer->linger) {
+        Linger(conn);
+      } else {
+        conn->CloseAfterFlush(absl::UnavailableError("HTTP connection closed after its answer"));
+      }
     }
   }
 }
@@ -449,6 +498,11 @@ void HttpSession::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
 }
 
 void HttpSession::MaybeCloseAfterPeer(const netpoll::ConnectionPtr& conn) {
+  if (peer_closed_ && lingering_) {
+    lingering_ = false;  // the peer read its answer and is done
+    conn->CloseAfterFlush(absl::UnavailableError("HTTP connection closed after its error"));
+    return;
+  }
   if (peer_closed_ && !closed_ && !closing_ && !paused_ && answers_.empty()) {
     closing_ = true;
     conn->CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
