@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include <any>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,7 +22,11 @@
 #include "proto/echo.pb.h"
 #include "rpc/authenticator.h"
 #include "rpc/errors.h"
+#include "netpoll/server.h"
 #include "rpc/internal/http_message.h"
+#include "rpc/internal/server_connection.h"
+#include "rpc/internal/server_core.h"
+#include "rpc/internal/testing/fake_http_pages.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
 #include "tests/harness/echo_service.h"
@@ -500,6 +505,81 @@ TEST_F(HttpProtocolTest, ServeHttpOffLeavesHttpUnclaimed) {
   BlockingClient client = Connect();
   ASSERT_TRUE(client.SendAll("GET / HTTP/1.1\r\n\r\n").ok());
   EXPECT_TRUE(client.WaitForClose(absl::Seconds(10)));
+}
+
+// The pages route needs ServerCore::set_http_pages, which Server does not
+// expose: this fixture serves a ServerCore over a bare netpoll::Server, the
+// way rpc/server.cc does (handlers on the loop, so no worker pool).
+class HttpPagesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.handler_threads = ServerOptions::HandlerThreads::kIoLoop;
+    core_ = std::make_shared<ServerCore>(options);
+    core_->AddProtocol(HttpProtocol::Get());
+    ASSERT_TRUE(core_->AddService(echo_.get()).ok());
+    pages_ = std::make_shared<testing::FakeHttpPages>();
+    pages_->Add("/health", {.status = 200,
+                            .content_type = "text/plain",
+                            .headers = {},
+                            .body = "OK\n"});
+    core_->set_http_pages(pages_);
+    netpoll::ServerOptions transport;
+    transport.num_loops = 1;
+    std::shared_ptr<ServerCore> core = core_;
+    transport.callbacks->on_prepare = [core](netpoll::Connection&) -> absl::StatusOr<std::any> {
+      return std::any(std::make_shared<ServerConnection>(core));
+    };
+    transport.callbacks->on_request = [](const netpoll::ConnectionPtr& conn,
+                                         netpoll::LinkBuffer& input) {
+      ServerConnection::Of(*conn).OnInput(conn, input);
+    };
+    transport.callbacks->on_peer_closed = [](const netpoll::ConnectionPtr& conn) {
+      ServerConnection::Of(*conn).OnPeerClosed(conn);
+    };
+    transport.callbacks->on_disconnect = [](const netpoll::ConnectionPtr& conn,
+                                            const absl::Status&) {
+      ServerConnection::Of(*conn).OnClosed(conn);
+    };
+    absl::StatusOr<std::unique_ptr<netpoll::Server>> server = netpoll::Server::Create(transport);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    ASSERT_TRUE(server_->Start(*netpoll::SocketAddress::Parse("127.0.0.1:0")).ok());
+  }
+  void TearDown() override { server_->Shutdown(absl::Seconds(1)); }
+
+  std::unique_ptr<Service> echo_ = testing::NewEchoService();
+  std::shared_ptr<ServerCore> core_;
+  std::shared_ptr<testing::FakeHttpPages> pages_;
+  std::unique_ptr<netpoll::Server> server_;
+};
+
+TEST_F(HttpPagesTest, GetAndHeadAreRoutedToThePages) {
+  absl::StatusOr<BlockingClient> client = BlockingClient::Connect(server_->listen_address());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client
+                  ->SendAll("GET /health?verbose=1 HTTP/1.1\r\n\r\nHEAD /health HTTP/1.1\r\n\r\n"
+                            "GET /nope HTTP/1.1\r\n\r\n" +
+                            Post("/example.EchoService/Echo", R"({"message":"x"})"))
+                  .ok());
+  absl::StatusOr<Answer> a = ReadAnswer(*client);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->Header("content-type"), "text/plain");
+  EXPECT_EQ(a->body, "OK\n");
+  a = ReadAnswer(*client, /*head_request=*/true);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->Header("content-length"), "3");
+  EXPECT_EQ(a->body, "");
+  a = ReadAnswer(*client);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->status, 404);
+  EXPECT_TRUE(absl::StrContains(a->body, "no page /nope")) << a->body;
+  a = ReadAnswer(*client);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->status, 200);  // calls still work beside the pages
+  EXPECT_EQ(pages_->served(), 2);
 }
 
 }  // namespace
