@@ -110,11 +110,10 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   transport.connection.max_input_bytes = options_.max_body_size + 2 * kBaiduStdHeaderSize;
   if (options_.serve_http) {
     // An HTTP request stays in the input until whole (HttpRequestDecoder).
-    transport.connection.max_input_bytes =
-        std::max(transport.connection.max_input_bytes,
-                 HttpRequestDecoder::MaxRequestBytes({.max_header_bytes =
-                                                          options_.max_http_header_size,
-                                                      .max_body_bytes = options_.max_body_size}));
+    transport.connection.max_input_bytes = std::max(
+        transport.connection.max_input_bytes,
+        HttpRequestDecoder::MaxRequestBytes({.max_header_bytes = options_.max_http_header_size,
+                                             .max_body_bytes = options_.max_body_size}));
   }
   std::weak_ptr<ServerCore> weak = core_;
   transport.callbacks->on_prepare = [weak](netpoll::Connection&) -> absl::StatusOr<std::any> {

@@ -17,12 +17,12 @@
 #include "gtest/gtest.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/mutex.h"
+#include "netpoll/server.h"
 #include "netpoll/testing/blocking_client.h"
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
 #include "rpc/authenticator.h"
 #include "rpc/errors.h"
-#include "netpoll/server.h"
 #include "rpc/internal/http_message.h"
 #include "rpc/internal/server_connection.h"
 #include "rpc/internal/server_core.h"
@@ -519,10 +519,8 @@ class HttpPagesTest : public ::testing::Test {
     core_->AddProtocol(HttpProtocol::Get());
     ASSERT_TRUE(core_->AddService(echo_.get()).ok());
     pages_ = std::make_shared<testing::FakeHttpPages>();
-    pages_->Add("/health", {.status = 200,
-                            .content_type = "text/plain",
-                            .headers = {},
-                            .body = "OK\n"});
+    pages_->Add("/health",
+                {.status = 200, .content_type = "text/plain", .headers = {}, .body = "OK\n"});
     core_->set_http_pages(pages_);
     netpoll::ServerOptions transport;
     transport.num_loops = 1;
