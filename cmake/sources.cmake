@@ -49,6 +49,9 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/crc32c.cc
   rpc/internal/frame_codec.cc
   rpc/internal/gate.cc
+  rpc/internal/http_message.cc
+  rpc/internal/http_protocol.cc
+  rpc/internal/http_request_decoder.cc
   rpc/internal/latency_histogram.cc
   rpc/internal/load_balancer.cc
   rpc/internal/memory_releaser.cc

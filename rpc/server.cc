@@ -13,6 +13,8 @@
 #include "netpoll/logging.h"
 #include "netpoll/server.h"
 #include "rpc/internal/baidu_std_protocol.h"
+#include "rpc/internal/http_protocol.h"
+#include "rpc/internal/http_request_decoder.h"
 #include "rpc/internal/memory_releaser.h"
 #include "rpc/internal/server_connection.h"
 #include "rpc/internal/server_core.h"
@@ -25,6 +27,7 @@ namespace nprpc {
 Server::Server(ServerOptions options)
     : options_(std::move(options)), core_(std::make_shared<ServerCore>(options_)) {
   core_->AddProtocol(BaiduStdProtocol::Get());
+  if (options_.serve_http) core_->AddProtocol(HttpProtocol::Get());
 }
 
 Server::~Server() { Shutdown(options_.shutdown_grace); }
@@ -107,6 +110,13 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   // and no more: with the frames queued behind max_in_flight_per_connection,
   // this bounds what one connection can make the server hold.
   transport.connection.max_input_bytes = options_.max_body_size + 2 * kBaiduStdHeaderSize;
+  if (options_.serve_http) {
+    // An HTTP request stays in the input until whole (HttpRequestDecoder).
+    transport.connection.max_input_bytes = std::max(
+        transport.connection.max_input_bytes,
+        HttpRequestDecoder::MaxRequestBytes({.max_header_bytes = options_.max_http_header_size,
+                                             .max_body_bytes = options_.max_body_size}));
+  }
   std::weak_ptr<ServerCore> weak = core_;
   transport.callbacks->on_prepare = [weak](netpoll::Connection&) -> absl::StatusOr<std::any> {
     std::shared_ptr<ServerCore> core = weak.lock();

@@ -127,6 +127,9 @@ struct ServerOptions {
   // HTTP/1.1 on the serving port: JSON calls (POST /package.Service/Method)
   // and, unless moved or turned off below, the built-in pages.
   bool serve_http = true;
+  // HTTP: the request line and header fields of one request at most (431
+  // beyond, and the connection closes). Bodies are bounded by max_body_size.
+  size_t max_http_header_size = size_t{64} << 10;
   // Where the built-in pages (/health, /metrics, /status, /rpcz,
   // /connections) are served. They show internals: move them to an admin
   // port reachable only by operators, or turn them off.

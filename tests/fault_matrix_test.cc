@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -472,7 +473,8 @@ TEST_F(FaultMatrixTest, GarbageMagicIsClosedAtOnce) {
     absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
     ASSERT_TRUE(c.ok());
     const int index = ledger_.Issue();
-    ASSERT_TRUE(c->SendAll("GET / HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+    // (An HTTP request is no garbage: HTTP shares the port, see the HTTP cases.)
+    ASSERT_TRUE(c->SendAll("SSH-2.0-OpenSSH_9.2\r\n").ok());
     if (c->WaitForClose(absl::Seconds(20))) ledger_.Complete(index, "closed");
   }
   ExpectServes();
@@ -821,6 +823,185 @@ TEST_F(FaultMatrixTest, HandlerThatNeverAnswersFreesItsSlotAtTheDeadline) {
   EXPECT_EQ(ledger_.Count("DEADLINE_EXCEEDED"), 20);
   EXPECT_EQ(ledger_.Count("RESOURCE_EXHAUSTED"), 0);  // no ELIMIT
   EXPECT_EQ(ledger_.Count("OK"), 20);
+}
+
+// ------------------------------------------------------------------ HTTP cases
+
+// `request` on a new connection: the answer's status line, then whether the
+// server closed the connection. Recorded as "<status> closed" or "<status>".
+std::string HttpStatusLine(absl::string_view answer) {
+  return std::string(answer.substr(0, answer.find("\r\n")));
+}
+
+TEST_F(FaultMatrixTest, HttpGarbageRequestLinesAre400AndClosed) {
+  StartServer();
+  MakeChannel();
+  const std::string garbage[] = {"GET /\x01\x02 HTTP/1.1\r\n\r\n", "GET / HTTP/1.x\r\n\r\n",
+                                 "POST  HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+                                 std::string("PUT /\0 HTTP/1.1\r\n\r\n", 20)};
+  int sent = 0;
+  for (int round = 0; round < 4; ++round) {
+    for (const std::string& bytes : garbage) {
+      absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+      ASSERT_TRUE(c.ok());
+      const int index = ledger_.Issue();
+      ++sent;
+      ASSERT_TRUE(c->SendAll(bytes).ok());
+      c->ShutdownWrite();  // done sending: the server need not linger
+      // The answer, then EOF: ReadUntilEof fails on a timeout.
+      absl::StatusOr<std::string> answer = c->ReadUntilEof();
+      ASSERT_TRUE(answer.ok()) << answer.status();
+      EXPECT_EQ(HttpStatusLine(*answer), "HTTP/1.1 400 Bad Request") << *answer;
+      ledger_.Complete(index, "400 closed");
+    }
+  }
+  ExpectServes();
+  ASSERT_TRUE(ledger_.WaitAll(absl::Seconds(20)));
+  ledger_.ExpectExactlyOnce();
+  EXPECT_EQ(ledger_.Count("OK"), 20);
+  EXPECT_EQ(ledger_.Count("400 closed"), sent);
+  EXPECT_EQ(server_->Stats().protocol_errors, sent);
+}
+
+TEST_F(FaultMatrixTest, HttpOversizedHeadersAre431AndClosedBeforeTheyEnd) {
+  StartServer();  // max_http_header_size: 64 KiB
+  MakeChannel();
+  const int64_t rss_start = VmRssKiB();
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+    ASSERT_TRUE(c.ok());
+    const int index = ledger_.Issue();
+    // 1 MiB of one header that never ends: refused at 64 KiB, not buffered.
+    std::thread sender([&] {
+      (void)c->SendAll(absl::StrCat("GET / HTTP/1.1\r\nX-Big: ", std::string(1 << 20, 'a')));
+      c->ShutdownWrite();
+    });
+    absl::StatusOr<std::string> answer = c->ReadUntilEof();
+    sender.join();
+    if (answer.ok()) {
+      EXPECT_EQ(HttpStatusLine(*answer), "HTTP/1.1 431 Request Header Fields Too Large");
+      ledger_.Complete(index, "431 closed");
+    } else {
+      // A reset that discarded the 431: what the server's lingering close
+      // (reading and dropping the rest of the header) prevents.
+      EXPECT_TRUE(absl::StrContains(answer.status().message(), "reset")) << answer.status();
+      ledger_.Complete(index, "reset");
+    }
+  }
+  ExpectServes();
+  ASSERT_TRUE(ledger_.WaitAll(absl::Seconds(20)));
+  ledger_.ExpectExactlyOnce();
+  EXPECT_EQ(ledger_.Count("OK"), 20);
+  EXPECT_EQ(ledger_.Count("431 closed") + ledger_.Count("reset"), 20);
+  EXPECT_EQ(server_->Stats().protocol_errors, 20);
+  EXPECT_LT(VmRssKiB() - rss_start, kMaxRssGrowthKiB / 4);
+}
+
+TEST_F(FaultMatrixTest, HttpSlowlorisIsReapedAndOthersAreServed) {
+  ServerOptions options;
+  options.read_timeout = absl::Milliseconds(500);
+  StartServer(options);
+  MakeChannel();
+  // A request that is never finished: its header section trickles in.
+  const std::string request = absl::StrCat("POST /example.EchoService/Echo HTTP/1.1\r\nHost: x\r\n",
+                                           std::string(4096, 'X'));
+  constexpr int kTricklers = 200;
+  std::vector<RawConn> conns(kTricklers);
+  for (RawConn& c : conns) {
+    c.fd = testing::ConnectLoopback(port_);
+    ASSERT_GE(c.fd, 0) << std::strerror(errno);
+  }
+  ASSERT_TRUE(
+      WaitFor([&] { return server_->Stats().connections >= kTricklers; }, absl::Seconds(15)));
+  std::atomic<bool> stop{false};
+  std::atomic<int> reaped{0};
+  const absl::Time start = absl::Now();
+  std::thread trickler([&] {
+    while (!stop.load()) {
+      int closed = 0;
+      for (RawConn& c : conns) {
+        if (c.closed) {
+          ++closed;
+          continue;
+        }
+        ssize_t w = ::send(c.fd, request.data() + c.sent % request.size(), 1, MSG_NOSIGNAL);
+        if (w == 1) ++c.sent;
+        char sink[256];
+        ssize_t r = ::recv(c.fd, sink, sizeof(sink), 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN) || (w < 0 && errno != EAGAIN)) {
+          c.closed = true;
+          ++closed;
+        }
+      }
+      reaped.store(closed);
+      if (closed == kTricklers) return;
+      // One byte per connection per second is the fault under test.
+      for (int i = 0; i < 20 && !stop.load(); ++i) absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  ExpectServes(50);
+  EXPECT_TRUE(WaitFor([&] { return reaped.load() == kTricklers; }, absl::Seconds(15)))
+      << reaped.load() << " of " << kTricklers << " reaped";
+  const double reap_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  stop = true;
+  trickler.join();
+  for (RawConn& c : conns) {
+    const int index = ledger_.Issue();
+    if (c.closed) ledger_.Complete(index, "reaped");
+  }
+  CloseAll(conns);
+  ASSERT_TRUE(ledger_.WaitAll(absl::Seconds(10)));
+  ledger_.ExpectExactlyOnce();
+  EXPECT_EQ(ledger_.Count("OK"), 50);
+  EXPECT_EQ(ledger_.Count("reaped"), kTricklers);
+  note_ = absl::StrCat("all reaped within ", absl::StrFormat("%.1f", reap_seconds), " s");
+}
+
+TEST_F(FaultMatrixTest, HttpPipelinedRequestsWithAReaderThatNeverReadsArePaused) {
+  ServerOptions options;
+  options.max_in_flight_per_connection = 64;
+  StartServer(options);
+  MakeChannel();
+  const int64_t rss_start = VmRssKiB();
+  // Pipelined calls with 16 KiB answers on a connection whose reader never
+  // reads: the answers fill the socket, then the server's output, which
+  // stops reading that connection (output backpressure).
+  const std::string body = absl::StrCat(R"({"message":")", std::string(16 << 10, 'm'), "\"}");
+  const std::string one = absl::StrCat("POST /example.EchoService/Echo HTTP/1.1\r\nHost: x\r\n",
+                                       "Content-Length: ", body.size(), "\r\n\r\n", body);
+  std::string batch;
+  for (int i = 0; i < 64; ++i) batch += one;
+  const int fd = testing::ConnectLoopback(port_, /*small_receive_buffer=*/true);
+  ASSERT_GE(fd, 0);
+  // Send until the server stops taking bytes for a second (its reading is
+  // paused and the socket buffers are full), at most 256 MiB.
+  int64_t sent = 0;
+  absl::Time last_progress = absl::Now();
+  size_t offset = 0;
+  while (absl::Now() - last_progress < absl::Seconds(1) && sent < (int64_t{256} << 20)) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t w = ::send(fd, batch.data() + offset, batch.size() - offset, MSG_NOSIGNAL);
+    if (w <= 0) break;  // closed by the server
+    sent += w;
+    offset = (offset + static_cast<size_t>(w)) % batch.size();
+    last_progress = absl::Now();
+  }
+  const int index = ledger_.Issue();
+  EXPECT_TRUE(WaitFor([&] { return server_->Stats().output_pauses >= 1; }))
+      << "the server did not stop reading the connection";
+  ledger_.Complete(index, "paused");
+  const int64_t rss_paused = VmRssKiB() - rss_start;
+  // Others are still served meanwhile.
+  ExpectServes(50);
+  ASSERT_TRUE(ledger_.WaitAll(absl::Seconds(20)));
+  ledger_.ExpectExactlyOnce();
+  EXPECT_EQ(ledger_.Count("OK"), 50);
+  EXPECT_LT(rss_paused, kMaxRssGrowthKiB);
+  EXPECT_LE(server_->Stats().methods["example.EchoService/Echo"].in_flight, 64);
+  ::close(fd);
+  note_ = absl::StrCat("sent ", sent >> 20, " MiB before the server stopped reading, RSS +",
+                       rss_paused / 1024, " MiB while paused");
 }
 
 }  // namespace

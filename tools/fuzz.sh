@@ -11,8 +11,8 @@
 # Bazel only generates the *.pb.h/*.pb.cc files and lists each target's
 # sources (bazel query); clang++ compiles them with the repo root and
 # bazel-bin on the include path and links Debian's protobuf, Abseil, snappy
-# and zlib through pkg-config. Extra Bazel startup flags come from
-# $BAZEL_STARTUP (e.g. --output_base=...).
+# and zlib through pkg-config, and http_parser (no pkg-config module). Extra
+# Bazel startup flags come from $BAZEL_STARTUP (e.g. --output_base=...).
 #
 # Each target runs single-process (no -jobs), with the seed corpus
 # tests/fuzz/corpus/<target>/ read-only and new inputs written to
@@ -37,7 +37,7 @@ for arg in "$@"; do
   esac
 done
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(frame_decoder_fuzz link_buffer_fuzz server_dispatch_fuzz)
+  TARGETS=(frame_decoder_fuzz link_buffer_fuzz server_dispatch_fuzz http_request_decoder_fuzz)
 fi
 OUT="${OUT:-/tmp/nprpc-fuzz}"
 BAZEL=(bazel ${BAZEL_STARTUP:-})
@@ -66,7 +66,7 @@ CFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer
   -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr
   -fno-sanitize-recover=undefined -I. -I"$BIN"
   $(pkg-config --cflags protobuf $ABSL_MODULES))
-LIBS=($(pkg-config --libs protobuf $ABSL_MODULES snappy zlib) -lpthread)
+LIBS=($(pkg-config --libs protobuf $ABSL_MODULES snappy zlib) -lhttp_parser -lpthread)
 
 # Compiles one source to an object, again only when the source or one of the
 # project headers it includes (from clang's -MMD list) is newer than the

@@ -47,6 +47,7 @@
 
 namespace nprpc {
 
+class HttpPages;
 class ServerCall;
 class ServerProtocol;
 
@@ -85,6 +86,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // Before the first connection is accepted.
   void set_pool(WorkerPool* pool) { pool_ = pool; }
   void set_listen_address(const netpoll::SocketAddress& address);
+  // The built-in pages HTTP GET/HEAD requests are routed to
+  // (rpc/internal/http_message.h); null (the default): every page is 404.
+  void set_http_pages(std::shared_ptr<const HttpPages> pages) { http_pages_ = std::move(pages); }
 
   const ServerOptions& options() const { return options_; }
   // The server-wide memory budget (ServerOptions::memory_budget_bytes),
@@ -92,6 +96,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   netpoll::MemoryBudget& budget() const { return *budget_; }
   const std::shared_ptr<netpoll::MemoryBudget>& shared_budget() const { return budget_; }
   const std::vector<const ServerProtocol*>& protocols() const { return protocols_; }
+  // Any thread after Start(); null when no pages are served here.
+  const HttpPages* http_pages() const { return http_pages_.get(); }
 
   // ------------------------------------------------ Calls (loop thread)
 
@@ -155,6 +161,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   const ServerOptions options_;
   const std::shared_ptr<netpoll::MemoryBudget> budget_;
   std::vector<const ServerProtocol*> protocols_;
+  std::shared_ptr<const HttpPages> http_pages_;
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::unique_ptr<MethodEntry>>>
       services_;
   std::string error_prefix_;    // "[127.0.0.1:8000]"; set before accepting

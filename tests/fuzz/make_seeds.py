@@ -154,6 +154,62 @@ def main():
     for i in range(4):
         write("link_buffer_fuzz", "random_%d" % i, bytes(rng.randrange(256) for _ in range(512)))
 
+    # HTTP/1.1 requests: every route and framing the decoder knows, and the
+    # errors it answers.
+    def post(path, body, extra=b""):
+        return (b"POST " + path + b" HTTP/1.1\r\nHost: h\r\n" + extra + b"Content-Length: " +
+                str(len(body)).encode() + b"\r\n\r\n" + body)
+    echo = post(b"/example.EchoService/Echo", b'{"message":"hi"}',
+                b"Content-Type: application/json\r\n")
+    http = {
+        "get": b"GET /status?x=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n",
+        "head": b"HEAD /health HTTP/1.1\r\n\r\n",
+        "post_json": echo,
+        "pipelined": echo * 4 + b"GET / HTTP/1.1\r\n\r\n",
+        "chunked": (b"POST /example.EchoService/Echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"5\r\n{\"mes\r\n10;ext=1\r\nsage\":\"chunked\"}\r\n0\r\nTrailer: t\r\n\r\n"),
+        "http10": b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+        "http10_keep_alive": b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" * 2,
+        "connection_close": b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        "leading_crlf": b"\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        "absolute_target": b"GET http://h:80/a/b?q#f HTTP/1.1\r\n\r\n",
+        "options_star": b"OPTIONS * HTTP/1.1\r\n\r\n",
+        "upgrade": b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        "connect": b"CONNECT h:443 HTTP/1.1\r\n\r\n",
+        "folded_header": b"GET / HTTP/1.1\r\nX: a\r\n  b\r\n\r\n",
+        "garbage_line": b"GET /\x01 junk\r\n\r\n",
+        "bad_method": b"BREW /pot HTTP/1.1\r\n\r\n",
+        "http2_version": b"GET / HTTP/2.0\r\n\r\n",
+        "h2_preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        "big_content_length": b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+        "length_and_chunked": b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "two_lengths": b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "chunked_too_big": (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                            b"200\r\n" + b"a" * 512 + b"\r\n") * 3,
+        "tiny_chunks": (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                        b"1;xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nx\r\n" * 40 + b"0\r\n\r\n"),
+        "long_header": b"GET / HTTP/1.1\r\nX: " + b"a" * 600 + b"\r\n\r\n",
+        "many_headers": b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 80 + b"\r\n",
+    }
+    for name, data in http.items():
+        write("http_request_decoder_fuzz", name, data)
+    # The same through the server (server_dispatch_fuzz's HTTP mode).
+    calls = [post(b"/fuzz.FuzzService/" + m, b'{"message":"m","code":3}') for m in
+             (b"Inline", b"Drop", b"Twice", b"Status")]
+    calls.append(post(b"/example.EchoService/Echo", b'{"message":"e"}',
+                      b"X-Timeout-Ms: 1\r\ntraceparent: 00-0000000000000000000000000000002a-"
+                      b"0000000000000007-01\r\n"))
+    write("server_dispatch_fuzz", "http_calls", b"".join(calls))
+    write("server_dispatch_fuzz", "http_pipelined_echo", echo * 12)
+    write("server_dispatch_fuzz", "http_head_get_delete",
+          b"HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\nDELETE /z HTTP/1.1\r\n\r\n")
+    write("server_dispatch_fuzz", "http_bad_json_then_garbage",
+          post(b"/example.EchoService/Echo", b'{"message":') + b"GET /\x01 x\r\n\r\n")
+    write("server_dispatch_fuzz", "http_binary_and_close",
+          post(b"/example.EchoService/Echo", b"\x0a\x01x", b"Content-Type: application/x-protobuf\r\n")
+          + post(b"/example.EchoService/Echo", b'{"message":"c"}', b"Connection: close\r\n"))
+    write("server_dispatch_fuzz", "http_chunked", http["chunked"])
+
 
 if __name__ == "__main__":
     main()

@@ -27,6 +27,16 @@
 //     server closes the connection;
 //   - all within 10 seconds (no hang), and the server keeps serving: the
 //     next input connects again.
+//
+// An input that starts like an HTTP request ("GET ", "POST ", ...) goes to
+// the server's HTTP protocol instead, and is decoded for reference by an
+// HttpRequestDecoder with the server's limits: K requests, then the end, an
+// error or a request that closes the connection. Invariants: the answers are
+// well-formed HTTP/1.1 responses (parsed by http_parser, a HEAD's without
+// body) with a known status; a clean stream gets exactly K; a stream with an
+// error gets K + 1 (the error's own answer) and a closing request K, then
+// the server closes the connection.
+#include <http_parser.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -40,6 +50,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -52,6 +63,8 @@
 #include "rpc/baidu_std.h"
 #include "rpc/errors.h"
 #include "rpc/internal/frame_codec.h"
+#include "rpc/internal/http_protocol.h"
+#include "rpc/internal/http_request_decoder.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -138,11 +151,17 @@ FuzzServer& GetServer() {
   static FuzzServer* const fuzz_server = [] {
     netpoll::SetMinLogSeverity(netpoll::LogSeverity::kError);  // protocol errors are expected
     auto* fs = new FuzzServer;
-    // Not under TEST_TMPDIR: a Unix socket path must fit in 108 bytes.
-    fs->path = absl::StrCat("/tmp/nprpc_dispatch_fuzz.", getpid());
-    ::unlink(fs->path.c_str());
+    // Not under TEST_TMPDIR: a Unix socket path must fit in 108 bytes. Not
+    // the pid alone either: sandboxed runs of this test (PID namespaces)
+    // share /tmp and their pids, and one would unlink the other's socket.
+    char dir[] = "/tmp/nprpc_dispatch_fuzz.XXXXXX";
+    NP_CHECK(::mkdtemp(dir) != nullptr) << std::strerror(errno);
+    fs->path = absl::StrCat(dir, "/s");
     static std::string* const path_to_remove = new std::string(fs->path);
-    std::atexit([] { ::unlink(path_to_remove->c_str()); });
+    std::atexit([] {
+      ::unlink(path_to_remove->c_str());
+      ::rmdir(path_to_remove->substr(0, path_to_remove->size() - 2).c_str());
+    });
     ServerOptions options;
     options.num_io_loops = 1;
     options.num_worker_threads = 2;
@@ -274,10 +293,138 @@ void Exchange(absl::string_view data) {
   }
 }
 
+// ------------------------------------------------------------------ HTTP
+
+// What the server must answer on an HTTP stream (see the header comment).
+struct HttpExpected {
+  std::vector<bool> head;  // per answer: the request was a HEAD (no body)
+  bool closes = false;     // an error or a closing request: EOF after the answers
+};
+
+HttpExpected HttpReferenceDecode(absl::string_view data) {
+  HttpExpected expected;
+  netpoll::LinkBuffer in;
+  in.WriteBinary(data);
+  const ServerOptions defaults;
+  HttpRequestDecoder decoder({.max_header_bytes = defaults.max_http_header_size,
+                              .max_body_bytes = defaults.max_body_size});
+  for (;;) {
+    HttpDecodeResult r = decoder.Decode(in);
+    if (r.need_more()) break;
+    if (r.is_error()) {
+      expected.head.push_back(false);  // the error's answer
+      expected.closes = true;
+      break;
+    }
+    HttpRequest request = r.TakeRequest();
+    expected.head.push_back(request.method == "HEAD");
+    if (!request.keep_alive) {
+      expected.closes = true;
+      break;
+    }
+  }
+  return expected;
+}
+
+// Parses the server's answers with http_parser; counts whole responses.
+class HttpAnswerParser {
+ public:
+  explicit HttpAnswerParser(const std::vector<bool>* head) : head_(head) {
+    http_parser_settings_init(&settings_);
+    settings_.on_headers_complete = [](http_parser* p) {
+      auto* self = static_cast<HttpAnswerParser*>(p->data);
+      FUZZ_CHECK(p->http_major == 1 && p->http_minor == 1) << "not an HTTP/1.1 answer";
+      const int status = static_cast<int>(p->status_code);
+      FUZZ_CHECK(status == 200 || (status >= 400 && status <= 505)) << "status " << status;
+      FUZZ_CHECK((p->flags & F_CONTENTLENGTH) != 0) << "an answer without Content-Length";
+      FUZZ_CHECK(self->answers_ < self->head_->size()) << "more answers than requests";
+      return (*self->head_)[self->answers_] ? 1 : 0;  // 1: a HEAD's answer has no body
+    };
+    settings_.on_message_complete = [](http_parser* p) {
+      ++static_cast<HttpAnswerParser*>(p->data)->answers_;
+      return 0;
+    };
+    http_parser_init(&parser_, HTTP_RESPONSE);
+    parser_.data = this;
+  }
+
+  void Feed(netpoll::LinkBuffer& received) {
+    received.ForEachChunk([&](absl::string_view chunk) {
+      const size_t n = http_parser_execute(&parser_, &settings_, chunk.data(), chunk.size());
+      FUZZ_CHECK(HTTP_PARSER_ERRNO(&parser_) == HPE_OK && n == chunk.size())
+          << "a malformed HTTP answer: "
+          << http_errno_description(static_cast<http_errno>(HTTP_PARSER_ERRNO(&parser_)));
+    });
+    received.Clear();
+  }
+  size_t answers() const { return answers_; }
+  // Between answers (no partial one).
+  bool idle() const { return parser_.nread == 0; }
+
+ private:
+  const std::vector<bool>* head_;
+  http_parser_settings settings_;
+  http_parser parser_;
+  size_t answers_ = 0;
+};
+
+void ExchangeHttp(absl::string_view data) {
+  FuzzServer& fs = GetServer();
+  const HttpExpected expected = HttpReferenceDecode(data);
+  const size_t want = expected.head.size();
+  HttpAnswerParser parser(&expected.head);
+  const int fd = ConnectUnix(fs.path);
+  const absl::Time deadline = absl::Now() + kInputTimeout;
+  size_t sent = 0;
+  bool eof = false;
+  netpoll::LinkBuffer received;
+  while (!eof) {
+    if (!expected.closes && sent == data.size() && parser.answers() == want) break;
+    // NOLINTNEXTLINE(google-runtime-int): pollfd::events is a short.
+    pollfd p{fd, static_cast<short>(POLLIN | (sent < data.size() ? POLLOUT : 0)), 0};
+    const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    FUZZ_CHECK(left_ms > 0) << "no progress within " << kInputTimeout << ": sent " << sent << "/"
+                            << data.size() << " bytes, " << parser.answers() << "/" << want
+                            << " HTTP answers, closes " << expected.closes;
+    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000)));
+    FUZZ_CHECK(n >= 0 || errno == EINTR) << std::strerror(errno);
+    if (n <= 0) continue;
+    if ((p.revents & POLLOUT) && sent < data.size()) {
+      ssize_t w = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (w > 0) {
+        sent += static_cast<size_t>(w);
+      } else if (w < 0 && errno != EAGAIN) {
+        FUZZ_CHECK(expected.closes) << "send failed on a clean stream: " << std::strerror(errno);
+        sent = data.size();
+      }
+    }
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      absl::StatusOr<size_t> r = received.ReadFromFd(fd, 1 << 16);
+      if (!r.ok()) {
+        eof = true;
+      } else {
+        parser.Feed(received);
+      }
+    }
+  }
+  ::close(fd);
+  FUZZ_CHECK(parser.idle()) << "a partial HTTP answer";
+  FUZZ_CHECK(parser.answers() == want)
+      << parser.answers() << " HTTP answers to " << want << " requests, closes " << expected.closes;
+}
+
 }  // namespace
 }  // namespace nprpc::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  netpoll::LinkBuffer head;
+  head.WriteBinary(
+      absl::string_view(reinterpret_cast<const char*>(data), std::min<size_t>(size, 8)));
+  // A prefix of a method ("GE") waits for more like a request does.
+  if (nprpc::HttpProtocol::Get()->Sniff(head) != nprpc::SniffResult::kNotMine) {
+    nprpc::fuzz::ExchangeHttp(absl::string_view(reinterpret_cast<const char*>(data), size));
+    return 0;
+  }
   nprpc::fuzz::Exchange(absl::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }
