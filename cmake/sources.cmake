@@ -40,6 +40,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/baidu_std_client_codec.cc
   rpc/internal/baidu_std_client_protocol.cc
   rpc/internal/baidu_std_protocol.cc
+  rpc/internal/builtin_pages.cc
   rpc/internal/call_controller.cc
   rpc/internal/channel_core.cc
   rpc/internal/client_call.cc

@@ -13,6 +13,7 @@
 #include "netpoll/logging.h"
 #include "netpoll/server.h"
 #include "rpc/internal/baidu_std_protocol.h"
+#include "rpc/internal/builtin_pages.h"
 #include "rpc/internal/http_protocol.h"
 #include "rpc/internal/http_request_decoder.h"
 #include "rpc/internal/memory_releaser.h"
@@ -28,6 +29,42 @@ Server::Server(ServerOptions options)
     : options_(std::move(options)), core_(std::make_shared<ServerCore>(options_)) {
   core_->AddProtocol(BaiduStdProtocol::Get());
   if (options_.serve_http) core_->AddProtocol(HttpProtocol::Get());
+}
+
+Server::Server(ServerOptions options, AdminTag)
+    : options_(std::move(options)), core_(std::make_shared<ServerCore>(options_)), is_admin_(true) {
+  core_->AddProtocol(HttpProtocol::Get());
+}
+
+std::shared_ptr<const HttpPages> Server::MakePages() {
+  BuiltinPages::Source source;
+  // The pages are served only while this server's connections (or its
+  // admin server's, shut down first) are open, so `this` outlives them.
+  source.serving = [this] { return !core_->stopping(); };
+  source.stats = [this] { return Stats(); };
+  source.listen_address = [this] { return listen_address().ToString(); };
+  source.connections = [this] {
+    std::vector<BuiltinPages::ConnectionRow> rows;
+    netpoll::MutexLock state_lock(&state_mu_);
+    if (transport_ == nullptr) return rows;
+    for (const netpoll::ConnectionPtr& conn : transport_->Connections()) {
+      BuiltinPages::ConnectionRow row;
+      row.peer = conn->peer_address().ToString();
+      row.created_at = conn->created_at();
+      row.bytes_read = conn->bytes_read();
+      row.bytes_written = conn->bytes_written();
+      if (ServerConnection* state = ServerConnection::Find(*conn); state != nullptr) {
+        if (const ServerProtocol* protocol = state->protocol(); protocol != nullptr) {
+          row.protocol = std::string(protocol->name());
+        }
+        row.calls_in_flight = state->calls_in_flight();
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  };
+  source.started_at = started_at_;
+  return std::make_shared<BuiltinPages>(std::move(source));
 }
 
 Server::~Server() { Shutdown(options_.shutdown_grace); }
@@ -67,6 +104,35 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
       options_.num_worker_threads > 0 ? options_.num_worker_threads : DefaultWorkerThreads(cores);
   if (options_.max_in_flight_per_connection < 1) {
     return absl::InvalidArgumentError("max_in_flight_per_connection must be >= 1");
+  }
+  started_at_ = absl::Now();
+  using BuiltinPagesWhere = ServerOptions::BuiltinPages;
+  if (!is_admin_ && options_.serve_http &&
+      options_.builtin_pages == BuiltinPagesWhere::kServingPort) {
+    core_->set_http_pages(MakePages());
+  }
+  if (!is_admin_ && options_.builtin_pages == BuiltinPagesWhere::kAdminPort) {
+    if (options_.admin_address.empty()) {
+      return absl::InvalidArgumentError("builtin_pages is kAdminPort but admin_address is empty");
+    }
+    // One loop that sleeps when idle, answering on the loop: the pages
+    // cost the server nothing until an operator looks.
+    ServerOptions admin;
+    admin.num_io_loops = 1;
+    admin.io_busy_poll = absl::ZeroDuration();
+    admin.handler_threads = ServerOptions::HandlerThreads::kIoLoop;
+    admin.release_memory_after_bursts = false;
+    admin.memory_budget_bytes = size_t{64} << 20;
+    admin.idle_timeout = absl::Minutes(5);
+    admin.builtin_pages = BuiltinPagesWhere::kOff;
+    admin_ = std::unique_ptr<Server>(new Server(admin, AdminTag()));
+    admin_->core_->set_http_pages(MakePages());
+    if (absl::Status s = admin_->Start(options_.admin_address); !s.ok()) {
+      admin_.reset();
+      return absl::Status(s.code(), absl::StrCat("admin port: ", s.message()));
+    }
+    netpoll::MutexLock state_lock(&state_mu_);
+    admin_address_ = admin_->listen_address();
   }
   if (options_.handler_threads != ServerOptions::HandlerThreads::kIoLoop) {
     absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Create(
@@ -157,8 +223,10 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
     stats_pool_ = pool_.get();
   }
   if (!started.ok()) return started;
-  metrics_collector_ = MetricsRegistry::Default().AddCollector(
-      [this](PrometheusWriter& writer) { WriteMetrics(writer); });
+  if (!is_admin_) {
+    metrics_collector_ = MetricsRegistry::Default().AddCollector(
+        [this](PrometheusWriter& writer) { WriteMetrics(writer); });
+  }
   started_ = true;
   return absl::OkStatus();
 }
@@ -234,6 +302,12 @@ void Server::Shutdown(absl::Duration grace) {
   pool_.reset();
   releaser_.reset();
   group_.reset();
+  if (admin_ != nullptr) admin_->Shutdown(absl::ZeroDuration());
+}
+
+netpoll::SocketAddress Server::admin_address() const {
+  netpoll::MutexLock state_lock(&state_mu_);
+  return admin_address_;
 }
 
 netpoll::SocketAddress Server::listen_address() const {

@@ -58,6 +58,7 @@ class Server;
 
 namespace nprpc {
 
+class HttpPages;
 class PrometheusWriter;
 class ServerCore;
 class MemoryReleaser;
@@ -90,13 +91,22 @@ class Server {
 
   // The bound address (real port) after Start(); empty before. Any thread.
   netpoll::SocketAddress listen_address() const;
+  // Where the built-in pages listen with ServerOptions::BuiltinPages::
+  // kAdminPort, after Start(); empty otherwise. Any thread.
+  netpoll::SocketAddress admin_address() const;
   // Any thread, at any time (connections: 0 before Start() and after
   // Shutdown()).
   ServerStats Stats() const;
 
  private:
+  // The admin port's server: HTTP only, the pages of its owner, no metrics
+  // of its own.
+  struct AdminTag {};
+  Server(ServerOptions options, AdminTag);
   // This server's families of /metrics (label server="<address>").
   void WriteMetrics(PrometheusWriter& writer) const;
+  // The built-in pages of this server (rpc/internal/builtin_pages.h).
+  std::shared_ptr<const HttpPages> MakePages();
 
   const ServerOptions options_;
   // Shared with connections and calls, which may outlive the Server.
@@ -110,12 +120,18 @@ class Server {
   std::unique_ptr<netpoll::EventLoopGroup> group_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<WorkerPool> pool_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<MemoryReleaser> releaser_ ABSL_GUARDED_BY(mu_);
+  // ServerOptions::BuiltinPages::kAdminPort: serves the pages; shut down
+  // after this server's connections, so /health says 503 while it drains.
+  std::unique_ptr<Server> admin_ ABSL_GUARDED_BY(mu_);
+  const bool is_admin_ = false;
+  absl::Time started_at_ ABSL_GUARDED_BY(mu_);
 
   // What Stats() and listen_address() read; Shutdown() resets it under this
   // lock only briefly (never while it waits), so they never block for long.
   mutable netpoll::Mutex state_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::unique_ptr<netpoll::Server> transport_ ABSL_GUARDED_BY(state_mu_);
   netpoll::SocketAddress listen_address_ ABSL_GUARDED_BY(state_mu_);
+  netpoll::SocketAddress admin_address_ ABSL_GUARDED_BY(state_mu_);
   // pool_, for Stats(): alive while transport_ is set.
   WorkerPool* stats_pool_ ABSL_GUARDED_BY(state_mu_) = nullptr;
   // This server's families in MetricsRegistry::Default() (0: none).
