@@ -257,6 +257,7 @@ void Channel::CallMethod(absl::string_view service, absl::string_view method,
   }
   auto call = std::make_shared<CallController>(core_, std::move(client_request), response, options,
                                                deadline, std::move(done));
+  call->set_metrics(MetricsRegistry::Default().Method(MetricsSide::kClient, service, method));
   if (ran > 0 || span != nullptr) {
     call->set_observer(std::make_unique<ChannelCallObserver>(
         &interceptors_, ran, std::string(service), std::string(method), deadline,
