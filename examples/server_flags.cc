@@ -2,11 +2,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "rpc/interceptor.h"
+#include "rpc/tracing.h"
 
 ABSL_FLAG(int, threads, 0, "handler (worker) threads (0: one per core, at least 4)");
 ABSL_FLAG(int, io_loops, 0, "I/O loops (0: one per two cores, at least 1)");
@@ -76,8 +79,17 @@ ABSL_FLAG(int64_t, idle_timeout_ms, -1,
 ABSL_FLAG(bool, release_memory_after_bursts, true,
           "trim caches and return free memory to the system after a burst");
 
+ABSL_FLAG(bool, method_metrics, true, "per-method metrics (/metrics, /status)");
+ABSL_FLAG(int, noop_interceptors, 0,
+          "install this many server interceptors that do nothing (to measure the chain's cost)");
+ABSL_FLAG(int, trace_per_second, -1,
+          "traces sampled per second at the edge (-1: the default, 100; 0: none)");
+
 namespace examples {
 namespace {
+
+// An interceptor that does nothing: the cost of the chain itself.
+class NoopInterceptor : public nprpc::ServerInterceptor {};
 
 // -1: keep; 0: infinite; else milliseconds.
 void SetTimeout(int64_t ms, absl::Duration& timeout) {
@@ -124,6 +136,15 @@ nprpc::ServerOptions ServerOptionsFromFlags() {
   SetTimeout(absl::GetFlag(FLAGS_write_timeout_ms), options.write_timeout);
   SetTimeout(absl::GetFlag(FLAGS_idle_timeout_ms), options.idle_timeout);
   options.release_memory_after_bursts = absl::GetFlag(FLAGS_release_memory_after_bursts);
+  options.method_metrics = absl::GetFlag(FLAGS_method_metrics);
+  for (int i = 0; i < absl::GetFlag(FLAGS_noop_interceptors); ++i) {
+    options.interceptors.push_back(std::make_shared<NoopInterceptor>());
+  }
+  if (int n = absl::GetFlag(FLAGS_trace_per_second); n >= 0) {
+    nprpc::TracingOptions tracing = nprpc::CurrentTracingOptions();
+    tracing.max_sampled_per_second = n;
+    nprpc::ConfigureTracing(tracing);
+  }
   return options;
 }
 

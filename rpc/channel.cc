@@ -159,16 +159,18 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   auto core = ChannelCore::Create(core_options, std::move(*lb), std::move(*protocol),
                                   std::make_unique<LoopClock>(loops->Next()));
   core->Watch(std::move(naming));
-  return std::unique_ptr<Channel>(
-      new Channel(std::move(core), loops, options.timeout, options.interceptors));
+  return std::unique_ptr<Channel>(new Channel(std::move(core), loops, options.timeout,
+                                              options.interceptors, options.method_metrics));
 }
 
 Channel::Channel(std::shared_ptr<ChannelCore> core, netpoll::EventLoopGroup* loops,
-                 absl::Duration default_timeout, ClientInterceptors interceptors)
+                 absl::Duration default_timeout, ClientInterceptors interceptors,
+                 bool method_metrics)
     : core_(std::move(core)),
       loops_(loops),
       default_timeout_(default_timeout),
-      interceptors_(std::move(interceptors)) {}
+      interceptors_(std::move(interceptors)),
+      method_metrics_(method_metrics) {}
 
 Channel::~Channel() {
   NP_CHECK(!OnLoopThread())
@@ -257,7 +259,9 @@ void Channel::CallMethod(absl::string_view service, absl::string_view method,
   }
   auto call = std::make_shared<CallController>(core_, std::move(client_request), response, options,
                                                deadline, std::move(done));
-  call->set_metrics(MetricsRegistry::Default().Method(MetricsSide::kClient, service, method));
+  if (method_metrics_) {
+    call->set_metrics(MetricsRegistry::Default().Method(MetricsSide::kClient, service, method));
+  }
   if (ran > 0 || span != nullptr) {
     call->set_observer(std::make_unique<ChannelCallObserver>(
         &interceptors_, ran, std::string(service), std::string(method), deadline,

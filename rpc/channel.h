@@ -117,6 +117,8 @@ struct ChannelOptions {
   std::shared_ptr<const Authenticator> authenticator{};
   // Run around every call, interceptors[0] outermost (rpc/interceptor.h).
   ClientInterceptors interceptors{};
+  // Per-method client metrics (rpc/metrics.h, nprpc_client_* in /metrics).
+  bool method_metrics = true;
 };
 
 // The process-wide client loops (created on first use, never destroyed).
@@ -157,7 +159,7 @@ class Channel {
 
  private:
   Channel(std::shared_ptr<ChannelCore> core, netpoll::EventLoopGroup* loops,
-          absl::Duration default_timeout, ClientInterceptors interceptors);
+          absl::Duration default_timeout, ClientInterceptors interceptors, bool method_metrics);
   // True on one of the channel's loop threads.
   bool OnLoopThread() const;
 
@@ -165,6 +167,7 @@ class Channel {
   netpoll::EventLoopGroup* const loops_;  // not owned
   const absl::Duration default_timeout_;
   const ClientInterceptors interceptors_;  // ChannelOptions::interceptors
+  const bool method_metrics_;
 };
 
 }  // namespace nprpc

@@ -123,6 +123,10 @@ struct ServerOptions {
   // Run around every admitted call, interceptors[0] outermost
   // (rpc/interceptor.h). Empty: nothing runs.
   ServerInterceptors interceptors{};
+  // Per-method metrics (rpc/metrics.h: /metrics and /status). Their cost on
+  // the hot path is a few uncontended atomic adds per call
+  // (docs/benchmarks.md); false records none.
+  bool method_metrics = true;
 
   // HTTP/1.1 on the serving port: JSON calls (POST /package.Service/Method)
   // and, unless moved or turned off below, the built-in pages.
