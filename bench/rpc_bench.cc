@@ -36,11 +36,15 @@
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
+#include "rpc/tracing.h"
 
 ABSL_FLAG(int, busy_poll_us, -1,
           "client loops' busy poll in microseconds (0: off; -1: nprpc's default client "
           "loops, which poll for netpoll::kRequestResponseBusyPoll)");
 ABSL_FLAG(std::string, compress, "none", "request payload compression: none, snappy, gzip, zlib");
+ABSL_FLAG(bool, method_metrics, true, "per-method client metrics (ChannelOptions::method_metrics)");
+ABSL_FLAG(int, trace_per_second, -1,
+          "traces sampled per second at the edge (-1: the default, 100; 0: none)");
 
 namespace {
 
@@ -90,6 +94,12 @@ int main(int argc, char** argv) {
   }
 
   nprpc::ChannelOptions options;
+  options.method_metrics = absl::GetFlag(FLAGS_method_metrics);
+  if (int n = absl::GetFlag(FLAGS_trace_per_second); n >= 0) {
+    nprpc::TracingOptions tracing = nprpc::CurrentTracingOptions();
+    tracing.max_sampled_per_second = n;
+    nprpc::ConfigureTracing(tracing);
+  }
   std::unique_ptr<netpoll::EventLoopGroup> loops;  // outlives the channels
   if (int us = absl::GetFlag(FLAGS_busy_poll_us); us >= 0) {
     absl::StatusOr<std::unique_ptr<netpoll::EventLoopGroup>> group =
