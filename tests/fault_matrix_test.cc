@@ -838,7 +838,7 @@ TEST_F(FaultMatrixTest, HttpGarbageRequestLinesAre400AndClosed) {
   MakeChannel();
   const std::string garbage[] = {"GET /\x01\x02 HTTP/1.1\r\n\r\n", "GET / HTTP/1.x\r\n\r\n",
                                  "POST  HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
-                                 std::string("PUT /\0 HTTP/1.1\r\n\r\n", 20)};
+                                 std::string("PUT /\0 HTTP/1.1\r\n\r\n", 19)};
   int sent = 0;
   for (int round = 0; round < 4; ++round) {
     for (const std::string& bytes : garbage) {

@@ -1,5 +1,6 @@
 #include "rpc/internal/http_message.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/ascii.h"
@@ -113,20 +114,17 @@ absl::string_view HttpReasonPhrase(int status) {
 }
 
 bool IsHttpToken(absl::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c))) continue;
-    if (absl::string_view("!#$%&'*+-.^_`|~").find(c) == absl::string_view::npos) return false;
-  }
-  return true;
+  return !name.empty() && std::ranges::all_of(name, [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+  });
 }
 
 bool IsHttpFieldValue(absl::string_view value) {
-  for (char c : value) {
+  return std::ranges::all_of(value, [](char c) {
     const auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && u != '\t') || u == 0x7f) return false;
-  }
-  return true;
+    return (u >= 0x20 || u == '\t') && u != 0x7f;
+  });
 }
 
 void SerializeHttpResponse(HttpResponse response, const HttpResponseFraming& framing,

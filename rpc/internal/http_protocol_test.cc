@@ -238,7 +238,7 @@ TEST_F(HttpProtocolTest, JsonCallIsAnsweredWithJson) {
 TEST_F(HttpProtocolTest, CurlCallsEchoWithJson) {
   StartServer();
   const std::string command =
-      absl::StrCat("/usr/bin/curl -sS -d '{\"message\":\"hi\"}' http://127.0.0.1:",
+      absl::StrCat(R"(/usr/bin/curl -sS -d '{"message":"hi"}' http://127.0.0.1:)",
                    server_->listen_address().port(), "/example.EchoService/Echo 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);

@@ -124,7 +124,7 @@ int HttpRequestDecoder::OnHeadersComplete(http_parser* parser) {
     absl::StripTrailingAsciiWhitespace(&field.value);
   }
   if (request.target == "*") {
-    request.path = "*";  // OPTIONS * HTTP/1.1
+    request.path = request.target;  // "*": OPTIONS * HTTP/1.1
   } else {
     http_parser_url url;
     http_parser_url_init(&url);
