@@ -25,7 +25,8 @@
 #include "tests/harness/echo_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8000", "address to serve on (ip:port or unix:/path)");
-ABSL_FLAG(std::string, auth_token, "", "when set, the only credential accepted (ERPCAUTH otherwise)");
+ABSL_FLAG(std::string, auth_token, "",
+          "when set, the only credential accepted (ERPCAUTH otherwise)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);

@@ -175,20 +175,19 @@ class AuthTest : public ::testing::Test {
     const auto* req = &EchoRequest::default_instance();
     const auto* resp = &EchoResponse::default_instance();
     EXPECT_TRUE(service
-                    ->AddMethod("Record", MakeUnaryMethodHandler(
-                                              req, resp,
-                                              [this](ServerContext& ctx, const auto&, auto* rs) {
-                                                Seen seen{ctx.peer_address().ToString(),
-                                                          ctx.authentication_data(),
-                                                          ctx.auth_context() != nullptr
-                                                              ? ctx.auth_context()->user
-                                                              : "<none>"};
-                                                static_cast<EchoResponse*>(rs)->set_message(
-                                                    seen.user);
-                                                netpoll::MutexLock lock(&mu_);
-                                                seen_.push_back(std::move(seen));
-                                                return absl::OkStatus();
-                                              }))
+                    ->AddMethod("Record",
+                                MakeUnaryMethodHandler(
+                                    req, resp,
+                                    [this](ServerContext& ctx, const auto&, auto* rs) {
+                                      Seen seen{
+                                          ctx.peer_address().ToString(), ctx.authentication_data(),
+                                          ctx.auth_context() != nullptr ? ctx.auth_context()->user
+                                                                        : "<none>"};
+                                      static_cast<EchoResponse*>(rs)->set_message(seen.user);
+                                      netpoll::MutexLock lock(&mu_);
+                                      seen_.push_back(std::move(seen));
+                                      return absl::OkStatus();
+                                    }))
                     .ok());
     EXPECT_TRUE(service
                     ->AddMethod("Count", MakeUnaryMethodHandler(
@@ -314,8 +313,9 @@ TEST_F(AuthTest, LaterRequestsOfAnAcceptedConnectionAreNotVerified) {
   auto auth = std::make_shared<TokenAuthenticator>("s3cret");
   StartServer(auth);
   BlockingClient client = Connect();
-  ASSERT_TRUE(client.SendAll(EncodeCall("test.AuthService", "Record", 1, "s3cret") +
-                             EncodeCall("test.AuthService", "Record", 2, "wrong"))
+  ASSERT_TRUE(client
+                  .SendAll(EncodeCall("test.AuthService", "Record", 1, "s3cret") +
+                           EncodeCall("test.AuthService", "Record", 2, "wrong"))
                   .ok());
   Reply first = ReadReply(client);
   Reply second = ReadReply(client);

@@ -79,8 +79,8 @@ absl::Status AddBaiduStdCredential(std::string credential, netpoll::LinkBuffer& 
   DecodedFrame request = decoded.TakeFrame();
   request.meta.set_authentication_data(std::move(credential));
   netpoll::LinkBuffer out;
-  if (absl::Status s = EncodeFrame(request.meta, std::move(request.payload),
-                                   std::move(request.attachment), out);
+  if (absl::Status s =
+          EncodeFrame(request.meta, std::move(request.payload), std::move(request.attachment), out);
       !s.ok()) {
     return MakeRpcError(EREQUEST, absl::StrCat("cannot add the credential: ", s.message()));
   }
@@ -91,8 +91,8 @@ absl::Status AddBaiduStdCredential(std::string credential, netpoll::LinkBuffer& 
 absl::StatusOr<std::string> GenerateBaiduStdCredential(const Authenticator& authenticator) {
   absl::StatusOr<std::string> credential = authenticator.GenerateCredential();
   if (!credential.ok()) {
-    return MakeRpcError(ERPCAUTH, absl::StrCat("Fail to generate credential: ",
-                                               credential.status().message()));
+    return MakeRpcError(
+        ERPCAUTH, absl::StrCat("Fail to generate credential: ", credential.status().message()));
   }
   return credential;
 }

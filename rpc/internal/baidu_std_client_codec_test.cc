@@ -77,9 +77,9 @@ ClientRequest EchoRequestOf(const std::string& message) {
 // capture: correlation_id 4294967298, Echo("hello"), no timeout).
 TEST(BaiduStdClientCodecTest, CredentialFrameIsByteIdenticalToBrpcs) {
   netpoll::LinkBuffer frame;
-  ASSERT_TRUE(EncodeBaiduStdRequest(4294967298, EchoRequestOf("hello"),
-                                    absl::InfiniteDuration(), frame)
-                  .ok());
+  ASSERT_TRUE(
+      EncodeBaiduStdRequest(4294967298, EchoRequestOf("hello"), absl::InfiniteDuration(), frame)
+          .ok());
   ASSERT_TRUE(AddBaiduStdCredential("nprpc-test-credential", frame).ok());
   EXPECT_TRUE(frame.ToString() == ReadVector("auth_accepted"));
 }

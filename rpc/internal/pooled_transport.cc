@@ -244,8 +244,8 @@ void PooledTransport::OnAcquired(const std::shared_ptr<Attempt>& attempt,
   if (authenticator_ != nullptr && !slot->first_written()) {
     // The connection's first request: it carries the credential.
     absl::StatusOr<std::string> credential = GenerateBaiduStdCredential(*authenticator_);
-    absl::Status added =
-        credential.ok() ? AddBaiduStdCredential(*std::move(credential), frame) : credential.status();
+    absl::Status added = credential.ok() ? AddBaiduStdCredential(*std::move(credential), frame)
+                                         : std::move(credential).status();
     if (!added.ok()) {
       // Nothing was written: the connection goes back unused and its next
       // request asks again.

@@ -88,7 +88,7 @@ class PooledTransport : public Transport, public std::enable_shared_from_this<Po
   friend struct PooledCallbacks;
 
   const std::string address_;
-  netpoll::ConnectionPool* const pool_;  // not owned; used until Shutdown()
+  netpoll::ConnectionPool* const pool_;                       // not owned; used until Shutdown()
   const std::shared_ptr<const Authenticator> authenticator_;  // null: none
 
   mutable netpoll::Mutex mu_;

@@ -137,11 +137,18 @@ void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> 
   loop_->AssertInLoopThread();
   // The new connection's credential, asked for before taking mu_ (the
   // authenticator may take its time).
-  std::optional<absl::StatusOr<std::string>> credential;
+  std::optional<std::string> credential;
+  std::optional<std::string> no_credential;  // why none could be made
   if (conn.ok() && options_.authenticator != nullptr) {
-    credential = GenerateBaiduStdCredential(*options_.authenticator);
+    absl::StatusOr<std::string> made = GenerateBaiduStdCredential(*options_.authenticator);
+    if (made.ok()) {
+      credential = *std::move(made);
+    } else {
+      no_credential = std::string(made.status().message());
+    }
   }
   std::vector<std::pair<int64_t, netpoll::LinkBuffer>> waiting;
+  // Each call gets a status of its own (see refused_).
   std::vector<std::pair<ClientCallPtr, absl::Status>> failed;
   absl::Status written;
   {
@@ -151,36 +158,27 @@ void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> 
       if (conn.ok()) (*conn)->Close(absl::CancelledError("channel shut down"));
       return;
     }
-    // The waiting calls still pending (those that timed out or were
-    // cancelled while dialing are gone from pending_: never sent).
-    auto take_waiting = [&](absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      for (auto& [id, frame] : waiting) {
-        auto it = pending_.find(id);
-        if (it == pending_.end()) continue;
-        failed.emplace_back(std::move(it->second), why);
-        pending_.erase(it);
-      }
-    };
+    // Fails the waiting calls still pending with (code, text).
+    std::optional<std::pair<int32_t, std::string>> fail_waiting;
     if (!conn.ok()) {
       state_ = State::kIdle;
       last_dial_error_ = conn.status();
       backoff_until_ = absl::Now() + backoff_;
       backoff_ = std::min(backoff_ * 2, options_.max_reconnect_backoff);
-      take_waiting(MakeRpcError(EFAILEDSOCKET, absl::StrCat("cannot connect to ", address_, ": ",
-                                                            conn.status().message())));
-    } else if (credential.has_value() && !credential->ok()) {
+      fail_waiting.emplace(EFAILEDSOCKET, absl::StrCat("cannot connect to ", address_, ": ",
+                                                       conn.status().message()));
+    } else if (no_credential.has_value()) {
       // Nothing is sent; the next call dials and asks again.
       state_ = State::kIdle;
-      take_waiting(credential->status());
+      fail_waiting.emplace(ERPCAUTH, *no_credential);
     } else {
       state_ = State::kConnected;
       conn_ = *conn;
       answered_ = false;  // the backoff resets with the first answer (Take)
       backoff_until_ = absl::InfinitePast();
-      credential_.reset();
+      credential_ = std::move(credential);
       credential_call_.reset();
-      refused_ = absl::OkStatus();
-      if (credential.has_value()) credential_ = std::move(**credential);
+      refused_.reset();
       // One write, under mu_: a Send() that sees kConnected writes after it,
       // so the frame carrying the credential goes first.
       netpoll::LinkBuffer batch;
@@ -200,14 +198,23 @@ void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> 
       }
       if (!batch.empty()) written = conn_->Write(std::move(batch));
     }
+    // Calls that timed out or were cancelled while dialing are gone from
+    // pending_.
+    for (auto& [id, frame] : waiting) {
+      if (!fail_waiting.has_value()) break;
+      auto it = pending_.find(id);
+      if (it == pending_.end()) continue;
+      failed.emplace_back(std::move(it->second),
+                          MakeRpcError(fail_waiting->first, fail_waiting->second));
+      pending_.erase(it);
+    }
   }
-  for (auto& [call, why] : failed) call->Complete(std::move(why));
-  if (!conn.ok()) return;
-  if (credential.has_value() && !credential->ok()) {
-    (*conn)->Close(credential->status());
-  } else if (!written.ok()) {
+  if (conn.ok() && no_credential.has_value()) {
+    (*conn)->Close(absl::CancelledError("no credential for the connection"));
+  } else if (conn.ok() && !written.ok()) {
     (*conn)->Close(written);  // OnDisconnect fails the calls
   }
+  for (auto& [call, why] : failed) call->Complete(std::move(why));
 }
 
 ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id, bool answer) {
@@ -266,24 +273,22 @@ void SingleConnectionTransport::OnInput(const netpoll::ConnectionPtr& conn,
 }
 
 void SingleConnectionTransport::NoteRefusal(const netpoll::ConnectionPtr& conn,
-                                            int64_t correlation_id,
-                                            const std::string& error_text) {
+                                            int64_t correlation_id, const std::string& error_text) {
   netpoll::MutexLock lock(&mu_);
   if (conn_ != conn || credential_call_ != correlation_id) return;
-  refused_ = MakeRpcError(ERPCAUTH, absl::StrCat("connection to ", address_,
-                                                 " refused by the server: ",
-                                                 BoundedQuote(error_text, kMaxErrorText)));
+  refused_ = absl::StrCat("connection to ", address_,
+                          " refused by the server: ", BoundedQuote(error_text, kMaxErrorText));
 }
 
 void SingleConnectionTransport::OnDisconnect(const netpoll::ConnectionPtr& conn,
                                              const absl::Status& reason) {
   std::vector<ClientCallPtr> failed;
-  absl::Status refused;
+  std::optional<std::string> refused;
   {
     netpoll::MutexLock lock(&mu_);
     if (conn_ != conn) return;
     conn_.reset();
-    refused = std::exchange(refused_, absl::OkStatus());
+    refused = std::exchange(refused_, std::nullopt);
     credential_.reset();
     if (state_ != State::kShutdown) {
       state_ = State::kIdle;
@@ -302,8 +307,9 @@ void SingleConnectionTransport::OnDisconnect(const netpoll::ConnectionPtr& conn,
   }
   std::string why = reason.ok() ? "connection closed" : std::string(reason.message());
   for (auto& call : failed) {
-    if (!refused.ok()) {
-      call->Complete(refused);  // not a broken connection: not to be retried
+    if (refused.has_value()) {
+      // Not a broken connection: not to be retried.
+      call->Complete(MakeRpcError(ERPCAUTH, *refused));
       continue;
     }
     call->Complete(MakeRpcError(

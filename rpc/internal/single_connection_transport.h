@@ -126,7 +126,10 @@ class SingleConnectionTransport : public Transport,
   // call whose frame carried it, and the server's refusal of it.
   std::optional<std::string> credential_ ABSL_GUARDED_BY(mu_);
   std::optional<int64_t> credential_call_ ABSL_GUARDED_BY(mu_);
-  absl::Status refused_ ABSL_GUARDED_BY(mu_);
+  // The text of the ERPCAUTH error the refusal gives the calls left. (Each
+  // call gets a Status of its own: a status shared by threads is a false
+  // race under TSan with the prebuilt Abseil.)
+  std::optional<std::string> refused_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace nprpc
