@@ -4,7 +4,8 @@
 //   bazel run //examples:rpc_echo_server -- --listen=127.0.0.1:8000 --threads=4
 //
 // Every ServerOptions limit is a flag (examples/server_flags.h), e.g.
-// --memory_budget_mb=256 --write_timeout_ms=10000.
+// --memory_budget_mb=256 --write_timeout_ms=10000. --auth_token=T accepts only
+// connections whose first request carries T (examples/token_authenticator.h).
 //
 // Prints "listening on <address>" once it accepts (port 0 picks one), then
 // serves until SIGINT/SIGTERM, and shuts down gracefully.
@@ -12,15 +13,20 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "examples/server_flags.h"
+#include "examples/token_authenticator.h"
 #include "rpc/server.h"
 #include "tests/harness/echo_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8000", "address to serve on (ip:port or unix:/path)");
+ABSL_FLAG(std::string, auth_token, "",
+          "when set, the only credential accepted (ERPCAUTH otherwise)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -32,7 +38,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread
   signal(SIGPIPE, SIG_IGN);
 
-  nprpc::Server server(examples::ServerOptionsFromFlags());
+  nprpc::ServerOptions options = examples::ServerOptionsFromFlags();
+  if (const std::string token = absl::GetFlag(FLAGS_auth_token); !token.empty()) {
+    options.authenticator = std::make_shared<examples::TokenAuthenticator>(token);
+  }
+  nprpc::Server server(std::move(options));
   if (absl::Status s = server.AddService(nprpc::testing::NewEchoService()); !s.ok()) {
     std::cerr << "AddService: " << s << "\n";
     return 1;
@@ -54,6 +64,7 @@ int main(int argc, char** argv) {
               << m.ran_on_pool << " on the pool, " << m.moves_to_pool << " moves to the pool\n";
   }
   std::cout << "loop hand-offs: " << stats.loop_handoffs << std::endl;
+  std::cout << "connections refused by the authenticator: " << stats.auth_failures << std::endl;
   server.Shutdown(absl::Seconds(5));
   return 0;
 }

@@ -27,7 +27,9 @@
 // metadata and an interceptor (rpc/interceptor.h), not here.
 //
 // Thread safety: both methods are called from any thread (client calls,
-// server I/O loops) and must be safe to call concurrently.
+// server I/O loops) and must be safe to call concurrently. VerifyCredential()
+// runs on the server's I/O loop and GenerateCredential() on the client's (or
+// the thread that acquired a pooled connection): both should be quick.
 #ifndef RPC_AUTHENTICATOR_H_
 #define RPC_AUTHENTICATOR_H_
 

@@ -27,6 +27,14 @@ TEST(IsRetryable, ConnectionFailureCodesAnsweredByAServerAreItsVerdict) {
   EXPECT_FALSE(IsRetryable(MakeRpcError(EOVERCROWDED, "x"), kFromServer, false, options));
 }
 
+// A refused or unmade credential would be refused again: never retried by
+// default, whether the server answered it or the client failed it locally.
+TEST(IsRetryable, AuthenticationFailuresAreNotRetried) {
+  RetryOptions options;
+  EXPECT_FALSE(IsRetryable(MakeRpcError(ERPCAUTH, "x"), kFromServer, true, options));
+  EXPECT_FALSE(IsRetryable(MakeRpcError(ERPCAUTH, "x"), kLocal, true, options));
+}
+
 TEST(IsRetryable, ChosenCodesOnlyForIdempotentCalls) {
   RetryOptions options;
   options.retryable_error_codes = {ELIMIT};

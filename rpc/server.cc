@@ -249,6 +249,8 @@ void Server::WriteMetrics(PrometheusWriter& writer) const {
   };
   write("nprpc_server_protocol_errors_total", W::kCounter,
         "Connections closed for a protocol error.", stats.protocol_errors);
+  write("nprpc_server_auth_failures_total", W::kCounter,
+        "Connections refused by the authenticator (ERPCAUTH, then closed).", stats.auth_failures);
   write("nprpc_server_queued_calls", W::kGauge, "Calls waiting in the worker pool's queue.",
         stats.queued_calls);
   write("nprpc_server_memory_held_bytes", W::kGauge,

@@ -164,6 +164,9 @@ struct ServerStats {
   MethodStats total;  // every request, including unknown methods
   // Connections closed for a protocol error (bad magic, oversized body, ...).
   int64_t protocol_errors = 0;
+  // Connections refused by ServerOptions::authenticator (answered ERPCAUTH
+  // and closed).
+  int64_t auth_failures = 0;
   // The memory budget (ServerOptions::memory_budget_bytes): its limit, what
   // it holds now and at most so far, how often a connection stopped reading
   // for it, how many wait for room now, frames refused from their header and

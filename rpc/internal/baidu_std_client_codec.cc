@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -65,6 +67,34 @@ absl::Status EncodeBaiduStdRequest(int64_t correlation_id, const ClientRequest& 
     return MakeRpcError(EREQUEST, absl::StrCat("cannot send request: ", encoded.message()));
   }
   return absl::OkStatus();
+}
+
+absl::Status AddBaiduStdCredential(std::string credential, netpoll::LinkBuffer& frame) {
+  // Our own frame: no body limit applies to decoding it again.
+  const FrameDecoder decoder(FrameDecoderOptions{.max_body_size = UINT32_MAX});
+  DecodeResult decoded = decoder.Decode(frame);
+  if (!decoded.has_frame() || !decoded.frame().is_request() || !frame.empty()) {
+    return MakeRpcError(EREQUEST, "cannot add the credential: not one whole request frame");
+  }
+  DecodedFrame request = decoded.TakeFrame();
+  request.meta.set_authentication_data(std::move(credential));
+  netpoll::LinkBuffer out;
+  if (absl::Status s =
+          EncodeFrame(request.meta, std::move(request.payload), std::move(request.attachment), out);
+      !s.ok()) {
+    return MakeRpcError(EREQUEST, absl::StrCat("cannot add the credential: ", s.message()));
+  }
+  frame = std::move(out);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GenerateBaiduStdCredential(const Authenticator& authenticator) {
+  absl::StatusOr<std::string> credential = authenticator.GenerateCredential();
+  if (!credential.ok()) {
+    return MakeRpcError(
+        ERPCAUTH, absl::StrCat("Fail to generate credential: ", credential.status().message()));
+  }
+  return credential;
 }
 
 bool CompleteWithBaiduStdResponse(ClientCall& call, DecodedFrame frame, size_t max_body_size) {

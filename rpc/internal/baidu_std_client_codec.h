@@ -8,12 +8,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "netpoll/link_buffer.h"
+#include "rpc/authenticator.h"
 #include "rpc/call_options.h"
 #include "rpc/internal/client_call.h"
 #include "rpc/internal/frame_codec.h"
@@ -28,6 +31,18 @@ namespace nprpc {
 // when the request cannot be encoded.
 absl::Status EncodeBaiduStdRequest(int64_t correlation_id, const ClientRequest& request,
                                    absl::Duration timeout, netpoll::LinkBuffer& out);
+
+// Rewrites `frame`, one request frame made by EncodeBaiduStdRequest(), so
+// that its meta carries `credential` as authentication_data: the bytes are
+// those EncodeBaiduStdRequest() would have written with the credential in its
+// header (payload and attachment are moved, not copied). Used on the first
+// request of a connection (Authenticator). EREQUEST error when `frame` is not
+// one whole request frame (then `frame` is unspecified).
+absl::Status AddBaiduStdCredential(std::string credential, netpoll::LinkBuffer& frame);
+
+// Asks `authenticator` for the credential of a new connection: ERPCAUTH error
+// ("Fail to generate credential: ...") when it fails.
+absl::StatusOr<std::string> GenerateBaiduStdCredential(const Authenticator& authenticator);
 
 // Completes `call` with a response frame: checksum, error code, response
 // attachment and user fields, decompression and parsing (ERESPONSE errors).

@@ -46,11 +46,12 @@ std::shared_ptr<Transport> BaiduStdClientProtocol::NewTransport(const std::strin
     transport_options.max_body_size = options_.max_body_size;
     transport_options.max_unwritten_bytes = options_.max_unwritten_bytes;
     transport_options.write_timeout = options_.write_timeout;
+    transport_options.authenticator = options_.authenticator;
     return SingleConnectionTransport::Create(address, options_.loops->Next(), transport_options);
   }
   netpoll::MutexLock lock(&mu_);
   NP_CHECK(pool_ != nullptr) << "NewTransport after Shutdown";
-  return PooledTransport::Create(address, pool_.get());
+  return PooledTransport::Create(address, pool_.get(), options_.authenticator);
 }
 
 void BaiduStdClientProtocol::Probe(const std::string& address,

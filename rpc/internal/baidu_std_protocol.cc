@@ -207,6 +207,11 @@ class BaiduStdSession final : public ServerSession,
   // admitted have answered and their answers are flushed.
   void Fail(const netpoll::ConnectionPtr& conn, absl::Status error);
   void CloseForProtocolError(const netpoll::ConnectionPtr& conn, absl::Status error);
+  // The connection's first request frame, when the server has an
+  // authenticator: verifies its authentication_data. Refused: answers the
+  // frame ERPCAUTH, discards everything behind it and closes after the
+  // answer (returns false).
+  bool Authenticate(const netpoll::ConnectionPtr& conn, const DecodedFrame& frame);
 
   const std::shared_ptr<ServerCore> core_;
   const FrameDecoder decoder_;
@@ -217,6 +222,11 @@ class BaiduStdSession final : public ServerSession,
   bool peer_closed_ = false;  // close once every call read so far is answered
   absl::Status failure_;      // set by Fail(): decode nothing more
   size_t reserved_ = 0;       // budget bytes reserved for the partial frame (2 x its rest)
+  // ServerOptions::authenticator accepted the connection's first request
+  // (always true without one); what it said about the caller, given to every
+  // call of the connection (null without an authenticator).
+  bool authenticated_ = core_->options().authenticator == nullptr;
+  std::shared_ptr<const AuthContext> auth_context_;
   // Raised on close; read by the ServerContexts of this connection's calls.
   const std::shared_ptr<std::atomic<bool>> closed_flag_ =
       std::make_shared<std::atomic<bool>>(false);
@@ -316,6 +326,7 @@ void BaiduStdSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkB
       CloseForProtocolError(conn, absl::InvalidArgumentError("a client sent a response frame"));
       return;
     }
+    if (!authenticated_ && !Authenticate(conn, frame)) return;
     // Its bytes, the message its payload becomes (a compressed one is
     // charged when inflated, ParseRequest), and the call.
     const size_t message = frame.meta.compress_type() == 0 ? frame.payload.Len() : 0;
@@ -386,6 +397,26 @@ void BaiduStdSession::ReplyError(const netpoll::ConnectionPtr& conn, const Decod
   core_->Send(conn, std::move(out));
 }
 
+bool BaiduStdSession::Authenticate(const netpoll::ConnectionPtr& conn, const DecodedFrame& frame) {
+  // The first frame of the connection: nothing is queued or running yet.
+  auto context = std::make_shared<AuthContext>();
+  absl::Status verified = core_->options().authenticator->VerifyCredential(
+      frame.meta.authentication_data(), conn->peer_address(), *context);
+  if (verified.ok()) {
+    authenticated_ = true;
+    auth_context_ = std::move(context);
+    return true;
+  }
+  core_->CountAuthFailure();
+  NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString()
+                  << ": authentication failed: " << verified;
+  // brpc's words, then the verifier's reason.
+  ReplyError(conn, frame,
+             MakeRpcError(ERPCAUTH, absl::StrCat("Fail to authenticate: ", verified.message())));
+  Fail(conn, MakeRpcError(ERPCAUTH, "authentication failed"));
+  return false;
+}
+
 void BaiduStdSession::HandleFrame(const netpoll::ConnectionPtr& conn, QueuedFrame queued) {
   DecodedFrame& frame = queued.frame;
   // Answered without a call: the charge goes back at once.
@@ -430,6 +461,7 @@ void BaiduStdSession::HandleFrame(const netpoll::ConnectionPtr& conn, QueuedFram
   }
   ctx.set_trace(TraceOf(creq));
   if (meta.has_authentication_data()) ctx.set_authentication_data(meta.authentication_data());
+  ctx.set_auth_context(auth_context_);
   ctx.set_connection_closed_flag(closed_flag_);
   core_->Start(call);
 }

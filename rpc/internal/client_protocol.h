@@ -36,6 +36,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "netpoll/event_loop_group.h"
+#include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/internal/transport.h"
 
@@ -59,6 +60,9 @@ struct ClientProtocolOptions {
   // ChannelOptions::max_unwritten_bytes and write_timeout.
   size_t max_unwritten_bytes = size_t{64} << 20;
   absl::Duration write_timeout = absl::Seconds(30);
+  // ChannelOptions::authenticator: the first request of every new connection
+  // carries its credential. Null: none.
+  std::shared_ptr<const Authenticator> authenticator{};
 };
 
 class ClientProtocol {

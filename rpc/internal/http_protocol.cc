@@ -285,6 +285,7 @@ void HttpSession::HandleRequest(const netpoll::ConnectionPtr& conn, HttpRequest 
     absl::Status verified = auth->VerifyCredential(
         credential != nullptr ? *credential : absl::string_view(), conn->peer_address(), context);
     if (!verified.ok()) {
+      core_->CountAuthFailure();
       NP_LOG(WARNING) << "closing HTTP connection from " << conn->peer_address().ToString()
                       << ": authentication failed: " << verified;
       const absl::Status error =

@@ -1,6 +1,7 @@
 #include "rpc/internal/pooled_transport.h"
 
 #include <any>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -49,10 +50,20 @@ struct CallSlot {
     return std::move(attempt);
   }
 
+  // Whether the connection's first request (which carries the credential)
+  // was written. The lease holder only: one attempt at a time.
+  bool first_written() {
+    netpoll::MutexLock lock(&mu);
+    return written;
+  }
+
   const FrameDecoder decoder;
   const size_t max_body_size = decoder.options().max_body_size;
   netpoll::Mutex mu;
   std::shared_ptr<PooledTransport::Attempt> attempt ABSL_GUARDED_BY(mu);
+  // A request was written on this connection (the first carries the
+  // credential).
+  bool written ABSL_GUARDED_BY(mu) = false;
 };
 
 using SlotPtr = std::shared_ptr<CallSlot>;
@@ -105,7 +116,12 @@ struct PooledCallbacks {
         continue;
       }
       // Give the connection back first: the completion may issue the next call.
-      { netpoll::ConnectionPool::Lease lease = attempt->Finish(); }
+      // A server that refused our credential closes the connection: never
+      // reuse it.
+      {
+        netpoll::ConnectionPool::Lease lease = attempt->Finish();
+        if (lease && result.frame().meta.response().error_code() == ERPCAUTH) lease.MarkBroken();
+      }
       CompleteWithBaiduStdResponse(*attempt->call, result.TakeFrame(), slot->max_body_size);
       if (auto transport = attempt->transport.lock()) transport->Forget(attempt->call->id());
     }
@@ -161,13 +177,16 @@ absl::StatusOr<std::unique_ptr<netpoll::ConnectionPool>> PooledTransport::MakePo
   return netpoll::ConnectionPool::Create(pool_options);
 }
 
-std::shared_ptr<PooledTransport> PooledTransport::Create(std::string address,
-                                                         netpoll::ConnectionPool* pool) {
-  return std::shared_ptr<PooledTransport>(new PooledTransport(std::move(address), pool));
+std::shared_ptr<PooledTransport> PooledTransport::Create(
+    std::string address, netpoll::ConnectionPool* pool,
+    std::shared_ptr<const Authenticator> authenticator) {
+  return std::shared_ptr<PooledTransport>(
+      new PooledTransport(std::move(address), pool, std::move(authenticator)));
 }
 
-PooledTransport::PooledTransport(std::string address, netpoll::ConnectionPool* pool)
-    : address_(std::move(address)), pool_(pool) {}
+PooledTransport::PooledTransport(std::string address, netpoll::ConnectionPool* pool,
+                                 std::shared_ptr<const Authenticator> authenticator)
+    : address_(std::move(address)), pool_(pool), authenticator_(std::move(authenticator)) {}
 
 PooledTransport::~PooledTransport() = default;
 
@@ -222,9 +241,24 @@ void PooledTransport::OnAcquired(const std::shared_ptr<Attempt>& attempt,
     if (attempt->finished || !slot) return;  // abandoned meanwhile: lease goes back unused
     attempt->lease = std::move(*lease);
   }
+  if (authenticator_ != nullptr && !slot->first_written()) {
+    // The connection's first request: it carries the credential.
+    absl::StatusOr<std::string> credential = GenerateBaiduStdCredential(*authenticator_);
+    absl::Status added = credential.ok() ? AddBaiduStdCredential(*std::move(credential), frame)
+                                         : std::move(credential).status();
+    if (!added.ok()) {
+      // Nothing was written: the connection goes back unused and its next
+      // request asks again.
+      { netpoll::ConnectionPool::Lease unused = attempt->Finish(); }
+      attempt->call->Complete(std::move(added));
+      Forget(attempt->call->id());
+      return;
+    }
+  }
   {
     netpoll::MutexLock lock(&slot->mu);
     slot->attempt = attempt;
+    slot->written = true;
   }
   absl::Status written = conn->Write(std::move(frame));
   if (!written.ok()) {

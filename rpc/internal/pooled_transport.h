@@ -15,6 +15,13 @@
 // unknown id) is dropped and logged (rate-limited), as on a single
 // connection; a frame that cannot be decoded closes the connection.
 //
+// Authentication (an Authenticator given to Create()): the first request
+// written on each pooled connection carries a credential, asked for when the
+// attempt has its connection (so with short connections, every request).
+// If the credential cannot be made the attempt fails with ERPCAUTH and the
+// connection goes back unused. An ERPCAUTH answer marks the connection broken
+// (the server closes it).
+//
 // Thread safety: every public method is safe from any thread.
 #ifndef RPC_INTERNAL_POOLED_TRANSPORT_H_
 #define RPC_INTERNAL_POOLED_TRANSPORT_H_
@@ -27,6 +34,7 @@
 #include "netpoll/connection_pool.h"
 #include "netpoll/event_loop_group.h"
 #include "netpoll/mutex.h"
+#include "rpc/authenticator.h"
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/transport.h"
 
@@ -55,8 +63,10 @@ class PooledTransport : public Transport, public std::enable_shared_from_this<Po
   // `pool` is not owned: it must stay alive until Shutdown() has returned;
   // after that the transport never touches it. (The channel destroys the pool
   // on its own thread, never on a loop thread.)
-  static std::shared_ptr<PooledTransport> Create(std::string address,
-                                                 netpoll::ConnectionPool* pool);
+  // `authenticator` (may be null: no credential) must be thread-safe.
+  static std::shared_ptr<PooledTransport> Create(
+      std::string address, netpoll::ConnectionPool* pool,
+      std::shared_ptr<const Authenticator> authenticator = nullptr);
   ~PooledTransport() override;
 
   // One attempt in flight (defined in the .cc; shared with the connection
@@ -70,14 +80,16 @@ class PooledTransport : public Transport, public std::enable_shared_from_this<Po
   size_t in_flight() const override;
 
  private:
-  PooledTransport(std::string address, netpoll::ConnectionPool* pool);
+  PooledTransport(std::string address, netpoll::ConnectionPool* pool,
+                  std::shared_ptr<const Authenticator> authenticator);
   void OnAcquired(const std::shared_ptr<Attempt>& attempt,
                   absl::StatusOr<netpoll::ConnectionPool::Lease> lease, netpoll::LinkBuffer frame);
   void Forget(int64_t correlation_id);
   friend struct PooledCallbacks;
 
   const std::string address_;
-  netpoll::ConnectionPool* const pool_;  // not owned; used until Shutdown()
+  netpoll::ConnectionPool* const pool_;                       // not owned; used until Shutdown()
+  const std::shared_ptr<const Authenticator> authenticator_;  // null: none
 
   mutable netpoll::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

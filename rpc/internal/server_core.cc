@@ -191,6 +191,7 @@ void ServerCore::FillStats(ServerStats& stats) const {
   stats.total.failed = failed_.load(std::memory_order_relaxed);
   stats.total.in_flight = calls_.size();
   stats.protocol_errors = protocol_errors_.load(std::memory_order_relaxed);
+  stats.auth_failures = auth_failures_.load(std::memory_order_relaxed);
   stats.frames_refused = frames_refused_.load(std::memory_order_relaxed);
   stats.decompressions_refused = decompressions_refused_.load(std::memory_order_relaxed);
   stats.output_pauses = output_pauses_.load(std::memory_order_relaxed);

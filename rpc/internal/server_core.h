@@ -133,6 +133,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // Leaves the call gate Acquire() entered, after the answer was queued.
   void LeaveCall() { calls_.Leave(); }
   void CountProtocolError() { protocol_errors_.fetch_add(1, std::memory_order_relaxed); }
+  // A connection refused by the authenticator.
+  void CountAuthFailure() { auth_failures_.fetch_add(1, std::memory_order_relaxed); }
   // A frame refused from its header for the memory budget.
   void CountRefusedFrame() { frames_refused_.fetch_add(1, std::memory_order_relaxed); }
   // A connection stopped being read because its answers were not read.
@@ -171,7 +173,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::atomic<int64_t> concurrency_{0};  // calls holding a server-wide slot
   std::atomic<int64_t> received_{0}, succeeded_{0}, failed_{0}, protocol_errors_{0};
   std::atomic<int64_t> frames_refused_{0}, decompressions_refused_{0}, output_pauses_{0},
-      memory_releases_{0};
+      memory_releases_{0}, auth_failures_{0};
   Gate calls_;  // admitted calls whose answer is not yet queued
   Gate loops_;  // writers touching a connection (Send)
 };

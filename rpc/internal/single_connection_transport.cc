@@ -1,6 +1,9 @@
 #include "rpc/internal/single_connection_transport.h"
 
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "netpoll/dialer.h"
@@ -56,6 +59,7 @@ void SingleConnectionTransport::Send(ClientCallPtr call, const ClientRequest& re
   }
   netpoll::ConnectionPtr conn;
   absl::Status fail_now;
+  absl::Status written;  // of a first frame, written under mu_
   {
     netpoll::MutexLock lock(&mu_);
     switch (state_) {
@@ -63,6 +67,19 @@ void SingleConnectionTransport::Send(ClientCallPtr call, const ClientRequest& re
         fail_now = absl::CancelledError("channel is shut down");
         break;
       case State::kConnected:
+        if (credential_.has_value()) {
+          // The connection's first frame (the calls it was dialed for were
+          // abandoned): it carries the credential, and is written before any
+          // other Send() can write.
+          fail_now = AddBaiduStdCredential(*credential_, frame);
+          if (!fail_now.ok()) break;
+          credential_.reset();
+          credential_call_ = id;
+          pending_[id] = call;
+          written = conn_->Write(std::move(frame));
+          if (!written.ok()) conn = conn_;
+          break;
+        }
         pending_[id] = call;
         conn = conn_;
         break;
@@ -89,8 +106,8 @@ void SingleConnectionTransport::Send(ClientCallPtr call, const ClientRequest& re
     return;
   }
   if (conn) {
-    // NOLINTNEXTLINE(bugprone-use-after-move): frame moved only where conn stays null.
-    absl::Status written = conn->Write(std::move(frame));
+    // NOLINTNEXTLINE(bugprone-use-after-move): frame moved only where it was written.
+    if (written.ok()) written = conn->Write(std::move(frame));
     if (!written.ok()) {
       Fail(id, MakeRpcError(absl::IsResourceExhausted(written) ? EOVERCROWDED : EFAILEDSOCKET,
                             written.message()));
@@ -118,8 +135,22 @@ void SingleConnectionTransport::StartDialLocked() {
 
 void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn) {
   loop_->AssertInLoopThread();
+  // The new connection's credential, asked for before taking mu_ (the
+  // authenticator may take its time).
+  std::optional<std::string> credential;
+  std::optional<std::string> no_credential;  // why none could be made
+  if (conn.ok() && options_.authenticator != nullptr) {
+    absl::StatusOr<std::string> made = GenerateBaiduStdCredential(*options_.authenticator);
+    if (made.ok()) {
+      credential = *std::move(made);
+    } else {
+      no_credential = std::string(made.status().message());
+    }
+  }
   std::vector<std::pair<int64_t, netpoll::LinkBuffer>> waiting;
-  std::vector<ClientCallPtr> failed;
+  // Each call gets a status of its own (see refused_).
+  std::vector<std::pair<ClientCallPtr, absl::Status>> failed;
+  absl::Status written;
   {
     netpoll::MutexLock lock(&mu_);
     waiting.swap(waiting_);
@@ -127,42 +158,63 @@ void SingleConnectionTransport::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> 
       if (conn.ok()) (*conn)->Close(absl::CancelledError("channel shut down"));
       return;
     }
+    // Fails the waiting calls still pending with (code, text).
+    std::optional<std::pair<int32_t, std::string>> fail_waiting;
     if (!conn.ok()) {
       state_ = State::kIdle;
       last_dial_error_ = conn.status();
       backoff_until_ = absl::Now() + backoff_;
       backoff_ = std::min(backoff_ * 2, options_.max_reconnect_backoff);
-      for (auto& [id, frame] : waiting) {
-        auto it = pending_.find(id);
-        if (it == pending_.end()) continue;
-        failed.push_back(std::move(it->second));
-        pending_.erase(it);
-      }
+      fail_waiting.emplace(EFAILEDSOCKET, absl::StrCat("cannot connect to ", address_, ": ",
+                                                       conn.status().message()));
+    } else if (no_credential.has_value()) {
+      // Nothing is sent; the next call dials and asks again.
+      state_ = State::kIdle;
+      fail_waiting.emplace(ERPCAUTH, *no_credential);
     } else {
       state_ = State::kConnected;
       conn_ = *conn;
       answered_ = false;  // the backoff resets with the first answer (Take)
       backoff_until_ = absl::InfinitePast();
+      credential_ = std::move(credential);
+      credential_call_.reset();
+      refused_.reset();
+      // One write, under mu_: a Send() that sees kConnected writes after it,
+      // so the frame carrying the credential goes first.
+      netpoll::LinkBuffer batch;
+      for (auto& [id, frame] : waiting) {
+        auto it = pending_.find(id);
+        if (it == pending_.end()) continue;
+        if (credential_.has_value()) {
+          if (absl::Status added = AddBaiduStdCredential(*credential_, frame); !added.ok()) {
+            failed.emplace_back(std::move(it->second), std::move(added));
+            pending_.erase(it);
+            continue;
+          }
+          credential_.reset();
+          credential_call_ = id;
+        }
+        batch.Append(std::move(frame));
+      }
+      if (!batch.empty()) written = conn_->Write(std::move(batch));
     }
-  }
-  for (auto& call : failed) {
-    call->Complete(MakeRpcError(EFAILEDSOCKET, absl::StrCat("cannot connect to ", address_, ": ",
-                                                            conn.status().message())));
-  }
-  if (!conn.ok()) return;
-  netpoll::LinkBuffer batch;
-  {
     // Calls that timed out or were cancelled while dialing are gone from
-    // pending_: do not send them.
-    netpoll::MutexLock lock(&mu_);
+    // pending_.
     for (auto& [id, frame] : waiting) {
-      if (pending_.contains(id)) batch.Append(std::move(frame));
+      if (!fail_waiting.has_value()) break;
+      auto it = pending_.find(id);
+      if (it == pending_.end()) continue;
+      failed.emplace_back(std::move(it->second),
+                          MakeRpcError(fail_waiting->first, fail_waiting->second));
+      pending_.erase(it);
     }
   }
-  if (!batch.empty()) {
-    absl::Status written = (*conn)->Write(std::move(batch));
-    if (!written.ok()) (*conn)->Close(written);  // OnDisconnect fails the calls
+  if (conn.ok() && no_credential.has_value()) {
+    (*conn)->Close(absl::CancelledError("no credential for the connection"));
+  } else if (conn.ok() && !written.ok()) {
+    (*conn)->Close(written);  // OnDisconnect fails the calls
   }
+  for (auto& [call, why] : failed) call->Complete(std::move(why));
 }
 
 ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id, bool answer) {
@@ -207,6 +259,9 @@ void SingleConnectionTransport::OnInput(const netpoll::ConnectionPtr& conn,
       conn->Close(MakeRpcError(ERESPONSE, "server sent a request frame"));
       return;
     }
+    if (frame.meta.response().error_code() == ERPCAUTH) {
+      NoteRefusal(conn, frame.meta.correlation_id(), frame.meta.response().error_text());
+    }
     // A response for a call that already completed (timeout, cancel), a
     // duplicate or an unknown id is dropped here.
     if (ClientCallPtr call = Take(frame.meta.correlation_id(), /*answer=*/true)) {
@@ -217,13 +272,24 @@ void SingleConnectionTransport::OnInput(const netpoll::ConnectionPtr& conn,
   }
 }
 
+void SingleConnectionTransport::NoteRefusal(const netpoll::ConnectionPtr& conn,
+                                            int64_t correlation_id, const std::string& error_text) {
+  netpoll::MutexLock lock(&mu_);
+  if (conn_ != conn || credential_call_ != correlation_id) return;
+  refused_ = absl::StrCat("connection to ", address_,
+                          " refused by the server: ", BoundedQuote(error_text, kMaxErrorText));
+}
+
 void SingleConnectionTransport::OnDisconnect(const netpoll::ConnectionPtr& conn,
                                              const absl::Status& reason) {
   std::vector<ClientCallPtr> failed;
+  std::optional<std::string> refused;
   {
     netpoll::MutexLock lock(&mu_);
     if (conn_ != conn) return;
     conn_.reset();
+    refused = std::exchange(refused_, std::nullopt);
+    credential_.reset();
     if (state_ != State::kShutdown) {
       state_ = State::kIdle;
       if (!answered_ && ++answerless_breaks_ >= 2) {
@@ -241,6 +307,11 @@ void SingleConnectionTransport::OnDisconnect(const netpoll::ConnectionPtr& conn,
   }
   std::string why = reason.ok() ? "connection closed" : std::string(reason.message());
   for (auto& call : failed) {
+    if (refused.has_value()) {
+      // Not a broken connection: not to be retried.
+      call->Complete(MakeRpcError(ERPCAUTH, *refused));
+      continue;
+    }
     call->Complete(MakeRpcError(
         EFAILEDSOCKET, absl::StrCat("connection to ", address_, " broke during the call: ", why)));
   }

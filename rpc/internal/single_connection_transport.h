@@ -12,6 +12,16 @@
 // gone. A response for a call no longer pending (late, duplicated, unknown) is
 // dropped and logged (rate-limited), as on pooled connections.
 //
+// Authentication (TransportOptions::authenticator): each new connection asks
+// for a credential once it is connected (on the loop thread) and the first
+// request frame written on it carries it; every later frame goes without, as
+// brpc's client does. The first frame is written under mu_, so no concurrent
+// Send() can overtake it. If the credential cannot be made, the calls waiting
+// for the connection fail with ERPCAUTH and it closes unused. If the server
+// refuses it (an ERPCAUTH answer to that first frame, then it closes), the
+// calls still pending on the connection fail with that answer, not as a
+// broken connection (which a retry would repeat).
+//
 // Thread safety: every public method is safe from any thread. Owned through
 // shared_ptr; connection callbacks hold weak_ptrs.
 #ifndef RPC_INTERNAL_SINGLE_CONNECTION_TRANSPORT_H_
@@ -19,6 +29,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +41,7 @@
 #include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/mutex.h"
+#include "rpc/authenticator.h"
 #include "rpc/internal/client_call.h"
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/transport.h"
@@ -44,6 +56,8 @@ struct TransportOptions {
   // ChannelOptions::max_unwritten_bytes and write_timeout.
   size_t max_unwritten_bytes = size_t{64} << 20;
   absl::Duration write_timeout = absl::Seconds(30);
+  // ChannelOptions::authenticator; null: no credential is sent.
+  std::shared_ptr<const Authenticator> authenticator{};
 };
 
 class SingleConnectionTransport : public Transport,
@@ -74,6 +88,11 @@ class SingleConnectionTransport : public Transport,
   void OnDisconnect(const netpoll::ConnectionPtr& conn, const absl::Status& reason);
   // Removes the call from pending_ and completes it with status.
   void Fail(int64_t correlation_id, absl::Status status);
+  // The server answered `correlation_id` with ERPCAUTH: if that call carried
+  // the credential of `conn`, the calls still pending on it will fail with
+  // the answer when the server closes it.
+  void NoteRefusal(const netpoll::ConnectionPtr& conn, int64_t correlation_id,
+                   const std::string& error_text);
   // Removes and returns the pending call (null if none). `answer`: the
   // server answered it, which proves the connection (resets the backoff).
   ClientCallPtr Take(int64_t correlation_id, bool answer = false);
@@ -102,6 +121,15 @@ class SingleConnectionTransport : public Transport,
   // broken connection is redialed at once. The first answer resets both.
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
   int answerless_breaks_ ABSL_GUARDED_BY(mu_) = 0;
+  // Authentication of the current connection: the credential its first frame
+  // must still carry (none once written, or without an authenticator), the
+  // call whose frame carried it, and the server's refusal of it.
+  std::optional<std::string> credential_ ABSL_GUARDED_BY(mu_);
+  std::optional<int64_t> credential_call_ ABSL_GUARDED_BY(mu_);
+  // The text of the ERPCAUTH error the refusal gives the calls left. (Each
+  // call gets a Status of its own: a status shared by threads is a false
+  // race under TSan with the prebuilt Abseil.)
+  std::optional<std::string> refused_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace nprpc
