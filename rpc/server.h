@@ -106,7 +106,7 @@ class Server {
   // This server's families of /metrics (label server="<address>").
   void WriteMetrics(PrometheusWriter& writer) const;
   // The built-in pages of this server (rpc/internal/builtin_pages.h).
-  std::shared_ptr<const HttpPages> MakePages();
+  std::shared_ptr<const HttpPages> MakePages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ServerOptions options_;
   // Shared with connections and calls, which may outlive the Server.
