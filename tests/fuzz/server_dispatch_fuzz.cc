@@ -397,6 +397,9 @@ void ExchangeHttp(absl::string_view data) {
         FUZZ_CHECK(expected.closes) << "send failed on a clean stream: " << std::strerror(errno);
         sent = data.size();
       }
+      // Done sending: after an error answer the server closes at once
+      // instead of lingering for the rest of the request (2 s).
+      if (sent == data.size() && expected.closes) ::shutdown(fd, SHUT_WR);
     }
     if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
       absl::StatusOr<size_t> r = received.ReadFromFd(fd, 1 << 16);
