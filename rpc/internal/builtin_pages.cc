@@ -180,7 +180,8 @@ void BuiltinPages::Status(HttpResponse& response) const {
   // last 10 s).
   std::vector<std::pair<std::string, MethodMetrics::Snapshot>> all =
       MetricsRegistry::Default().Methods(MetricsSide::kServer);
-  for (const auto& [name, counts] : stats.methods) {
+  for (const auto& entry : stats.methods) {
+    const std::string& name = entry.first;
     auto it = std::find_if(all.begin(), all.end(), [&](const auto& m) { return m.first == name; });
     if (it == all.end()) continue;
     const MethodMetrics::Snapshot& m = it->second;
