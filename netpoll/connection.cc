@@ -275,7 +275,9 @@ absl::Status Connection::Write(LinkBuffer data, absl::AnyInvocable<void()> then)
     }
   }
   if (!refused.ok()) {
-    // `then` is still ours: it runs anyway (outside mu_: QueueInLoop locks).
+    // `then` is still ours (it moved only when the write was accepted): it
+    // runs anyway (outside mu_: QueueInLoop locks).
+    // NOLINTNEXTLINE(bugprone-use-after-move)
     if (then != nullptr) loop_->QueueInLoop(std::move(then));
     return refused;
   }

@@ -135,7 +135,7 @@ class InterceptorTest : public ::testing::Test {
     ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
     ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
   }
-  std::unique_ptr<Channel> NewChannel(ChannelOptions options = {}) {
+  std::unique_ptr<Channel> NewChannel(const ChannelOptions& options = {}) {
     auto channel = Channel::Create(server_->listen_address().ToString(), options);
     EXPECT_TRUE(channel.ok()) << channel.status();
     return std::move(*channel);

@@ -162,11 +162,11 @@ TEST_F(BuiltinPagesE2eTest, PromtoolAcceptsTheMetricsOfARunningServer) {
   absl::Status check = testing::PromtoolCheck(*metrics);
   EXPECT_TRUE(check.ok()) << check;
   for (const std::string& want :
-       {std::string("nprpc_server_requests_total{method=\"example.EchoService/Echo\"}"),
-        std::string("nprpc_server_errors_total{method=\"example.EchoService/Fail\",code=\"2001\"}"),
-        std::string("nprpc_client_requests_total{method=\"example.EchoService/Echo\"}"),
+       {std::string(R"(nprpc_server_requests_total{method="example.EchoService/Echo"})"),
+        std::string(R"(nprpc_server_errors_total{method="example.EchoService/Fail",code="2001"})"),
+        std::string(R"(nprpc_client_requests_total{method="example.EchoService/Echo"})"),
         std::string(
-            "nprpc_server_latency_seconds{method=\"example.EchoService/Echo\",quantile=\"0.99\"}"),
+            R"(nprpc_server_latency_seconds{method="example.EchoService/Echo",quantile="0.99"})"),
         absl::StrCat("nprpc_server_connections{server=\"", server_->listen_address().ToString(),
                      "\"}"),
         std::string("process_open_fds")}) {
@@ -201,9 +201,9 @@ TEST_F(BuiltinPagesE2eTest, ARealPrometheusScrapesTheServer) {
       [&] {
         absl::StatusOr<CommandResult> r = RunCommand({"curl", "-sS", query}, kToolTimeout);
         if (r.ok()) answer = r->output;
-        return absl::StrContains(answer, "\"status\":\"success\"") &&
+        return absl::StrContains(answer, R"("status":"success")") &&
                absl::StrContains(answer, "example.EchoService/Echo") &&
-               absl::StrContains(answer, "\"job\":\"nprpc\"");
+               absl::StrContains(answer, R"("job":"nprpc")");
       },
       absl::Seconds(60));
   std::ifstream log(dir + "/prometheus.log");
@@ -238,7 +238,7 @@ TEST_F(BuiltinPagesE2eTest, HeadlessChromiumRendersTheStatusPage) {
                                              "--user-data-dir=" + dir + "/profile"};
   // What a person sees: the DOM after the page loaded.
   std::vector<std::string> dump = chromium;
-  dump.push_back("--dump-dom");
+  dump.emplace_back("--dump-dom");
   dump.push_back(base_ + "/status");
   absl::StatusOr<CommandResult> dom = RunCommand(dump, kToolTimeout);
   ASSERT_TRUE(dom.ok());
@@ -257,7 +257,7 @@ TEST_F(BuiltinPagesE2eTest, HeadlessChromiumRendersTheStatusPage) {
   EXPECT_TRUE(absl::StrContains(dom->output, "<td class=\"bad\">")) << dom->output;
   // And a screenshot renders (docs/images/status.png was made this way).
   std::vector<std::string> shot = chromium;
-  shot.push_back("--window-size=1200,700");
+  shot.emplace_back("--window-size=1200,700");
   shot.push_back("--screenshot=" + dir + "/status.png");
   shot.push_back(base_ + "/status");
   absl::StatusOr<CommandResult> r = RunCommand(shot, kToolTimeout);

@@ -109,7 +109,7 @@ class TracingE2eTest : public ::testing::Test {
     ConfigureTracing(TracingOptions());
     SpanStore::Default().Clear();
   }
-  absl::Status CallFront(CallOptions options = {}) {
+  absl::Status CallFront(const CallOptions& options = {}) {
     auto channel = Channel::Create(front_->listen_address().ToString());
     EXPECT_TRUE(channel.ok());
     EchoRequest request;
@@ -229,10 +229,10 @@ TEST_F(TracingE2eTest, ABrpcRequestWithSpanIdsIsTracedUnderItsSpan) {
   // Without span ids (an unsampled trace) nothing is recorded.
   header.trace.span_id.reset();
   header.correlation_id = 2;
-  payload.Clear();
-  ASSERT_TRUE(SerializeToLinkBuffer(request, payload).ok());
+  netpoll::LinkBuffer payload2;
+  ASSERT_TRUE(SerializeToLinkBuffer(request, payload2).ok());
   netpoll::LinkBuffer frame2;
-  ASSERT_TRUE(EncodeRequest(header, std::move(payload), {}, frame2).ok());
+  ASSERT_TRUE(EncodeRequest(header, std::move(payload2), {}, frame2).ok());
   ASSERT_TRUE(client->SendAll(frame2.ToString()).ok());
   ASSERT_TRUE(client->ReadExactly(12).ok());
   EXPECT_EQ(seen_.Get("back")->sampled, true);  // the first call's

@@ -233,9 +233,9 @@ void BuiltinPages::Rpcz(const HttpRequest& request, HttpResponse& response) cons
                       Escape(text));
     }
     absl::StrAppend(
-        &out, "<tr><td class=\"l\">", absl::FormatTime("%H:%M:%E6S", s.start, absl::UTCTimeZone()),
-        "</td><td class=\"l\"><a href=\"/rpcz?trace_id=", trace_hex, "\">", trace_hex,
-        "</a></td><td class=\"l\">", absl::StrFormat("%016x", static_cast<uint64_t>(s.span_id)),
+        &out, R"(<tr><td class="l">)", absl::FormatTime("%H:%M:%E6S", s.start, absl::UTCTimeZone()),
+        R"(</td><td class="l"><a href="/rpcz?trace_id=)", trace_hex, R"(">)", trace_hex,
+        R"(</a></td><td class="l">)", absl::StrFormat("%016x", static_cast<uint64_t>(s.span_id)),
         "</td><td class=\"l\">",
         s.parent_span_id == 0 ? "-"
                               : absl::StrFormat("%016x", static_cast<uint64_t>(s.parent_span_id)),
@@ -244,9 +244,9 @@ void BuiltinPages::Rpcz(const HttpRequest& request, HttpResponse& response) cons
         "</td><td>", Latency(s.duration), "</td><td",
         s.error_code == 0
             ? ">OK"
-            : absl::StrCat(" class=\"bad\" title=\"", Escape(s.error_text), "\">E", s.error_code),
-        "</td><td>", s.request_bytes, "</td><td>", s.response_bytes, "</td><td class=\"l\">", notes,
-        "</td></tr>\n");
+            : absl::StrCat(R"( class="bad" title=")", Escape(s.error_text), R"(">E)", s.error_code),
+        "</td><td>", s.request_bytes, "</td><td>", s.response_bytes, R"(</td><td class="l">)",
+        notes, "</td></tr>\n");
   }
   absl::StrAppend(&out, "</table>\n</body></html>\n");
   response.content_type = kHtml;
@@ -261,10 +261,10 @@ void BuiltinPages::Connections(const HttpRequest& request, HttpResponse& respons
   if (QueryValue(request.query, "format") == "json") {
     response.content_type = kJsonLines;
     for (const ConnectionRow& r : rows) {
-      absl::StrAppend(&response.body, "{\"peer\":\"", r.peer, "\",\"protocol\":\"", r.protocol,
-                      "\",\"age_seconds\":", absl::ToInt64Seconds(now - r.created_at),
-                      ",\"bytes_read\":", r.bytes_read, ",\"bytes_written\":", r.bytes_written,
-                      ",\"calls_in_flight\":", r.calls_in_flight, "}\n");
+      absl::StrAppend(&response.body, R"({"peer":")", r.peer, R"(","protocol":")", r.protocol,
+                      R"(","age_seconds":)", absl::ToInt64Seconds(now - r.created_at),
+                      R"(,"bytes_read":)", r.bytes_read, R"(,"bytes_written":)", r.bytes_written,
+                      R"(,"calls_in_flight":)", r.calls_in_flight, "}\n");
     }
     return;
   }
