@@ -3,6 +3,7 @@
 #include "rpc/interceptor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "netpoll/mutex.h"
+#include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
@@ -234,6 +236,83 @@ TEST_F(InterceptorTest, BearerTokenInMetadataIsCheckedByAServerInterceptor) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << s;
   EXPECT_EQ(ErrorCodeOf(Echo(*no_channel, &response)), ERPCAUTH);
   EXPECT_EQ(HandlerRuns(), 1);
+}
+
+// Holds BeforeCall until the server's deadline timer has answered the call
+// (the server counted the failure).
+class WaitForDeadline : public ServerInterceptor {
+ public:
+  WaitForDeadline(Journal* journal, std::unique_ptr<Server>* server)
+      : journal_(journal), server_(server) {}
+  absl::Status BeforeCall(ServerContext& /*ctx*/) override {
+    journal_->Add("before");
+    EXPECT_TRUE(netpoll::testing::WaitFor(
+        [&] { return (*server_)->Stats().methods.at("example.EchoService/Echo").failed == 1; }));
+    journal_->Add("before returns");
+    return absl::OkStatus();
+  }
+  void AfterCall(const ServerContext& /*ctx*/, const CallOutcome& outcome) override {
+    journal_->Add(absl::StrCat("after ", ErrorCodeOf(outcome.status)));
+    after_calls_.fetch_add(1);
+  }
+  std::atomic<int> after_calls_{0};
+
+ private:
+  Journal* const journal_;
+  std::unique_ptr<Server>* const server_;
+};
+
+TEST_F(InterceptorTest, DeadlineAnsweringDuringTheChainStillRunsAfterCallOnceAndLast) {
+  auto waiter = std::make_shared<WaitForDeadline>(&journal_, &server_);
+  ServerOptions options;
+  options.interceptors = {waiter};
+  StartServer(options);
+  auto channel = NewChannel();
+  EchoRequest request;
+  request.set_message("late");
+  EchoResponse response;
+  CallOptions call;
+  call.timeout = absl::Milliseconds(50);
+  absl::Status s = channel->CallMethod("example.EchoService", "Echo", request, &response, call);
+  EXPECT_EQ(ErrorCodeOf(s), ERPCTIMEDOUT) << s;
+  server_->Shutdown(absl::Seconds(5));  // the call gate: AfterCall has run
+  EXPECT_EQ(waiter->after_calls_.load(), 1);
+  EXPECT_EQ(journal_.entries(),
+            (std::vector<std::string>{"before", "before returns", "after 1008"}));
+  EXPECT_EQ(HandlerRuns(), 0);  // answered already: the handler is skipped
+}
+
+// Returns from BeforeCall once the deadline has passed (whether or not the
+// server's timer has answered yet).
+class OutlastTheDeadline : public ServerInterceptor {
+ public:
+  absl::Status BeforeCall(ServerContext& ctx) override {
+    EXPECT_TRUE(netpoll::testing::WaitFor([&] { return ctx.deadline_exceeded(); }));
+    return absl::OkStatus();
+  }
+  void AfterCall(const ServerContext& /*ctx*/, const CallOutcome& outcome) override {
+    code_.store(ErrorCodeOf(outcome.status));
+  }
+  std::atomic<int32_t> code_{-1};
+};
+
+TEST_F(InterceptorTest, AChainThatOutlastsTheDeadlineSkipsTheHandler) {
+  auto slow = std::make_shared<OutlastTheDeadline>();
+  ServerOptions options;
+  options.interceptors = {slow};
+  StartServer(options);
+  auto channel = NewChannel();
+  EchoRequest request;
+  request.set_message("late");
+  EchoResponse response;
+  CallOptions call;
+  call.timeout = absl::Milliseconds(30);
+  EXPECT_EQ(
+      ErrorCodeOf(channel->CallMethod("example.EchoService", "Echo", request, &response, call)),
+      ERPCTIMEDOUT);
+  server_->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(slow->code_.load(), ERPCTIMEDOUT);
+  EXPECT_EQ(HandlerRuns(), 0);
 }
 
 TEST_F(InterceptorTest, ClientChainRunsInOrderAndSeesTheOutcome) {

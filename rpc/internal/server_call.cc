@@ -44,7 +44,15 @@ void ServerCall::Run(Where where) {
     }
     return;
   }
-  if (!core_->options().interceptors.empty() && !RunBeforeCalls()) return;
+  if (!core_->options().interceptors.empty()) {
+    if (!RunBeforeCalls()) return;
+    // The chain may have taken the rest of the call's time.
+    if (ctx_.IsCancelled()) {
+      FinishByServer(ctx_.deadline_exceeded() ? ERPCTIMEDOUT : ELOGOFF,
+                     "Call cancelled while its interceptors ran");
+      return;
+    }
+  }
   request_ = method_->handler->NewRequest();
   if (absl::Status s = ParseRequest(*request_); !s.ok()) {
     // A brpc number the protocol chose (ELIMIT for the memory budget), else
