@@ -7,7 +7,9 @@
 #   2. the RPC echo server and the interop client, which runs every case of
 #      the brpc wire vectors (tests/data/baidu_std/README.md) over the three
 #      connection types;
-#   3. the raw netpoll echo server and client.
+#   3. a JSON call over HTTP/1.1 to the same port with curl, and its /health
+#      and /metrics pages;
+#   4. the raw netpoll echo server and client.
 # Every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +51,14 @@ for type in single pooled short; do
   echo "-- connection type: $type"
   "$BIN/rpc_echo_client" --server="$rpc" --connection_type="$type"
 done
+
+echo "== The same port over HTTP/1.1: a JSON call and the built-in pages"
+echo "-- curl -d '{\"message\":\"hi\"}' http://$rpc/example.EchoService/Echo"
+curl -sS -d '{"message":"hi"}' "http://$rpc/example.EchoService/Echo"
+echo "-- curl http://$rpc/health"
+curl -sS "http://$rpc/health"
+echo "-- curl http://$rpc/metrics (the Echo method's series)"
+curl -sS "http://$rpc/metrics" | grep 'method="example.EchoService/Echo"' | grep -v '^#'
 
 echo "== netpoll: raw byte echo"
 start_server "$BIN/raw_echo_server" --listen=127.0.0.1:0
