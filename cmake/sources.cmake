@@ -53,6 +53,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/http_message.cc
   rpc/internal/http_protocol.cc
   rpc/internal/http_request_decoder.cc
+  rpc/internal/json_quote.cc
   rpc/internal/latency_histogram.cc
   rpc/internal/load_balancer.cc
   rpc/internal/memory_releaser.cc

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "netpoll/logging.h"
+#include "rpc/internal/json_quote.h"
 
 namespace nprpc {
 namespace {
@@ -26,39 +27,6 @@ struct TracingState {
 TracingState& State() {
   static TracingState* const state = new TracingState();
   return *state;
-}
-
-// A JSON string literal of `text` (UTF-8 passes through; control characters
-// and quotes are escaped).
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
 }
 
 }  // namespace
@@ -101,16 +69,15 @@ std::string Span::ToJson() const {
       static_cast<uint64_t>(trace_id_high), static_cast<uint64_t>(trace_id),
       static_cast<uint64_t>(span_id), static_cast<uint64_t>(parent_span_id),
       kind == Kind::kServer ? "server" : "client");
-  absl::StrAppend(&out, R"("method":)", JsonString(method), R"(,"protocol":)", JsonString(protocol),
-                  R"(,"peer":)", JsonString(peer), R"(,"start_unix_us":)",
-                  absl::ToUnixMicros(start), R"(,"duration_us":)",
-                  absl::ToInt64Microseconds(duration), R"(,"error_code":)", error_code,
-                  R"(,"error_text":)", JsonString(error_text), R"(,"request_bytes":)",
+  absl::StrAppend(&out, R"("method":)", JsonQuote(method), R"(,"protocol":)", JsonQuote(protocol),
+                  R"(,"peer":)", JsonQuote(peer), R"(,"start_unix_us":)", absl::ToUnixMicros(start),
+                  R"(,"duration_us":)", absl::ToInt64Microseconds(duration), R"(,"error_code":)",
+                  error_code, R"(,"error_text":)", JsonQuote(error_text), R"(,"request_bytes":)",
                   request_bytes, R"(,"response_bytes":)", response_bytes, R"(,"annotations":[)");
   for (size_t i = 0; i < annotations.size(); ++i) {
     absl::StrAppend(&out, i == 0 ? "" : ",", R"({"offset_us":)",
                     absl::ToInt64Microseconds(annotations[i].first - start), R"(,"text":)",
-                    JsonString(annotations[i].second), "}");
+                    JsonQuote(annotations[i].second), "}");
   }
   out += "]}";
   return out;

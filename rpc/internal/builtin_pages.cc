@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "rpc/internal/json_quote.h"
 #include "rpc/internal/process_metrics.h"
 #include "rpc/metrics.h"
 #include "rpc/tracing.h"
@@ -261,10 +262,11 @@ void BuiltinPages::Connections(const HttpRequest& request, HttpResponse& respons
   if (QueryValue(request.query, "format") == "json") {
     response.content_type = kJsonLines;
     for (const ConnectionRow& r : rows) {
-      absl::StrAppend(&response.body, R"({"peer":")", r.peer, R"(","protocol":")", r.protocol,
-                      R"(","age_seconds":)", absl::ToInt64Seconds(now - r.created_at),
-                      R"(,"bytes_read":)", r.bytes_read, R"(,"bytes_written":)", r.bytes_written,
-                      R"(,"calls_in_flight":)", r.calls_in_flight, "}\n");
+      absl::StrAppend(&response.body, R"({"peer":)", JsonQuote(r.peer), R"(,"protocol":)",
+                      JsonQuote(r.protocol), R"(,"age_seconds":)",
+                      absl::ToInt64Seconds(now - r.created_at), R"(,"bytes_read":)", r.bytes_read,
+                      R"(,"bytes_written":)", r.bytes_written, R"(,"calls_in_flight":)",
+                      r.calls_in_flight, "}\n");
     }
     return;
   }

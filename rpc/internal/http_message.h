@@ -119,9 +119,6 @@ inline HttpResponse HttpErrorResponse(const absl::Status& error) {
   return HttpErrorResponse(HttpStatusForError(error), error);
 }
 
-// `text` as a JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view text);
-
 // The built-in pages, as the server renders them (the lead's
 // implementation; ServerCore::set_http_pages). Called on the loop thread of
 // the request's connection, from every loop at once: must be thread-safe
