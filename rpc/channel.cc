@@ -78,13 +78,7 @@ class ChannelCallObserver final : public CallObserver {
 // being handled by generated stubs), or a new one when this call is the
 // edge; a new span id under the caller's span.
 TraceContext ClientTrace(TraceContext trace) {
-  if (!trace.trace_id) {
-    trace.trace_id = NewTraceId();
-    trace.trace_id_high.reset();
-    trace.sampled = SampleNewTrace();
-  } else if (!trace.sampled.has_value()) {
-    trace.sampled = SampleNewTrace();
-  }
+  if (!StartTraceIfAbsent(trace) && !trace.sampled.has_value()) trace.sampled = SampleNewTrace();
   if (!trace.span_id) trace.span_id = NewTraceId();
   return trace;
 }
@@ -215,19 +209,10 @@ void Channel::CallMethod(absl::string_view service, absl::string_view method,
   }
   const absl::Time deadline = CallDeadline(options, default_timeout_, core_->clock().Now());
   const size_t request_bytes = client_request.payload.Len() + client_request.attachment.Len();
-  std::shared_ptr<ActiveSpan> span;
-  if (*trace.sampled) {
-    Span s;
-    s.kind = Span::Kind::kClient;
-    s.trace_id = *trace.trace_id;
-    s.trace_id_high = trace.trace_id_high.value_or(0);
-    s.span_id = *trace.span_id;
-    s.parent_span_id = trace.parent_span_id.value_or(0);
-    s.method = absl::StrCat(service, "/", method);
-    s.protocol = "baidu_std";
-    s.start = absl::Now();
-    span = std::make_shared<ActiveSpan>(std::move(s));
-  }
+  std::shared_ptr<ActiveSpan> span =
+      *trace.sampled ? StartSpan(Span::Kind::kClient, trace, absl::StrCat(service, "/", method),
+                                 "baidu_std", "", absl::Now())
+                     : nullptr;
   size_t ran = 0;
   if (!interceptors_.empty()) {
     ClientCallView view{.service = service,

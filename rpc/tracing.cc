@@ -63,6 +63,31 @@ bool SampleNewTrace() {
   return state.used.fetch_add(1, std::memory_order_relaxed) < max;
 }
 
+bool StartTraceIfAbsent(TraceContext& trace) {
+  if (trace.trace_id) return false;
+  trace.trace_id = NewTraceId();
+  trace.trace_id_high.reset();
+  trace.sampled = SampleNewTrace();
+  return true;
+}
+
+std::shared_ptr<ActiveSpan> StartSpan(Span::Kind kind, const TraceContext& trace,
+                                      std::string method, absl::string_view protocol,
+                                      std::string peer, absl::Time start) {
+  if (!trace.sampled.value_or(false)) return nullptr;
+  Span span;
+  span.kind = kind;
+  span.trace_id = trace.trace_id.value_or(0);
+  span.trace_id_high = trace.trace_id_high.value_or(0);
+  span.span_id = trace.span_id.value_or(0);
+  span.parent_span_id = trace.parent_span_id.value_or(0);
+  span.method = std::move(method);
+  span.protocol = std::string(protocol);
+  span.peer = std::move(peer);
+  span.start = start;
+  return std::make_shared<ActiveSpan>(std::move(span));
+}
+
 std::string Span::ToJson() const {
   std::string out = absl::StrFormat(
       R"({"trace_id":"%016x%016x","span_id":"%016x","parent_span_id":"%016x","kind":"%s",)",

@@ -58,6 +58,9 @@ TracingOptions CurrentTracingOptions();
 
 // Whether a new trace starting here (at the edge) is sampled. Any thread.
 bool SampleNewTrace();
+// The edge: when `trace` has no trace id, gives it a new one and the
+// sampling decision (SampleNewTrace()) and returns true; false otherwise.
+bool StartTraceIfAbsent(TraceContext& trace);
 
 // One finished (or running) call as a trace shows it.
 struct Span {
@@ -101,6 +104,14 @@ class ActiveSpan {
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   Span span_ ABSL_GUARDED_BY(mu_);
 };
+
+// The span of a call sent or received with `trace` (trace_id and span_id
+// set), begun at `start`, when the trace is sampled; null when it is not
+// (callers on the hot path test trace.sampled first, so that the strings
+// are not made for nothing).
+std::shared_ptr<ActiveSpan> StartSpan(Span::Kind kind, const TraceContext& trace,
+                                      std::string method, absl::string_view protocol,
+                                      std::string peer, absl::Time start);
 
 // The process's recent spans (a bounded ring) and the JSON-lines sink.
 class SpanStore {

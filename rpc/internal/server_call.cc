@@ -98,29 +98,16 @@ void ServerCall::BeginObserving() {
       }
     }
   }
-  if (!trace.trace_id) {
-    // The edge: the trace starts here, and so does its sampling decision.
-    trace.trace_id = NewTraceId();
-    trace.trace_id_high.reset();
-    trace.sampled = SampleNewTrace();
-  } else if (!trace.sampled.has_value()) {
-    // brpc's convention: span ids travel only with traced calls.
+  // The edge starts the trace and its sampling decision; otherwise brpc's
+  // convention decides: span ids travel only with traced calls.
+  if (!StartTraceIfAbsent(trace) && !trace.sampled.has_value()) {
     trace.sampled = trace.span_id.has_value();
   }
   trace.parent_span_id = trace.span_id;
   trace.span_id = NewTraceId();
-  if (*trace.sampled) {
-    Span span;
-    span.kind = Span::Kind::kServer;
-    span.trace_id = *trace.trace_id;
-    span.trace_id_high = trace.trace_id_high.value_or(0);
-    span.span_id = *trace.span_id;
-    span.parent_span_id = trace.parent_span_id.value_or(0);
-    span.method = method_->full_name;
-    span.protocol = std::string(ctx_.protocol());
-    span.peer = ctx_.peer_address().ToString();
-    span.start = absl::FromUnixNanos(start_nanos_);
-    ctx_.set_span(std::make_shared<ActiveSpan>(std::move(span)));
+  if (*trace.sampled) {  // only then are the span's strings made
+    ctx_.set_span(StartSpan(Span::Kind::kServer, trace, method_->full_name, ctx_.protocol(),
+                            ctx_.peer_address().ToString(), absl::FromUnixNanos(start_nanos_)));
   }
   ctx_.set_trace(std::move(trace));
 }
