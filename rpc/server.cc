@@ -232,14 +232,9 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
 }
 
 void Server::WriteMetrics(PrometheusWriter& writer) const {
-  const ServerStats stats = Stats();
   netpoll::TransportStatsSnapshot loops;
-  std::string address;
-  {
-    netpoll::MutexLock state_lock(&state_mu_);
-    if (transport_ != nullptr) loops = transport_->Stats();
-    address = listen_address_.ToString();
-  }
+  const ServerStats stats = StatsAndLoops(&loops);
+  const std::string address = listen_address().ToString();
   const PrometheusWriter::Labels labels = {{"server", address}};
   WriteTransportStats(writer, "nprpc_server", labels, loops);
   using W = PrometheusWriter;
@@ -317,7 +312,9 @@ netpoll::SocketAddress Server::listen_address() const {
   return listen_address_;
 }
 
-ServerStats Server::Stats() const {
+ServerStats Server::Stats() const { return StatsAndLoops(nullptr); }
+
+ServerStats Server::StatsAndLoops(netpoll::TransportStatsSnapshot* loops_out) const {
   ServerStats stats;
   core_->FillStats(stats);
   netpoll::MutexLock state_lock(&state_mu_);
@@ -330,6 +327,7 @@ ServerStats Server::Stats() const {
     stats.bytes_written = loops.bytes_out;
     stats.busy_polls = loops.busy_polls;
     stats.wakeups = loops.wakeups;
+    if (loops_out != nullptr) *loops_out = loops;
   }
   if (stats_pool_ != nullptr)
     stats.queued_calls = static_cast<int64_t>(stats_pool_->queued_tasks());

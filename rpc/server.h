@@ -54,6 +54,7 @@
 namespace netpoll {
 class EventLoopGroup;
 class Server;
+struct TransportStatsSnapshot;
 }  // namespace netpoll
 
 namespace nprpc {
@@ -105,6 +106,9 @@ class Server {
   Server(ServerOptions options, AdminTag);
   // This server's families of /metrics (label server="<address>").
   void WriteMetrics(PrometheusWriter& writer) const;
+  // Stats(), and the loops' counters it was read from when `loops` is not
+  // null (left as is before Start() and after Shutdown()).
+  ServerStats StatsAndLoops(netpoll::TransportStatsSnapshot* loops) const;
   // The built-in pages of this server (rpc/internal/builtin_pages.h).
   std::shared_ptr<const HttpPages> MakePages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
