@@ -187,6 +187,17 @@ size_t Channel::in_flight() const { return core_->in_flight(); }
 
 int64_t Channel::attempts() const { return core_->attempts(); }
 
+std::shared_ptr<ClientStreamCore> Channel::NewStream(absl::string_view service,
+                                                     absl::string_view method,
+                                                     const CallOptions& /*options*/) {
+  netpoll::EventLoop* loop = loops_->Next();
+  return MakeFailedClientStream(
+      absl::FailedPreconditionError(absl::StrCat(
+          service, "/", method, ": streaming calls need a protocol with streams (\"grpc\"); ",
+          "this channel speaks ", core_->protocol().name())),
+      [loop](absl::AnyInvocable<void()> task) { loop->QueueInLoop(std::move(task)); });
+}
+
 void Channel::CallMethod(absl::string_view service, absl::string_view method,
                          const google::protobuf::Message& request,
                          google::protobuf::Message* response, const CallOptions& options,

@@ -62,6 +62,7 @@
 #include "rpc/interceptor.h"
 #include "rpc/naming_service.h"
 #include "rpc/retry_policy.h"
+#include "rpc/stream_core.h"
 
 namespace nprpc {
 
@@ -151,6 +152,13 @@ class Channel {
   absl::Status CallMethod(absl::string_view service, absl::string_view method,
                           const google::protobuf::Message& request,
                           google::protobuf::Message* response, const CallOptions& options = {});
+
+  // Starts a call of a streaming method (rpc/stream_core.h; generated stubs
+  // wrap it in typed readers and writers). Only a protocol with streams
+  // carries it (ChannelOptions::protocol "grpc"); otherwise, and when the
+  // call cannot start, the stream fails: Finish() reports why.
+  std::shared_ptr<ClientStreamCore> NewStream(absl::string_view service, absl::string_view method,
+                                              const CallOptions& options = {});
 
   // Calls started and not yet completed.
   size_t in_flight() const;

@@ -173,4 +173,9 @@ std::vector<std::string> Service::method_names() const {
   return names;
 }
 
+void MethodHandler::CallStream(std::shared_ptr<ServerStreamCore> stream) {
+  stream->Finish(absl::UnimplementedError(
+      absl::StrCat(StreamKindName(stream_kind()), " calls are not implemented by this handler")));
+}
+
 }  // namespace nprpc

@@ -58,6 +58,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "rpc/server_context.h"
+#include "rpc/stream_core.h"
 
 namespace nprpc {
 
@@ -109,6 +110,15 @@ class MethodHandler {
   // default on the I/O loop too, moved to the pool when they block).
   enum class ExecutionMode { kWorkerPool, kIoLoop };
   virtual ExecutionMode execution_mode() const { return ExecutionMode::kWorkerPool; }
+
+  // How the method streams (rpc/stream_core.h). A streaming method is run by
+  // CallStream(), never by Call(), and only over a protocol that carries
+  // streams (gRPC); the others refuse it with a clear error.
+  virtual StreamKind stream_kind() const { return StreamKind::kUnary; }
+  // Streaming methods: runs the method on `stream`, where execution_mode()
+  // says, and ends it with stream->Finish() exactly once, now or later. The
+  // default finishes with UNIMPLEMENTED.
+  virtual void CallStream(std::shared_ptr<ServerStreamCore> stream);
 };
 
 // Handlers as functions. A unary function returns its status; the server

@@ -62,6 +62,8 @@ class InFlightCall {
 
 class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
  public:
+  // The protocol the channel speaks (ChannelOptions::protocol).
+  ClientProtocol& protocol() const { return *protocol_; }
   // Owns `protocol` and `clock`.
   static std::shared_ptr<ChannelCore> Create(const ChannelCoreOptions& options,
                                              std::unique_ptr<LoadBalancer> lb,
