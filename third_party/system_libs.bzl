@@ -135,6 +135,17 @@ def system_libraries():
         name = "com_github_nodejs_http_parser",
         targets = {":http_parser": "-lhttp_parser"},
     )
+    # HTTP/2 framing, HPACK and flow control (Debian's libnghttp2-dev), under
+    # the gRPC protocol (rpc/internal/http2_*).
+    system_library(
+        name = "org_nghttp2",
+        targets = {":nghttp2": "libnghttp2"},
+    )
+    # OpenSSL 3 (Debian's libssl-dev), for TLS in netpoll.
+    system_library(
+        name = "org_openssl",
+        targets = {":ssl": "libssl libcrypto"},
+    )
     # gRPC C++ (Debian's libgrpc++-dev), for the benchmark baseline in bench/
     # only; its protoc plugin is /usr/bin/grpc_cpp_plugin (protobuf-compiler-grpc).
     system_library(

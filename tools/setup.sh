@@ -31,6 +31,13 @@ PACKAGES=(
   prometheus curl chromium
   # The JSON call rate (bench/run_json_bench.sh)
   wrk
+  # gRPC over HTTP/2: nghttp2 under the protocol; real gRPC peers for the
+  # interop tests (C++ from libgrpc++-dev above, Python grpcio with its
+  # protoc plugin from protobuf-compiler-grpc)
+  libnghttp2-dev python3-grpcio python3-protobuf
+  # Discovery through a real etcd (#18), network namespaces for the
+  # multi-host test
+  etcd-server etcd-client iproute2
 )
 
 missing=()
