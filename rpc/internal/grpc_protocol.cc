@@ -252,7 +252,8 @@ class GrpcSession final : public ServerSession, public std::enable_shared_from_t
   bool in_h2_ = false;  // inside nghttp2 (mem_recv / mem_send)
   bool flushing_ = false;
   bool closed_ = false;
-  bool closing_ = false;  // CloseAfterFlush requested
+  bool closing_ = false;  // close once what nghttp2 has is written (Flush)
+  absl::Status close_reason_ = absl::UnavailableError("HTTP/2 session ended");
   bool peer_closed_ = false;
   bool shutdown_notice_sent_ = false;
   bool goaway_sent_ = false;
@@ -1096,9 +1097,10 @@ void GrpcSession::CloseStream(const std::shared_ptr<GrpcStream>& stream, bool ca
   }
   if (closing_ || closed_) return;
   if ((goaway_sent_ || peer_closed_) && streams_.empty()) {
+    // Flush() writes what nghttp2 still has (here, or at the end of the
+    // mem_recv/mem_send this runs in), then closes.
     closing_ = true;
-    if (!in_h2_ && !flushing_) Flush();
-    conn_->CloseAfterFlush(absl::UnavailableError("HTTP/2 connection closed after its last stream"));
+    Flush();
   }
 }
 
@@ -1121,8 +1123,8 @@ void GrpcSession::Terminate(uint32_t error_code, absl::string_view why) {
   core_->CountProtocolError();
   nghttp2_session_terminate_session(h2_, error_code);
   closing_ = true;
-  if (!in_h2_) Flush();
-  conn_->CloseAfterFlush(absl::UnavailableError(absl::StrCat("HTTP/2: ", why)));
+  close_reason_ = absl::UnavailableError(absl::StrCat("HTTP/2: ", why));
+  Flush();  // the GOAWAY, then the close (now, or after the current mem_recv)
 }
 
 void GrpcSession::Flush() {
@@ -1167,9 +1169,7 @@ void GrpcSession::Flush() {
   if (!closing_ && nghttp2_session_want_read(h2_) == 0 && nghttp2_session_want_write(h2_) == 0) {
     closing_ = true;  // GOAWAY both ways, nothing left to send
   }
-  if (closing_ && !closed_) {
-    conn_->CloseAfterFlush(absl::UnavailableError("HTTP/2 session ended"));
-  }
+  if (closing_ && !closed_) conn_->CloseAfterFlush(close_reason_);
 }
 
 void GrpcSession::OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) {

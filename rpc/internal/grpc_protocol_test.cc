@@ -131,7 +131,8 @@ class GrpcProtocolTest : public ::testing::Test {
                                    google::protobuf::Message* resp) {
                                   const auto& request = static_cast<const EchoRequest&>(req);
                                   static_cast<EchoResponse*>(resp)->set_message(request.message());
-                                  EXPECT_EQ(ctx.protocol(), "grpc");
+                                  ctx.response_user_fields()["protocol"] =
+                                      std::string(ctx.protocol());
                                   for (const auto& [key, value] : ctx.request_user_fields()) {
                                     if (key.rfind("x-", 0) != 0) continue;
                                     ctx.response_user_fields()[key] = value;
@@ -271,6 +272,7 @@ TEST_F(GrpcProtocolTest, UnaryEchoAnswersHeadersMessageAndOkTrailers) {
   ASSERT_EQ(stream.Messages().size(), 1u);
   EXPECT_EQ(ResponseMessage(stream.Messages()[0]), "hello");
   EXPECT_FALSE(stream.trailers.empty());  // not trailers-only
+  EXPECT_EQ(stream.Find("protocol"), "grpc");
   // The settings the server announced.
   EXPECT_EQ(client->server_settings().at(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS), 100u);
 }
