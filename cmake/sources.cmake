@@ -79,6 +79,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/trace_context.cc
   rpc/tracing.cc
   rpc/server_options.cc
+  rpc/health_service.cc
   rpc/reflection_service.cc
   rpc/service.cc
   rpc/stream_core.cc

@@ -153,6 +153,15 @@ struct ServerOptions {
   // connection before it is closed with GOAWAY ENHANCE_YOUR_CALM (the
   // "rapid reset" attack, CVE-2023-44487).
   int grpc_max_resets_per_second = 200;
+  // gRPC's standard health service, grpc.health.v1.Health
+  // (rpc/health_service.h): SERVING from Start(), NOT_SERVING as soon as
+  // Shutdown() begins; Server::health() marks single services. Not added
+  // when the application adds its own service of that name.
+  bool serve_health = true;
+  // gRPC server reflection, grpc.reflection.v1alpha.ServerReflection
+  // (rpc/reflection_service.h), for grpcurl and the like. Off by default: it
+  // shows every service's schema to anyone who can connect.
+  bool serve_reflection = false;
 
   // Where the built-in pages (/health, /metrics, /status, /rpcz,
   // /connections) are served. They show internals: move them to an admin

@@ -1,5 +1,6 @@
 #include "rpc/internal/server_core.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,14 @@ ServerCore::ServerCore(const ServerOptions& options)
       budget_(std::make_shared<netpoll::MemoryBudget>(options.memory_budget_bytes > 0
                                                           ? options.memory_budget_bytes
                                                           : netpoll::DefaultMemoryBudget())) {}
+
+std::vector<std::string> ServerCore::service_names() const {
+  std::vector<std::string> names;
+  names.reserve(services_.size());
+  for (const auto& entry : services_) names.push_back(entry.first);
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 absl::Status ServerCore::AddService(Service* service) {
   std::vector<std::string> names = service->method_names();

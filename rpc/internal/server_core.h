@@ -96,6 +96,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void set_http_pages(std::shared_ptr<const HttpPages> pages) { http_pages_ = std::move(pages); }
 
   const ServerOptions& options() const { return options_; }
+  // Full names of the services added so far, sorted.
+  std::vector<std::string> service_names() const;
+  bool HasService(absl::string_view full_name) const { return services_.contains(full_name); }
   // The server-wide memory budget (ServerOptions::memory_budget_bytes),
   // shared with every connection.
   netpoll::MemoryBudget& budget() const { return *budget_; }
