@@ -446,7 +446,7 @@ TEST_F(GrpcClientTest, ServerStreamingDeliversEveryMessageThenStatus) {
   StreamingOutputCallRequest request;
   for (int size : {1, 10, 100, 100000}) request.add_response_parameters()->set_size(size);
   ASSERT_TRUE(Write(*stream, request));
-  ASSERT_TRUE(WritesDone(*stream));
+  WritesDone(*stream);  // false when the server already ended the call
   StreamingOutputCallResponse response;
   for (int size : {1, 10, 100, 100000}) {
     ASSERT_TRUE(Read(*stream, &response));
@@ -462,7 +462,7 @@ TEST_F(GrpcClientTest, EmptyServerStreamEndsWithOk) {
   auto channel = GrpcChannel(server_.address());
   auto stream = channel->NewStream(kService, "StreamingOutputCall");
   ASSERT_TRUE(Write(*stream, StreamingOutputCallRequest()));
-  ASSERT_TRUE(WritesDone(*stream));
+  WritesDone(*stream);  // false when the server already ended the call
   StreamingOutputCallResponse response;
   EXPECT_FALSE(Read(*stream, &response));
   EXPECT_TRUE(Finish(*stream).ok());
@@ -595,7 +595,7 @@ TEST_F(GrpcClientTest, SlowReaderStopsTheServerWriter) {
   StreamingOutputCallRequest request;
   for (int i = 0; i < kMessages; ++i) request.add_response_parameters()->set_size(kSize);
   ASSERT_TRUE(Write(*stream, request));
-  ASSERT_TRUE(WritesDone(*stream));
+  ASSERT_TRUE(WritesDone(*stream));  // the server cannot end before the reader reads
   StreamingOutputCallResponse response;
   ASSERT_TRUE(Read(*stream, &response));
   // Without reads, flow control stops the server well before the end: the
@@ -656,38 +656,50 @@ TEST(GrpcClientRetryTest, ServerUnavailableIsRetriedWhenIdempotentAndListed) {
 
 TEST(GrpcClientGoawayTest, ServerShutdownFinishesInFlightCallsAndMovesNewOnes) {
   GrpcServer first, second;
-  auto channel = GrpcChannel(absl::StrCat("list://", first.address(), ",", second.address()));
-  // A connection to each.
-  for (int i = 0; i < 4; ++i) {
+  ChannelOptions options;
+  options.load_balancer = "c_hash";
+  auto channel =
+      GrpcChannel(absl::StrCat("list://", first.address(), ",", second.address()), options);
+  // A hash key whose calls go to the first server (over one connection).
+  CallOptions pinned;
+  CallInfo info;
+  pinned.info = &info;
+  for (int key = 0; info.remote_address != first.address(); ++key) {
+    ASSERT_LT(key, 1000);
+    pinned.hash_key = absl::StrCat("key", key);
     Empty request, response;
-    ASSERT_TRUE(channel->CallMethod(kService, "EmptyCall", request, &response).ok());
+    ASSERT_TRUE(channel->CallMethod(kService, "EmptyCall", request, &response, pinned).ok());
   }
-  // A slow call on whichever server; the first shuts down gracefully while
-  // it may be running there.
+  // A slow call there; the server shuts down gracefully (GOAWAY) while it runs.
   SimpleRequest slow;
-  slow.set_sleep_ms(300);
+  slow.set_sleep_ms(1000);
   slow.set_payload("slow");
   SimpleResponse slow_response;
   netpoll::Notification slow_done;
   absl::Status slow_status;
-  channel->CallMethod(kService, "UnaryCall", slow, &slow_response, {}, [&](absl::Status s) {
-    slow_status = std::move(s);
-    slow_done.Notify();
-  });
-  ASSERT_TRUE(WaitFor([&] {
-    return first.service().sleeping() + second.service().sleeping() == 1;
-  }));
+  CallOptions slow_options = pinned;
+  slow_options.info = nullptr;
+  channel->CallMethod(kService, "UnaryCall", slow, &slow_response, slow_options,
+                      [&](absl::Status s) {
+                        slow_status = std::move(s);
+                        slow_done.Notify();
+                      });
+  ASSERT_TRUE(WaitFor([&] { return first.service().sleeping() == 1; }));
   std::thread shutdown([&] { first.Shutdown(); });
-  for (int i = 0; i < 20; ++i) {
-    SimpleRequest request;
-    request.set_payload(absl::StrCat("after ", i));
-    SimpleResponse response;
-    absl::Status status = channel->CallMethod(kService, "UnaryCall", request, &response);
-    ASSERT_TRUE(status.ok()) << i << ": " << status;
-  }
+  // The in-flight call finishes on the draining connection (its answer
+  // comes after the GOAWAY).
   slow_done.WaitForNotification();
   EXPECT_TRUE(slow_status.ok()) << slow_status;
   EXPECT_EQ(slow_response.payload(), "slow");
+  // New calls with the same key move to the other server.
+  for (int i = 0; i < 10; ++i) {
+    SimpleRequest request;
+    request.set_payload(absl::StrCat("after ", i));
+    SimpleResponse response;
+    absl::Status status = channel->CallMethod(kService, "UnaryCall", request, &response, pinned);
+    ASSERT_TRUE(status.ok()) << i << ": " << status;
+    EXPECT_EQ(info.remote_address, second.address());
+  }
   shutdown.join();
 }
 
