@@ -74,8 +74,10 @@ enum class ConnectionType { kSingle, kPooled, kShort };
 absl::StatusOr<ConnectionType> ParseConnectionType(absl::string_view name);
 
 struct ChannelOptions {
-  // The wire protocol: "baidu_std" (the only one so far). Channel::Create
-  // fails with INVALID_ARGUMENT for an unknown name.
+  // The wire protocol: "baidu_std", or "grpc" (gRPC over HTTP/2, h2c with
+  // prior knowledge: calls any gRPC server, and carries streaming calls,
+  // NewStream). Channel::Create fails with INVALID_ARGUMENT for an unknown
+  // name.
   std::string protocol = "baidu_std";
   ConnectionType connection_type = ConnectionType::kSingle;
   // "rr", "wrr", "random", "la" (least outstanding) or "c_hash".
@@ -116,6 +118,13 @@ struct ChannelOptions {
   // Presents a credential on each new connection's first request
   // (rpc/authenticator.h); null: none.
   std::shared_ptr<const Authenticator> authenticator{};
+  // grpc: the largest response message accepted (RESOURCE_EXHAUSTED beyond).
+  size_t max_receive_message_size = size_t{4} << 20;
+  // grpc: after this long, a PING checks the connection; not acked within
+  // keepalive_timeout, the connection closes and its calls fail with
+  // UNAVAILABLE. Infinite: no pings.
+  absl::Duration keepalive_time = absl::InfiniteDuration();
+  absl::Duration keepalive_timeout = absl::Seconds(20);
   // Run around every call, interceptors[0] outermost (rpc/interceptor.h).
   ClientInterceptors interceptors{};
   // Per-method client metrics (rpc/metrics.h, nprpc_client_* in /metrics).
@@ -157,6 +166,12 @@ class Channel {
   // wrap it in typed readers and writers). Only a protocol with streams
   // carries it (ChannelOptions::protocol "grpc"); otherwise, and when the
   // call cannot start, the stream fails: Finish() reports why.
+  // The load balancer picks the endpoint (options.hash_key); a stream is
+  // never retried nor hedged. Applied: the deadline (options.timeout /
+  // deadline, else the channel's timeout), options.cancel, metadata, trace
+  // (traceparent) and compress_type (gzip, zlib); interceptors' BeforeCall
+  // (may add metadata or reject) and AfterCall with the final status (byte
+  // counts 0). Not counted in in_flight() nor in method metrics.
   std::shared_ptr<ClientStreamCore> NewStream(absl::string_view service, absl::string_view method,
                                               const CallOptions& options = {});
 
