@@ -96,10 +96,10 @@ absl::Status ExpectPayloadSize(const std::string& payload, int size, const std::
       absl::StrCat(what, ": payload of ", payload.size(), " bytes, want ", size));
 }
 
-#define RETURN_IF_ERROR(expr)             \
-  do {                                    \
-    absl::Status status_ = (expr);        \
-    if (!status_.ok()) return status_;    \
+#define RETURN_IF_ERROR(expr)          \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
   } while (false)
 
 // A payload whose bytes differ from each other, to catch reordering.
@@ -169,10 +169,9 @@ absl::Status ClientStreaming(Peers& peers) {
     writer->WritesDone();
     RETURN_IF_ERROR(ExpectOk(writer->Finish(), what));
     if (response.aggregated_payload_size() != total || response.message_count() != count) {
-      return absl::InternalError(absl::StrCat(what, ": server counted ",
-                                              response.message_count(), " messages of ",
-                                              response.aggregated_payload_size(), " bytes, want ",
-                                              count, " of ", total));
+      return absl::InternalError(absl::StrCat(what, ": server counted ", response.message_count(),
+                                              " messages of ", response.aggregated_payload_size(),
+                                              " bytes, want ", count, " of ", total));
     }
   }
   return absl::OkStatus();
@@ -291,9 +290,9 @@ absl::Status CustomMetadataCase(Peers& peers) {
       const std::string want = absl::StrCat(key, "=", value);
       if (std::find(response.seen_metadata().begin(), response.seen_metadata().end(), want) ==
           response.seen_metadata().end()) {
-        return absl::InternalError(absl::StrCat("server did not see ", absl::CEscape(want), "; saw ",
-                                                absl::CEscape(absl::StrJoin(
-                                                    response.seen_metadata(), ", "))));
+        return absl::InternalError(
+            absl::StrCat("server did not see ", absl::CEscape(want), "; saw ",
+                         absl::CEscape(absl::StrJoin(response.seen_metadata(), ", "))));
       }
     }
   }
@@ -316,9 +315,8 @@ absl::Status ExpectStatus(const grpc::Status& status, int code, const std::strin
                           const std::string& what) {
   if (status.error_code() != code || status.error_message() != message) {
     return absl::InternalError(absl::StrCat(what, ": ", "status ", status.error_code(), " \"",
-                                            absl::CEscape(status.error_message()),
-                                            "\", want ", code, " \"", absl::CEscape(message),
-                                            "\""));
+                                            absl::CEscape(status.error_message()), "\", want ",
+                                            code, " \"", absl::CEscape(message), "\""));
   }
   return absl::OkStatus();
 }
@@ -338,7 +336,9 @@ absl::Status StatusCodeAndMessage(Peers& peers) {
   // Every canonical error code survives the trip, with a Unicode message.
   for (int code = 1; code <= 16; ++code) {
     RETURN_IF_ERROR(UnaryWithStatus(peers, code,
-                                    absl::StrCat("status ", code, " \xc3\xbcnic\xc3\xb8" "de")));
+                                    absl::StrCat("status ", code,
+                                                 " \xc3\xbcnic\xc3\xb8"
+                                                 "de")));
   }
   // And at the end of a bidirectional stream.
   grpc::ClientContext context;
@@ -458,8 +458,8 @@ absl::Status HealthCheck(Peers& peers) {
   HealthCheckRequest request;
   request.set_service("no.such.Service");
   HealthCheckResponse response;
-  return ExpectCode(peers.health->Check(&context, request, &response),
-                    grpc::StatusCode::NOT_FOUND, "Check \"no.such.Service\"");
+  return ExpectCode(peers.health->Check(&context, request, &response), grpc::StatusCode::NOT_FOUND,
+                    "Check \"no.such.Service\"");
 }
 
 using Case = std::function<absl::Status(Peers&)>;
@@ -519,7 +519,8 @@ int main(int argc, char** argv) {
   for (const std::string& name : names) {
     auto it = std::find_if(Cases().begin(), Cases().end(),
                            [&name](const auto& entry) { return entry.first == name; });
-    absl::Status result = it == Cases().end() ? absl::NotFoundError("no such case") : it->second(peers);
+    absl::Status result =
+        it == Cases().end() ? absl::NotFoundError("no such case") : it->second(peers);
     if (result.ok()) {
       std::cout << "PASS " << name << std::endl;
     } else {

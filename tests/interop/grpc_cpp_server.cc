@@ -36,8 +36,8 @@ namespace {
 
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
-using nprpc::interop::Empty;
 using nprpc::interop::EchoStatus;
+using nprpc::interop::Empty;
 using nprpc::interop::ResponseParameters;
 using nprpc::interop::SimpleRequest;
 using nprpc::interop::SimpleResponse;
@@ -166,7 +166,8 @@ class TestServiceImpl final : public nprpc::interop::TestService::Service {
   static bool Answer(grpc::ServerContext* context, const StreamingOutputCallRequest& request,
                      Writer* writer) {
     for (const ResponseParameters& parameters : request.response_parameters()) {
-      if (parameters.interval_ms() > 0 && !SleepUnlessCancelled(context, parameters.interval_ms())) {
+      if (parameters.interval_ms() > 0 &&
+          !SleepUnlessCancelled(context, parameters.interval_ms())) {
         return false;
       }
       StreamingOutputCallResponse response;

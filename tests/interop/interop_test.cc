@@ -1,0 +1,165 @@
+// The gRPC interop tests: real gRPC peers from Debian (gRPC C++ 1.51 and
+// Python grpcio 1.51) run every case of the interop list against each other's
+// servers, which proves the peers; against nprpc they prove nprpc (issue #16).
+//
+// Each test starts a server program (port 0; it prints
+// "listening on 127.0.0.1:PORT"), runs a client program with --cases and
+// --target, and reports each case the client printed as FAIL. The programs
+// are killed (their process groups) when the test ends, passing or not.
+#include <stdlib.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "netpoll/testing/wait.h"
+#include "tests/harness/subprocess.h"
+
+namespace nprpc {
+namespace {
+
+using testing::BackgroundProcess;
+using testing::CommandResult;
+using testing::RunCommand;
+
+// Where the programs are, relative to the test's runfiles (its working
+// directory).
+constexpr char kPython[] = "/usr/bin/python3";
+constexpr char kCppServer[] = "tests/interop/grpc_cpp_server";
+constexpr char kCppClient[] = "tests/interop/grpc_cpp_client";
+constexpr char kPythonServer[] = "tests/interop/python_server.py";
+constexpr char kPythonClient[] = "tests/interop/python_client.py";
+constexpr char kPythonStubs[] = "--stubs=tests/interop/py_gen";
+
+// A client runs all its cases well within this (each call has a 20 s
+// deadline; a passing run takes about a second).
+constexpr absl::Duration kClientTimeout = absl::Seconds(90);
+
+// Every case, by the name both clients know it by.
+const std::vector<std::string>& AllCases() {
+  static const auto* cases = new std::vector<std::string>{
+      "empty_unary",
+      "large_unary",
+      "client_streaming",
+      "server_streaming",
+      "ping_pong",
+      "empty_stream",
+      "custom_metadata",
+      "status_code_and_message",
+      "special_status_message",
+      "unimplemented_method",
+      "unimplemented_service",
+      "timeout_on_sleeping_server",
+      "cancel_after_begin",
+      "cancel_after_first_response",
+      "client_compressed_unary",
+      "server_compressed_unary",
+      "health_check",
+  };
+  return *cases;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A fresh directory for one test's logs (sandboxes share /tmp).
+std::string MakeTempDir() {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/interop.XXXXXX");
+  return mkdtemp(pattern.data()) != nullptr ? pattern : "";
+}
+
+// A server program, from start until it announced its port, then until this
+// object goes away.
+class PeerServer {
+ public:
+  // Starts `argv` and waits until it prints its address.
+  static absl::StatusOr<std::unique_ptr<PeerServer>> Start(const std::vector<std::string>& argv) {
+    const std::string dir = MakeTempDir();
+    if (dir.empty()) return absl::InternalError("mkdtemp failed");
+    auto server = std::unique_ptr<PeerServer>(new PeerServer(argv, dir + "/server.log"));
+    if (!server->process_.started()) return absl::InternalError("cannot start " + argv[0]);
+    std::string address;
+    const bool announced = netpoll::testing::WaitFor([&] {
+      for (absl::string_view line : absl::StrSplit(ReadFile(server->log_path_), '\n')) {
+        if (absl::ConsumePrefix(&line, "listening on ")) {
+          address = std::string(line);
+          return true;
+        }
+      }
+      return !server->process_.running();
+    });
+    if (!announced || address.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat(argv[0], " did not start serving:\n", ReadFile(server->log_path_)));
+    }
+    server->address_ = address;
+    return server;
+  }
+
+  const std::string& address() const { return address_; }
+  std::string log() const { return ReadFile(log_path_); }
+
+ private:
+  PeerServer(const std::vector<std::string>& argv, std::string log_path)
+      : log_path_(std::move(log_path)), process_(argv, log_path_) {}
+
+  const std::string log_path_;
+  BackgroundProcess process_;
+  std::string address_;
+};
+
+// Runs a client program (argv, then --target and --cases) over `cases`
+// against `server`; every case it does not report as passed is a failure.
+void RunClient(std::vector<std::string> argv, const PeerServer& server,
+               const std::vector<std::string>& cases) {
+  argv.push_back("--target=" + server.address());
+  argv.push_back("--cases=" + absl::StrJoin(cases, ","));
+  absl::StatusOr<CommandResult> result = RunCommand(argv, kClientTimeout);
+  ASSERT_TRUE(result.ok()) << result.status();
+  for (const std::string& name : cases) {
+    EXPECT_TRUE(absl::StrContains(result->output, absl::StrCat("PASS ", name, "\n")))
+        << "case " << name << " did not pass";
+  }
+  EXPECT_EQ(result->exit_code, 0) << "client output:\n"
+                                  << result->output << "\nserver log:\n"
+                                  << server.log();
+}
+
+std::vector<std::string> CppServer() { return {kCppServer, "--port=0"}; }
+std::vector<std::string> PythonServer() {
+  return {kPython, kPythonServer, "--port=0", kPythonStubs};
+}
+std::vector<std::string> CppClient() { return {kCppClient}; }
+std::vector<std::string> PythonClient() { return {kPython, kPythonClient, kPythonStubs}; }
+
+TEST(GrpcPeersTest, CppClientPassesEveryCaseAgainstPythonServer) {
+  absl::StatusOr<std::unique_ptr<PeerServer>> server = PeerServer::Start(PythonServer());
+  ASSERT_TRUE(server.ok()) << server.status();
+  RunClient(CppClient(), **server, AllCases());
+}
+
+TEST(GrpcPeersTest, PythonClientPassesEveryCaseAgainstCppServer) {
+  absl::StatusOr<std::unique_ptr<PeerServer>> server = PeerServer::Start(CppServer());
+  ASSERT_TRUE(server.ok()) << server.status();
+  RunClient(PythonClient(), **server, AllCases());
+}
+
+}  // namespace
+}  // namespace nprpc
