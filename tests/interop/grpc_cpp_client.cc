@@ -38,6 +38,12 @@
 ABSL_FLAG(std::string, target, "", "server address, host:port");
 ABSL_FLAG(std::string, cases, "", "comma-separated case names (empty: all)");
 
+// libgrpc's test-only view of a call (as grpc_cpp_server.cc uses it): the
+// flags of the last message received; this bit: it arrived compressed.
+uint32_t grpc_call_test_only_get_message_flags(grpc_call* call);
+constexpr uint32_t kMessageWasCompressed =
+    0x40000000u;  // GRPC_WRITE_INTERNAL_TEST_ONLY_WAS_COMPRESSED
+
 namespace {
 
 using grpc::health::v1::HealthCheckRequest;
@@ -420,6 +426,7 @@ absl::Status ClientCompressedUnary(Peers& peers) {
   context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
   SimpleRequest request;
   request.set_payload(Pattern(256 * 1024));
+  request.set_expect_compressed(true);
   SimpleResponse response;
   RETURN_IF_ERROR(ExpectOk(peers.test->UnaryCall(&context, request, &response), "UnaryCall"));
   if (response.payload() != request.payload()) {
@@ -436,6 +443,9 @@ absl::Status ServerCompressedUnary(Peers& peers) {
   request.set_compress_response(true);
   SimpleResponse response;
   RETURN_IF_ERROR(ExpectOk(peers.test->UnaryCall(&context, request, &response), "UnaryCall"));
+  if ((grpc_call_test_only_get_message_flags(context.c_call()) & kMessageWasCompressed) == 0) {
+    return absl::InternalError("the response was not compressed");
+  }
   return ExpectPayloadSize(response.payload(), 256 * 1024, "UnaryCall");
 }
 

@@ -32,6 +32,14 @@
 
 ABSL_FLAG(int, port, 0, "port to serve on, on 127.0.0.1 (0: any)");
 
+// libgrpc's test-only view of a call, exported by Debian's libgrpc.so and
+// used by gRPC's own interop tests (src/core/lib/surface/call_test_only.h):
+// the flags of the last message received, where this bit means that it
+// arrived compressed.
+uint32_t grpc_call_test_only_get_message_flags(grpc_call* call);
+constexpr uint32_t kMessageWasCompressed =
+    0x40000000u;  // GRPC_WRITE_INTERNAL_TEST_ONLY_WAS_COMPRESSED
+
 namespace {
 
 using grpc::health::v1::HealthCheckRequest;
@@ -102,6 +110,10 @@ class TestServiceImpl final : public nprpc::interop::TestService::Service {
     EchoMetadata(context);
     if (request->sleep_ms() > 0 && !SleepUnlessCancelled(context, request->sleep_ms())) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while sleeping");
+    }
+    if (request->expect_compressed() &&
+        (grpc_call_test_only_get_message_flags(context->c_call()) & kMessageWasCompressed) == 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request was not compressed");
     }
     if (request->response_status().code() != 0) return StatusOf(request->response_status());
     if (request->compress_response()) context->set_compression_algorithm(GRPC_COMPRESS_GZIP);

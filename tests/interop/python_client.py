@@ -269,7 +269,7 @@ class Cases:
         expect(responses.code() == grpc.StatusCode.CANCELLED, "status %s" % responses.code())
 
     def client_compressed_unary(self):
-        request = interop_pb2.SimpleRequest(payload=pattern(256 * 1024))
+        request = interop_pb2.SimpleRequest(payload=pattern(256 * 1024), expect_compressed=True)
         response = self.test.UnaryCall(request, compression=grpc.Compression.Gzip,
                                        timeout=CALL_TIMEOUT)
         expect(response.payload == request.payload, "the echoed payload differs")
