@@ -78,6 +78,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/trace_context.cc
   rpc/tracing.cc
   rpc/server_options.cc
+  rpc/reflection_service.cc
   rpc/service.cc
   rpc/stream_core.cc
   rpc/stub_core.cc
