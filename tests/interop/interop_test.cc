@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -94,7 +95,7 @@ class PeerServer {
     const std::string dir = MakeTempDir();
     if (dir.empty()) return absl::InternalError("mkdtemp failed");
     auto server = std::unique_ptr<PeerServer>(new PeerServer(argv, dir + "/server.log"));
-    if (!server->process_.started()) return absl::InternalError("cannot start " + argv[0]);
+    if (!server->process_->started()) return absl::InternalError("cannot start " + argv[0]);
     std::string address;
     const bool announced = netpoll::testing::WaitFor([&] {
       for (absl::string_view line : absl::StrSplit(ReadFile(server->log_path_), '\n')) {
@@ -103,7 +104,7 @@ class PeerServer {
           return true;
         }
       }
-      return !server->process_.running();
+      return !server->process_->running();
     });
     if (!announced || address.empty()) {
       return absl::UnavailableError(
@@ -116,12 +117,21 @@ class PeerServer {
   const std::string& address() const { return address_; }
   std::string log() const { return ReadFile(log_path_); }
 
+  // Stops the program (SIGTERM, then SIGKILL after 5 s) and waits for it;
+  // its whole log.
+  std::string Stop() {
+    process_.reset();
+    return log();
+  }
+
  private:
   PeerServer(const std::vector<std::string>& argv, std::string log_path)
-      : log_path_(std::move(log_path)), process_(argv, log_path_) {}
+      : log_path_(std::move(log_path)) {
+    process_.emplace(argv, log_path_);
+  }
 
   const std::string log_path_;
-  BackgroundProcess process_;
+  std::optional<BackgroundProcess> process_;
   std::string address_;
 };
 
