@@ -183,5 +183,19 @@ TEST(GrpcPeersTest, PythonClientPassesEveryCaseAgainstCppServer) {
   RunClient(PythonClient(), **server, AllCases());
 }
 
+// The driver trusts the clients' verdicts: a case they cannot run fails them.
+TEST(GrpcPeersTest, ClientsFailOnACaseTheyDoNotKnow) {
+  for (const std::vector<std::string>& client : {CppClient(), PythonClient()}) {
+    std::vector<std::string> argv = client;
+    argv.push_back("--target=127.0.0.1:1");
+    argv.push_back("--cases=no_such_case");
+    absl::StatusOr<CommandResult> result = RunCommand(argv, kClientTimeout);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->exit_code, 1) << result->output;
+    EXPECT_TRUE(absl::StrContains(result->output, "FAIL no_such_case: no such case"))
+        << result->output;
+  }
+}
+
 }  // namespace
 }  // namespace nprpc
