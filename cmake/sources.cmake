@@ -50,6 +50,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/crc32c.cc
   rpc/internal/frame_codec.cc
   rpc/internal/gate.cc
+  rpc/internal/grpc_protocol.cc
   rpc/internal/grpc_wire.cc
   rpc/internal/http_message.cc
   rpc/internal/http_protocol.cc

@@ -14,6 +14,7 @@
 #include "netpoll/server.h"
 #include "rpc/internal/baidu_std_protocol.h"
 #include "rpc/internal/builtin_pages.h"
+#include "rpc/internal/grpc_protocol.h"
 #include "rpc/internal/http_protocol.h"
 #include "rpc/internal/http_request_decoder.h"
 #include "rpc/internal/memory_releaser.h"
@@ -29,6 +30,7 @@ Server::Server(ServerOptions options)
     : options_(std::move(options)), core_(std::make_shared<ServerCore>(options_)) {
   core_->AddProtocol(BaiduStdProtocol::Get());
   if (options_.serve_http) core_->AddProtocol(HttpProtocol::Get());
+  if (options_.serve_grpc) core_->AddProtocol(GrpcProtocol::Get());
 }
 
 Server::Server(ServerOptions options, AdminTag)
@@ -276,6 +278,14 @@ void Server::Shutdown(absl::Duration grace) {
     transport = transport_.get();  // reset below, only here, under mu_
   }
   if (transport != nullptr) {
+    // 0. Peers that can be told (HTTP/2: GOAWAY) stop sending new calls.
+    for (const netpoll::ConnectionPtr& conn : transport->Connections()) {
+      conn->loop()->RunInLoop([conn] {
+        if (ServerConnection* state = ServerConnection::Find(*conn); state != nullptr) {
+          state->OnServerStopping(conn);
+        }
+      });
+    }
     // 1. Calls in flight may finish.
     if (int64_t left = core_->WaitForCalls(deadline); left > 0) {
       NP_LOG(WARNING) << "shutting down with " << left << " calls still in flight";

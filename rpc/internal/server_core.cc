@@ -35,6 +35,7 @@ absl::Status ServerCore::AddService(Service* service) {
     entry->nested_on_loop =
         options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
         entry->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop;
+    entry->stream_kind = entry->handler->stream_kind();
     it->second.emplace(name, std::move(entry));
   }
   return absl::OkStatus();
@@ -113,7 +114,7 @@ void ServerCore::Start(const std::shared_ptr<ServerCall>& call) {
     return;
   }
   if (options_.handler_threads == ServerOptions::HandlerThreads::kAdaptive &&
-      method->placement.OnLoop()) {
+      method->stream_kind == StreamKind::kUnary && method->placement.OnLoop()) {
     // After this turn's reads, so that the calls of one read run back to
     // back and their answers leave in one write; if the handler blocks, the
     // loop moves to another thread and the method to the pool.
@@ -142,6 +143,12 @@ void ServerCore::Send(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer fr
     NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": " << s;
     conn->Close(s);
   }
+  loops_.Leave();
+}
+
+void ServerCore::QueueOnLoop(netpoll::EventLoop* loop, absl::AnyInvocable<void()> task) {
+  if (!loops_.TryEnter()) return;
+  loop->QueueInLoop(std::move(task));
   loops_.Leave();
 }
 
