@@ -8,6 +8,7 @@
 // are killed (their process groups) when the test ends, passing or not.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -43,6 +44,7 @@ constexpr char kCppClient[] = "tests/interop/grpc_cpp_client";
 constexpr char kPythonServer[] = "tests/interop/python_server.py";
 constexpr char kPythonClient[] = "tests/interop/python_client.py";
 constexpr char kPythonStubs[] = "--stubs=tests/interop/py_gen";
+constexpr char kNprpcServer[] = "tests/interop/nprpc_interop_server";
 
 // A client runs all its cases well within this (each call has a 20 s
 // deadline; a passing run takes about a second).
@@ -168,6 +170,7 @@ std::vector<std::string> CppServer() { return UnderEnvForPeers({kCppServer, "--p
 std::vector<std::string> PythonServer() {
   return {kPython, kPythonServer, "--port=0", kPythonStubs};
 }
+std::vector<std::string> NprpcServer() { return {kNprpcServer, "--port=0"}; }
 std::vector<std::string> CppClient() { return UnderEnvForPeers({kCppClient}); }
 std::vector<std::string> PythonClient() { return {kPython, kPythonClient, kPythonStubs}; }
 
@@ -181,6 +184,36 @@ TEST(GrpcPeersTest, PythonClientPassesEveryCaseAgainstCppServer) {
   absl::StatusOr<std::unique_ptr<PeerServer>> server = PeerServer::Start(CppServer());
   ASSERT_TRUE(server.ok()) << server.status();
   RunClient(PythonClient(), **server, AllCases());
+}
+
+// Every case but `skipped`.
+std::vector<std::string> CasesBut(const std::vector<std::string>& skipped) {
+  std::vector<std::string> cases;
+  for (const std::string& name : AllCases()) {
+    if (std::find(skipped.begin(), skipped.end(), name) == skipped.end()) cases.push_back(name);
+  }
+  return cases;
+}
+
+// The nprpc server runs instrumented in sanitizer builds: a report in its
+// log fails the test.
+void ExpectNoSanitizerReport(const std::string& log) {
+  EXPECT_FALSE(absl::StrContains(log, "Sanitizer")) << log;
+}
+
+// health_check waits for the server's grpc.health.v1.Health.
+TEST(NprpcServerInteropTest, CppClientPassesEveryCase) {
+  absl::StatusOr<std::unique_ptr<PeerServer>> server = PeerServer::Start(NprpcServer());
+  ASSERT_TRUE(server.ok()) << server.status();
+  RunClient(CppClient(), **server, CasesBut({"health_check"}));
+  ExpectNoSanitizerReport((*server)->Stop());
+}
+
+TEST(NprpcServerInteropTest, PythonClientPassesEveryCase) {
+  absl::StatusOr<std::unique_ptr<PeerServer>> server = PeerServer::Start(NprpcServer());
+  ASSERT_TRUE(server.ok()) << server.status();
+  RunClient(PythonClient(), **server, CasesBut({"health_check"}));
+  ExpectNoSanitizerReport((*server)->Stop());
 }
 
 // The driver trusts the clients' verdicts: a case they cannot run fails them.
