@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "rpc/context_propagation.h"
 #include "rpc/method_handlers.h"
@@ -202,6 +203,18 @@ std::unique_ptr<MethodHandler> MakeCallbackStreamHandler(Fn fn) {
 template <typename Request, typename Response, StreamKind Kind, typename Fn>
 std::unique_ptr<MethodHandler> MakeCoroutineStreamHandler(Fn fn) {
   return std::make_unique<CoroutineStreamHandler<Request, Response, Kind, Fn>>(std::move(fn));
+}
+
+// The reactor of an unoverridden callback method: it finishes with
+// UNIMPLEMENTED naming "service/method" as soon as the framework takes it.
+template <typename Reactor>
+std::unique_ptr<Reactor> UnimplementedReactor(absl::string_view service,
+                                              absl::string_view method) {
+  class Unimplemented final : public Reactor {
+   public:
+    explicit Unimplemented(absl::Status status) { this->Finish(std::move(status)); }
+  };
+  return std::make_unique<Unimplemented>(codegen_internal::Unimplemented(service, method));
 }
 
 }  // namespace codegen_internal
