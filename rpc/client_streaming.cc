@@ -163,8 +163,7 @@ void ClientReactorBase::StartWritesDoneCall() {
   {
     netpoll::MutexLock lock(&mu_);
     NP_CHECK(!done_) << "StartWritesDone() after OnDone()";
-    NP_CHECK(!write_outstanding_)
-        << "StartWritesDone() while a write or WritesDone is outstanding";
+    NP_CHECK(!write_outstanding_) << "StartWritesDone() while a write or WritesDone is outstanding";
     write_outstanding_ = true;
     if (core_ == nullptr) {
       queued_write_op_ = Op::kWritesDone;

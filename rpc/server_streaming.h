@@ -216,9 +216,7 @@ class ServerReactorBase {
 
   // Set by the driver before Bind: the client-streaming response sent before
   // an OK status (not owned), and storage kept alive until OnDone.
-  void set_final_response(const google::protobuf::Message* response) {
-    final_response_ = response;
-  }
+  void set_final_response(const google::protobuf::Message* response) { final_response_ = response; }
   void set_owned_message(std::unique_ptr<google::protobuf::Message> message) {
     owned_message_ = std::move(message);
   }

@@ -195,9 +195,8 @@ TEST_F(ServerStreamingTest, OnDoneWaitsForOutstandingOperations) {
 }
 
 TEST_F(ServerStreamingTest, CancelReachesTheReactorOnceBeforeItsFailedOperations) {
-  std::shared_ptr<FakeStreamCall> call = FakeStreamCall::Create(loop(), {.window = 0,
-                                                                         .service = "s",
-                                                                         .method = "m"});
+  std::shared_ptr<FakeStreamCall> call =
+      FakeStreamCall::Create(loop(), {.window = 0, .service = "s", .method = "m"});
   std::vector<std::string> log;
   netpoll::Notification deleted;
   class Canceller : public Recorder {
@@ -216,8 +215,8 @@ TEST_F(ServerStreamingTest, CancelReachesTheReactorOnceBeforeItsFailedOperations
   call->Abort(absl::DeadlineExceededError("deadline"));
   deleted.WaitForNotification();
   DrainLoop();
-  EXPECT_EQ(log, (std::vector<std::string>{"cancel", "read-failed", "write-failed", "done",
-                                           "deleted"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"cancel", "read-failed", "write-failed", "done", "deleted"}));
   EXPECT_EQ(ClientFinish(*call->client()).code(), absl::StatusCode::kDeadlineExceeded);
 }
 
@@ -228,8 +227,7 @@ TEST_F(ServerStreamingTest, ReadReactorSendsTheFinalResponseBeforeAnOkStatus) {
   const EchoResponse* raw_response = response.get();
   auto reactor = std::make_unique<Reader>();
   Reader* raw = reactor.get();
-  ServerReactorDriver::Start(call->server(), std::move(reactor), std::move(response),
-                             raw_response);
+  ServerReactorDriver::Start(call->server(), std::move(reactor), std::move(response), raw_response);
   raw->Finish(absl::OkStatus());
   std::shared_ptr<ClientStreamCore> client = call->client();
   EchoResponse got;

@@ -6,9 +6,9 @@ namespace nprpc {
 namespace codegen_internal {
 
 absl::Status StreamingOverUnary(const ServerContext& context, StreamKind kind) {
-  return absl::UnimplementedError(absl::StrCat(
-      context.service_name(), "/", context.method_name(), " is a ", StreamKindName(kind),
-      " method; call it over a protocol with streams (gRPC)"));
+  return absl::UnimplementedError(
+      absl::StrCat(context.service_name(), "/", context.method_name(), " is a ",
+                   StreamKindName(kind), " method; call it over a protocol with streams (gRPC)"));
 }
 
 absl::Status MissingStreamRequest(const ServerContext& context) {

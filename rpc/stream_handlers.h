@@ -114,19 +114,19 @@ class CallbackStreamHandler final : public StreamMethodHandler<Request, Response
       auto request = std::make_unique<Request>();
       Request* raw = request.get();
       ServerStreamCore* core = stream.get();
-      core->Read(raw, [this, stream = std::move(stream),
-                       request = std::move(request)](bool ok) mutable {
-        ServerContext& ctx = stream->context();
-        if (!ok) {
-          stream->Finish(MissingStreamRequest(ctx));
-          return;
-        }
-        ScopedServerContext scope(&ctx);
-        std::unique_ptr<ServerWriteReactor<Response>> reactor =
-            fn_(ctx, static_cast<const Request&>(*request));
-        stream_internal::ServerReactorDriver::Start(std::move(stream), std::move(reactor),
-                                                    std::move(request), nullptr);
-      });
+      core->Read(raw,
+                 [this, stream = std::move(stream), request = std::move(request)](bool ok) mutable {
+                   ServerContext& ctx = stream->context();
+                   if (!ok) {
+                     stream->Finish(MissingStreamRequest(ctx));
+                     return;
+                   }
+                   ScopedServerContext scope(&ctx);
+                   std::unique_ptr<ServerWriteReactor<Response>> reactor =
+                       fn_(ctx, static_cast<const Request&>(*request));
+                   stream_internal::ServerReactorDriver::Start(
+                       std::move(stream), std::move(reactor), std::move(request), nullptr);
+                 });
     } else {
       ScopedServerContext scope(&context);
       std::unique_ptr<ServerBidiReactor<Request, Response>> reactor = fn_(context);
@@ -208,8 +208,7 @@ std::unique_ptr<MethodHandler> MakeCoroutineStreamHandler(Fn fn) {
 // The reactor of an unoverridden callback method: it finishes with
 // UNIMPLEMENTED naming "service/method" as soon as the framework takes it.
 template <typename Reactor>
-std::unique_ptr<Reactor> UnimplementedReactor(absl::string_view service,
-                                              absl::string_view method) {
+std::unique_ptr<Reactor> UnimplementedReactor(absl::string_view service, absl::string_view method) {
   class Unimplemented final : public Reactor {
    public:
     explicit Unimplemented(absl::Status status) { this->Finish(std::move(status)); }

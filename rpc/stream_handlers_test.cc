@@ -298,22 +298,20 @@ class EchoReactor : public ServerBidiReactor<EchoRequest, EchoResponse> {
 
 TEST_F(StreamHandlersTest, CallbackClientStreamingReactorSendsTheResponseAndIsDeleted) {
   std::atomic<int> deleted{0};
-  auto handler =
-      MakeCallbackStreamHandler<EchoRequest, EchoResponse, StreamKind::kClientStreaming>(
-          [&deleted](ServerContext&, EchoResponse* response) {
-            return std::make_unique<SumReactor>(response, &deleted);
-          });
+  auto handler = MakeCallbackStreamHandler<EchoRequest, EchoResponse, StreamKind::kClientStreaming>(
+      [&deleted](ServerContext&, EchoResponse* response) {
+        return std::make_unique<SumReactor>(response, &deleted);
+      });
   EXPECT_EQ(handler->execution_mode(), MethodHandler::ExecutionMode::kIoLoop);
   ExpectClientStreamingSums(std::move(handler));
   EXPECT_EQ(deleted.load(), 1);
 }
 
 TEST_F(StreamHandlersTest, CallbackServerStreamingReactorGetsTheRequest) {
-  auto handler =
-      MakeCallbackStreamHandler<EchoRequest, EchoResponse, StreamKind::kServerStreaming>(
-          [](ServerContext&, const EchoRequest& request) {
-            return std::make_unique<CountReactor>(request);
-          });
+  auto handler = MakeCallbackStreamHandler<EchoRequest, EchoResponse, StreamKind::kServerStreaming>(
+      [](ServerContext&, const EchoRequest& request) {
+        return std::make_unique<CountReactor>(request);
+      });
   ExpectServerStreamingCounts(std::move(handler));
 }
 
@@ -352,14 +350,16 @@ TEST_F(StreamHandlersTest, CallbackReactorSeesCancelOnceThenItsFailedRead) {
   }
   deleted.WaitForNotification();
   DrainLoop();  // ~EchoReactor runs after ~Reactor's Notify
-  EXPECT_EQ(log, (std::vector<std::string>{"read", "written", "cancel", "read-end", "done",
-                                           "deleted"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"read", "written", "cancel", "read-end", "done", "deleted"}));
   EXPECT_TRUE(call->server()->context().IsCancelled());
 }
 
 TEST_F(StreamHandlersTest, CallbackHandlerReturningNoReactorFinishesWithInternal) {
   auto handler = MakeCallbackStreamHandler<EchoRequest, EchoResponse, StreamKind::kBidiStreaming>(
-      [](ServerContext&) { return std::unique_ptr<ServerBidiReactor<EchoRequest, EchoResponse>>(); });
+      [](ServerContext&) {
+        return std::unique_ptr<ServerBidiReactor<EchoRequest, EchoResponse>>();
+      });
   std::shared_ptr<FakeStreamCall> call = Serve(std::move(handler));
   ClientReaderWriter<EchoRequest, EchoResponse> stream(call->client());
   EXPECT_EQ(stream.Finish().code(), absl::StatusCode::kInternal);
@@ -401,19 +401,18 @@ TEST_F(StreamHandlersTest, CoroutineServerStreamingWritesEveryResponse) {
 TEST_F(StreamHandlersTest, CoroutineBidiResumesOnTheLoopAfterEachAwait) {
   std::atomic<int> off_loop{0};
   netpoll::EventLoop* const the_loop = loop();
-  auto handler =
-      MakeCoroutineStreamHandler<EchoRequest, EchoResponse, StreamKind::kBidiStreaming>(
-          [&off_loop, the_loop](ServerContext&, ServerStream<EchoRequest, EchoResponse>& stream)
-              -> Task<absl::Status> {
-            while (std::optional<EchoRequest> request = co_await stream.Read()) {
-              if (!the_loop->IsInLoopThread()) off_loop.fetch_add(1);
-              EchoResponse response;
-              response.set_message(request->message());
-              if (!co_await stream.Write(response)) co_return absl::CancelledError();
-              if (!the_loop->IsInLoopThread()) off_loop.fetch_add(1);
-            }
-            co_return absl::OkStatus();
-          });
+  auto handler = MakeCoroutineStreamHandler<EchoRequest, EchoResponse, StreamKind::kBidiStreaming>(
+      [&off_loop, the_loop](ServerContext&,
+                            ServerStream<EchoRequest, EchoResponse>& stream) -> Task<absl::Status> {
+        while (std::optional<EchoRequest> request = co_await stream.Read()) {
+          if (!the_loop->IsInLoopThread()) off_loop.fetch_add(1);
+          EchoResponse response;
+          response.set_message(request->message());
+          if (!co_await stream.Write(response)) co_return absl::CancelledError();
+          if (!the_loop->IsInLoopThread()) off_loop.fetch_add(1);
+        }
+        co_return absl::OkStatus();
+      });
   ExpectBidiEchoes(std::move(handler));
   EXPECT_EQ(off_loop.load(), 0);
 }

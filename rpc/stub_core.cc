@@ -33,7 +33,7 @@ void StubCore::Call(absl::string_view method, const google::protobuf::Message& r
 }
 
 std::shared_ptr<ClientStreamCore> StubCore::NewStream(absl::string_view method,
-                                                     const CallOptions& options) const {
+                                                      const CallOptions& options) const {
   return channel_->NewStream(service_, method, WithThreadContext(options));
 }
 

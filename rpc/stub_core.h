@@ -163,7 +163,7 @@ class StubCore {
   }
   template <typename Request, typename Response>
   Task<ClientStream<Request, Response>> AwaitableBidiStreamingCall(absl::string_view method,
-                                                                    CallOptions options) const {
+                                                                   CallOptions options) const {
     const ServerContext* context = co_await CurrentTaskContext();
     co_return ClientStream<Request, Response>(
         NewStreamWithContext(method, context, std::move(options)));

@@ -278,8 +278,7 @@ TEST_F(GeneratedStreamingTest, StubFormsOverBaiduStdFailClearly) {
   EXPECT_FALSE(sync->Write(M("x")));
   absl::Status status = sync->Finish();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(status.message().find("corpus.streaming.Chat/Talk"), absl::string_view::npos)
-      << status;
+  EXPECT_NE(status.message().find("corpus.streaming.Chat/Talk"), absl::string_view::npos) << status;
 
   class Reader : public nprpc::ClientReadReactor<Msg> {
    public:
@@ -296,8 +295,8 @@ TEST_F(GeneratedStreamingTest, StubFormsOverBaiduStdFailClearly) {
   reader.done.WaitForNotification();
   EXPECT_FALSE(reader.status.ok());
 
-  absl::StatusOr<Msg> uploaded = nprpc::BlockOn(
-      [](Chat::StubInterface& s) -> nprpc::Task<absl::StatusOr<Msg>> {
+  absl::StatusOr<Msg> uploaded =
+      nprpc::BlockOn([](Chat::StubInterface& s) -> nprpc::Task<absl::StatusOr<Msg>> {
         nprpc::ClientStreamWriter<Msg, Msg> writer = co_await s.UploadAsync();
         Msg m = M("u");
         co_await writer.Write(m);
