@@ -150,6 +150,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   core_options.backup_request_delay = options.backup_request_delay;
   core_options.health_check_interval = options.health_check_interval;
   core_options.max_health_check_interval = options.max_health_check_interval;
+  core_options.naming_wait = options.naming_wait;
   // Deadlines, retries, backups and probes of the channel share one loop.
   auto core = ChannelCore::Create(core_options, std::move(*lb), std::move(*protocol),
                                   std::make_unique<LoopClock>(loops->Next()));

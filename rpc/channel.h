@@ -95,6 +95,10 @@ struct ChannelOptions {
   // up to max_health_check_interval until a probe succeeds.
   absl::Duration health_check_interval = absl::Milliseconds(100);
   absl::Duration max_health_check_interval = absl::Seconds(5);
+  // A call that finds no server (the naming service has not answered yet,
+  // or an update emptied the list for a moment) waits this long for one,
+  // never past its deadline, before failing with "no server available".
+  absl::Duration naming_wait = absl::Seconds(1);
   // pooled and short.
   size_t max_connections_per_endpoint = 256;
   size_t max_idle_per_endpoint = 64;

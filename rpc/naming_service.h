@@ -43,6 +43,9 @@ class NamingService {
   // `watcher` runs with the full list now and after every change, until the
   // service is destroyed. It must outlive the service.
   virtual void Watch(Watcher watcher) = 0;
+  // A channel could not connect to `address` (one of ours): a service that
+  // resolves names looks again soon (DNS). Any thread; must not block.
+  virtual void OnEndpointFailure(const std::string& /*address*/) {}
 };
 
 // A list set at construction and changed by Update().

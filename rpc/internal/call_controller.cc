@@ -96,6 +96,7 @@ void CallController::StartAttempt() {
   }
   EndpointPtr endpoint = core_->Select(hash_key_, tried);
   if (!endpoint) {
+    if (WaitForEndpoints(now)) return;
     Finish(MakeRpcError(EFAILEDSOCKET, "no server available (empty server list)"), nullptr);
     return;
   }
@@ -131,6 +132,53 @@ void CallController::StartAttempt() {
   const absl::Duration timeout =
       deadline_ == absl::InfiniteFuture() ? absl::InfiniteDuration() : deadline_ - now;
   endpoint->transport->Send(attempt->call, request_, deadline_, timeout);
+}
+
+bool CallController::WaitForEndpoints(absl::Time now) {
+  absl::Time give_up;
+  {
+    netpoll::MutexLock lock(&mu_);
+    if (finished_) return true;  // nothing to fail: the call has completed
+    if (first_wait_ == absl::InfinitePast()) first_wait_ = now;
+    give_up = std::min(deadline_, first_wait_ + core_->options().naming_wait);
+    if (now >= give_up) return false;
+    waiting_for_endpoints_ = true;
+  }
+  const ChannelCore::AwaitResult awaited = core_->AwaitEndpoints(weak_from_this());
+  if (awaited != ChannelCore::AwaitResult::kWaiting) {
+    {
+      netpoll::MutexLock lock(&mu_);
+      waiting_for_endpoints_ = false;
+    }
+    if (awaited == ChannelCore::AwaitResult::kClosed) return false;
+    // Non-empty again already: one more look, which ends in an attempt, a
+    // new wait, or the failure.
+    StartAttempt();
+    return true;
+  }
+  std::weak_ptr<CallController> weak = shared_from_this();
+  Clock::TimerId timer = core_->clock().RunAfter(give_up - now, [weak] {
+    auto call = weak.lock();
+    if (!call) return;
+    {
+      netpoll::MutexLock lock(&call->mu_);
+      if (!call->waiting_for_endpoints_) return;
+      call->waiting_for_endpoints_ = false;
+    }
+    call->Finish(MakeRpcError(EFAILEDSOCKET, "no server available (empty server list)"), nullptr);
+  });
+  netpoll::MutexLock lock(&mu_);
+  retry_timer_ = timer;
+  return true;
+}
+
+void CallController::OnEndpointsAvailable() {
+  {
+    netpoll::MutexLock lock(&mu_);
+    if (finished_ || !waiting_for_endpoints_) return;
+    waiting_for_endpoints_ = false;
+  }
+  StartAttempt();
 }
 
 void CallController::MaybeStartBackup() {

@@ -474,13 +474,63 @@ TEST_F(CallControllerTest, NoBackupWhenTheDeadlineComesFirst) {
   EXPECT_EQ(ErrorCodeOf(outcome->status), ERPCTIMEDOUT);
 }
 
-TEST_F(CallControllerTest, EmptyServerListFailsWithUnavailable) {
-  MakeCore(DefaultOptions(), "rr", {});
+TEST_F(CallControllerTest, EmptyServerListFailsWithUnavailableAfterTheNamingWait) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.naming_wait = absl::Milliseconds(50);
+  MakeCore(core_options, "rr", {});
+  EchoResponse response;
+  auto outcome = Start(CallOptions(), &response);
+  clock_->Advance(absl::Milliseconds(49));
+  EXPECT_EQ(outcome->completions, 0);
+  clock_->Advance(absl::Milliseconds(1));
+  EXPECT_EQ(outcome->completions, 1);
+  EXPECT_EQ(ErrorCodeOf(outcome->status), EFAILEDSOCKET) << outcome->status;
+  EXPECT_EQ(network_->attempts(), 0u);
+}
+
+TEST_F(CallControllerTest, ZeroNamingWaitFailsAnEmptyListAtOnce) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.naming_wait = absl::ZeroDuration();
+  MakeCore(core_options, "rr", {});
   EchoResponse response;
   auto outcome = Start(CallOptions(), &response);
   EXPECT_EQ(outcome->completions, 1);
   EXPECT_EQ(ErrorCodeOf(outcome->status), EFAILEDSOCKET);
+}
+
+// Issue #18 (the c_hash race, channel side): a naming update that empties
+// the list and refills it must not fail the calls that arrive in between.
+TEST_F(CallControllerTest, CallMeetingAnEmptyListDuringAnUpdateWaitsForTheNewList) {
+  for (const std::string policy : {"rr", "c_hash"}) {
+    MakeCore(DefaultOptions(), policy, {"10.0.0.1:80"});
+    SetEndpoints({});
+    EchoResponse response;
+    CallOptions options;
+    options.hash_key = "user-42";
+    auto outcome = Start(options, &response);
+    clock_->Advance(absl::Milliseconds(10));
+    EXPECT_EQ(outcome->completions, 0) << policy;
+    SetEndpoints({"10.0.0.2:80", "10.0.0.3:80"});
+    ASSERT_EQ(network_->attempts(), 1u) << policy;
+    network_->Answer(0, Reply("after the update"));
+    EXPECT_EQ(outcome->completions, 1) << policy;
+    EXPECT_TRUE(outcome->status.ok()) << policy << ": " << outcome->status;
+    EXPECT_EQ(response.message(), "after the update");
+  }
+}
+
+TEST_F(CallControllerTest, WaitForEndpointsNeverOutlastsTheDeadline) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.naming_wait = absl::Seconds(10);
+  MakeCore(core_options, "rr", {});
+  EchoResponse response;
+  auto outcome = Start(CallOptions(), &response);  // 100 ms
+  clock_->Advance(absl::Milliseconds(100));
+  EXPECT_EQ(outcome->completions, 1);
+  EXPECT_FALSE(outcome->status.ok());
+  SetEndpoints(kAddresses);  // too late: no attempt
   EXPECT_EQ(network_->attempts(), 0u);
+  EXPECT_EQ(outcome->completions, 1);
 }
 
 // ------------------------------------------------------------- Channel core

@@ -35,6 +35,7 @@ void ChannelCore::Watch(std::shared_ptr<NamingService> naming) {
 
 void ChannelCore::OnNodes(const std::vector<ServerNode>& nodes) {
   std::vector<EndpointPtr> list;
+  std::vector<std::weak_ptr<EndpointWaiter>> waiters;
   {
     netpoll::MutexLock lock(&mu_);
     if (calls_gate_.closed()) return;
@@ -54,12 +55,32 @@ void ChannelCore::OnNodes(const std::vector<ServerNode>& nodes) {
     for (auto& [address, endpoint] : endpoints_) draining_.push_back(endpoint);
     endpoints_ = std::move(next);
     for (auto& [address, endpoint] : endpoints_) list.push_back(endpoint);
+    // The balancer is updated under mu_, so a waiter registered after this
+    // block finds the new list (AwaitEndpoints checks endpoints_).
+    std::sort(list.begin(), list.end(), [](const EndpointPtr& a, const EndpointPtr& b) {
+      return a->node.address < b->node.address;
+    });
+    lb_->Update(list);
+    if (!list.empty()) waiters.swap(waiters_);
   }
-  std::sort(list.begin(), list.end(), [](const EndpointPtr& a, const EndpointPtr& b) {
-    return a->node.address < b->node.address;
-  });
-  lb_->Update(std::move(list));
+  for (auto& weak : waiters) {
+    if (auto waiter = weak.lock()) waiter->OnEndpointsAvailable();
+  }
   ReapDrained();
+}
+
+ChannelCore::AwaitResult ChannelCore::AwaitEndpoints(std::weak_ptr<EndpointWaiter> waiter) {
+  netpoll::MutexLock lock(&mu_);
+  if (calls_gate_.closed()) return AwaitResult::kClosed;
+  if (!endpoints_.empty()) return AwaitResult::kReady;
+  if (waiters_.size() >= waiters_prune_at_) {
+    waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
+                                  [](const auto& w) { return w.expired(); }),
+                   waiters_.end());
+    waiters_prune_at_ = std::max<size_t>(16, waiters_.size() * 2);
+  }
+  waiters_.push_back(std::move(waiter));
+  return AwaitResult::kWaiting;
 }
 
 void ChannelCore::ReapDrained() {
@@ -91,6 +112,7 @@ void ChannelCore::ReportConnectionFailure(const EndpointPtr& endpoint) {
   if (!endpoint->healthy_flag.exchange(false)) return;  // a probe is already on
   NP_LOG(INFO) << "endpoint " << endpoint->node.address << " unhealthy; probing";
   ScheduleProbe(endpoint, options_.health_check_interval);
+  if (naming_) naming_->OnEndpointFailure(endpoint->node.address);
 }
 
 void ChannelCore::ScheduleProbe(const EndpointPtr& endpoint, absl::Duration delay) {
@@ -153,6 +175,7 @@ void ChannelCore::Shutdown() {
     for (auto& endpoint : draining_) endpoints.push_back(endpoint);
     endpoints_.clear();
     draining_.clear();
+    waiters_.clear();
   }
   for (auto& call : calls) call->Cancel(absl::CancelledError("channel destroyed"));
   for (auto& endpoint : endpoints) endpoint->transport->Shutdown();

@@ -15,7 +15,12 @@
 // and drains removed ones: their in-flight attempts finish, then their
 // transport shuts down. A connection failure takes an endpoint out of load
 // balancing until a probe (ClientProtocol::Probe) succeeds, after
-// health_check_interval, doubling up to max_health_check_interval.
+// health_check_interval, doubling up to max_health_check_interval, and tells
+// the naming service (NamingService::OnEndpointFailure: DNS re-resolves).
+//
+// A call that finds no endpoint at all (the naming service has not answered
+// yet, or an update emptied the list) waits for one (AwaitEndpoints) up to
+// naming_wait, never past its deadline.
 //
 // Thread safety: every method is safe from any thread, except Shutdown(),
 // which blocks and must not run on one of the transports' loop threads.
@@ -50,6 +55,16 @@ struct ChannelCoreOptions {
   absl::Duration backup_request_delay = absl::InfiniteDuration();
   absl::Duration health_check_interval = absl::Milliseconds(100);
   absl::Duration max_health_check_interval = absl::Seconds(5);
+  absl::Duration naming_wait = absl::Seconds(1);
+};
+
+// A call waiting for the endpoint set to become non-empty (CallController).
+class EndpointWaiter {
+ public:
+  virtual ~EndpointWaiter() = default;
+  // The set has endpoints now. Runs on the thread that updated it, without
+  // the core's lock held.
+  virtual void OnEndpointsAvailable() = 0;
 };
 
 // A call the core can cancel at shutdown (CallController).
@@ -85,6 +100,12 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   }
   // A connection-level failure: takes the endpoint out until a probe succeeds.
   void ReportConnectionFailure(const EndpointPtr& endpoint);
+
+  // Tells `waiter` once when the endpoint set is next non-empty (kWaiting);
+  // registers nothing when the set is non-empty now (kReady) or the core is
+  // shut down (kClosed).
+  enum class AwaitResult { kWaiting, kReady, kClosed };
+  AwaitResult AwaitEndpoints(std::weak_ptr<EndpointWaiter> waiter);
 
   // Registers a call; false after Shutdown().
   bool Register(std::shared_ptr<InFlightCall> call);
@@ -134,6 +155,10 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   absl::flat_hash_map<std::string, EndpointPtr> endpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<EndpointPtr> draining_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::shared_ptr<InFlightCall>> calls_ ABSL_GUARDED_BY(mu_);
+  // Calls waiting for a non-empty endpoint set; expired ones are pruned as
+  // the list grows, so calls that gave up do not pile up.
+  std::vector<std::weak_ptr<EndpointWaiter>> waiters_ ABSL_GUARDED_BY(mu_);
+  size_t waiters_prune_at_ ABSL_GUARDED_BY(mu_) = 16;
 };
 
 }  // namespace nprpc
