@@ -14,6 +14,7 @@
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/load_balancer.h"
 #include "rpc/metrics.h"
+#include "rpc/naming_services.h"
 #include "rpc/trace_context.h"
 #include "rpc/tracing.h"
 
@@ -107,9 +108,12 @@ netpoll::EventLoopGroup* DefaultClientLoops() {
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(absl::string_view target,
                                                          const ChannelOptions& options) {
-  absl::StatusOr<std::vector<ServerNode>> nodes = ParseServerList(target);
-  if (!nodes.ok()) return nodes.status();
-  return Create(std::make_shared<StaticNamingService>(std::move(*nodes)), options);
+  NamingOptions naming_options;
+  naming_options.dns.refresh_interval = options.dns_refresh_interval;
+  absl::StatusOr<std::shared_ptr<NamingService>> naming =
+      CreateNamingService(target, naming_options);
+  if (!naming.ok()) return naming.status();
+  return Create(std::move(*naming), options);
 }
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingService> naming,

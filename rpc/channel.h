@@ -99,6 +99,9 @@ struct ChannelOptions {
   // or an update emptied the list for a moment) waits this long for one,
   // never past its deadline, before failing with "no server available".
   absl::Duration naming_wait = absl::Seconds(1);
+  // dns:// targets: resolve again this often (and soon after an endpoint
+  // fails to connect).
+  absl::Duration dns_refresh_interval = absl::Seconds(30);
   // pooled and short.
   size_t max_connections_per_endpoint = 256;
   size_t max_idle_per_endpoint = 64;
@@ -133,8 +136,9 @@ class Channel {
  public:
   using DoneCallback = absl::AnyInvocable<void(absl::Status)>;
 
-  // `target`: "host:port", "[v6]:port", "unix:/path" or "list://a,b,...".
-  // Does not connect yet.
+  // `target`: "host:port", "[v6]:port", "unix:/path", "list://a,b,...",
+  // "dns://name:port", "file:///path" or a registered scheme
+  // (rpc/naming_services.h). Does not connect yet.
   static absl::StatusOr<std::unique_ptr<Channel>> Create(absl::string_view target,
                                                          const ChannelOptions& options = {});
   // Endpoints from a naming service (shared: it may outlive the channel).
