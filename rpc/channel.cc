@@ -155,6 +155,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   core_options.health_check_interval = options.health_check_interval;
   core_options.max_health_check_interval = options.max_health_check_interval;
   core_options.naming_wait = options.naming_wait;
+  core_options.outlier = options.outlier;
   // Deadlines, retries, backups and probes of the channel share one loop.
   auto core = ChannelCore::Create(core_options, std::move(*lb), std::move(*protocol),
                                   std::make_unique<LoopClock>(loops->Next()));
@@ -191,6 +192,8 @@ bool Channel::OnLoopThread() const {
 size_t Channel::in_flight() const { return core_->in_flight(); }
 
 int64_t Channel::attempts() const { return core_->attempts(); }
+
+OutlierStats Channel::outlier_stats() const { return core_->outlier_stats(); }
 
 std::shared_ptr<ClientStreamCore> Channel::NewStream(absl::string_view service,
                                                      absl::string_view method,

@@ -35,7 +35,8 @@
 // channel (e.g. inside a `done` callback) it returns FAILED_PRECONDITION
 // instead of deadlocking.
 //
-// Thread safety: CallMethod, in_flight and attempts are safe from any thread.
+// Thread safety: CallMethod, in_flight, attempts and outlier_stats are safe
+// from any thread.
 // The destructor blocks until the calls in flight have completed and the
 // connections are closed, so it must run on a thread that is not one of the
 // channel's loop threads (ChannelOptions::loops), and not inside a `done`
@@ -61,6 +62,7 @@
 #include "rpc/call_options.h"
 #include "rpc/interceptor.h"
 #include "rpc/naming_service.h"
+#include "rpc/outlier_detection.h"
 #include "rpc/retry_policy.h"
 #include "rpc/stream_core.h"
 
@@ -99,6 +101,9 @@ struct ChannelOptions {
   // or an update emptied the list for a moment) waits this long for one,
   // never past its deadline, before failing with "no server available".
   absl::Duration naming_wait = absl::Seconds(1);
+  // Ejects endpoints whose calls fail or are slow compared with their
+  // peers' (off by default; rpc/outlier_detection.h).
+  OutlierDetectionOptions outlier;
   // dns:// targets: resolve again this often (and soon after an endpoint
   // fails to connect).
   absl::Duration dns_refresh_interval = absl::Seconds(30);
@@ -172,6 +177,8 @@ class Channel {
   size_t in_flight() const;
   // Attempts (first tries, retries, backups) sent so far.
   int64_t attempts() const;
+  // Outlier ejections so far and now (zeros when detection is off).
+  OutlierStats outlier_stats() const;
 
  private:
   Channel(std::shared_ptr<ChannelCore> core, netpoll::EventLoopGroup* loops,

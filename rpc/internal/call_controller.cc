@@ -34,6 +34,10 @@ struct CallController::Attempt {
   std::unique_ptr<CallInfo> private_info;
   absl::Time start;
   bool done = false;  // guarded by the controller's mu_
+  // The call completed without it and gave up on it (another attempt won,
+  // the call was cancelled, or it failed otherwise): its outcome says
+  // nothing about its endpoint. Guarded by the controller's mu_.
+  bool abandoned = false;
 };
 
 CallController::CallController(std::shared_ptr<ChannelCore> core, ClientRequest request,
@@ -202,9 +206,17 @@ void CallController::OnAttemptDone(const std::shared_ptr<Attempt>& attempt, absl
   }
   bool others_running = false;
   int retries = 0;
+  bool abandoned = false;
   {
     netpoll::MutexLock lock(&mu_);
     attempt->done = true;
+    abandoned = attempt->abandoned;
+  }
+  if (!abandoned) {
+    core_->ReportOutcome(*attempt->endpoint, status, answered, clock.Now() - attempt->start);
+  }
+  {
+    netpoll::MutexLock lock(&mu_);
     if (finished_) return;
     for (const auto& other : attempts_) others_running |= !other->done;
     retries = static_cast<int>(attempts_.size()) - 1;
@@ -236,8 +248,14 @@ void CallController::Finish(absl::Status status, const std::shared_ptr<Attempt>&
     netpoll::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
+    // At the deadline the attempts still running timed out: that counts
+    // against their endpoints. Otherwise they are merely given up.
+    const bool deadline = winner == nullptr && ErrorCodeOf(status) == ERPCTIMEDOUT;
     for (const auto& attempt : attempts_) {
-      if (attempt != winner && !attempt->done) losers.push_back(attempt);
+      if (attempt != winner && !attempt->done) {
+        attempt->abandoned = !deadline;
+        losers.push_back(attempt);
+      }
     }
     retry_timer = retry_timer_;
   }

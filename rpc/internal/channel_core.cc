@@ -21,6 +21,8 @@ ChannelCore::ChannelCore(const ChannelCoreOptions& options, std::unique_ptr<Load
       lb_(std::move(lb)),
       protocol_(std::move(protocol)),
       clock_(std::move(clock)),
+      outlier_(options.outlier.enabled ? std::make_unique<OutlierDetector>(options.outlier)
+                                       : nullptr),
       budget_(options.retry) {}
 
 ChannelCore::~ChannelCore() = default;
@@ -31,6 +33,32 @@ void ChannelCore::Watch(std::shared_ptr<NamingService> naming) {
   naming_->Watch([weak](const std::vector<ServerNode>& nodes) {
     if (auto self = weak.lock()) self->OnNodes(nodes);
   });
+  if (outlier_) ScheduleOutlierEvaluation();
+}
+
+void ChannelCore::ScheduleOutlierEvaluation() {
+  std::weak_ptr<ChannelCore> weak = weak_from_this();
+  clock_->RunAfter(options_.outlier.interval, [weak] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<EndpointPtr> endpoints;
+    {
+      netpoll::MutexLock lock(&self->mu_);
+      if (self->calls_gate_.closed()) return;
+      for (auto& [address, endpoint] : self->endpoints_) endpoints.push_back(endpoint);
+    }
+    self->outlier_->Evaluate(endpoints, self->clock_->Now());
+    self->ScheduleOutlierEvaluation();
+  });
+}
+
+void ChannelCore::ReportOutcome(Endpoint& endpoint, const absl::Status& status, bool answered,
+                                absl::Duration latency) {
+  if (outlier_) OutlierDetector::Record(endpoint, IsEndpointFailure(status, answered), latency);
+}
+
+OutlierStats ChannelCore::outlier_stats() const {
+  return outlier_ ? outlier_->stats() : OutlierStats();
 }
 
 void ChannelCore::OnNodes(const std::vector<ServerNode>& nodes) {

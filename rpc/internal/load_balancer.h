@@ -59,6 +59,11 @@ struct Endpoint {
   // Set by the channel's OutlierDetector (rpc/internal/outlier_detector.h).
   std::atomic<bool> ejected_flag{false};
   std::atomic<bool> probation_flag{false};
+  // The outlier detector's current window: attempts ended here, how many of
+  // them failed, and the summed latency of the successful ones.
+  std::atomic<int64_t> window_attempts{0};
+  std::atomic<int64_t> window_failures{0};
+  std::atomic<int64_t> window_latency_us{0};
 };
 
 // An endpoint on probation gets about 1 of this many of the picks it would
