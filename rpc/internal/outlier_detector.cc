@@ -1,11 +1,13 @@
 #include "rpc/internal/outlier_detector.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <utility>
 
 #include "netpoll/logging.h"
 #include "rpc/errors.h"
+#include "rpc/metrics.h"
 
 namespace nprpc {
 namespace {
@@ -25,7 +27,35 @@ struct Window {
   double mean_latency_us = 0;  // of the successful attempts; 0 when none
 };
 
+// Process-wide, over every channel: exported in /metrics.
+std::atomic<int64_t> g_ejections_total{0};
+std::atomic<int64_t> g_ejected_now{0};
+
+void ExportOnce() {
+  static const bool registered = [] {
+    MetricsRegistry::Default().AddCollector([](PrometheusWriter& writer) {
+      writer.Family("nprpc_client_outlier_ejections_total", PrometheusWriter::kCounter,
+                    "Endpoints ejected by outlier detection, over all channels.");
+      writer.Sample({}, static_cast<double>(g_ejections_total.load(std::memory_order_relaxed)));
+      writer.Family("nprpc_client_outlier_ejected", PrometheusWriter::kGauge,
+                    "Endpoints out of load balancing for outlier detection now.");
+      writer.Sample({}, static_cast<double>(g_ejected_now.load(std::memory_order_relaxed)));
+    });
+    return true;
+  }();
+  (void)registered;
+}
+
 }  // namespace
+
+OutlierDetector::OutlierDetector(const OutlierDetectionOptions& options) : options_(options) {
+  ExportOnce();
+}
+
+OutlierDetector::~OutlierDetector() {
+  netpoll::MutexLock lock(&mu_);
+  g_ejected_now.fetch_sub(ejected_now_, std::memory_order_relaxed);
+}
 
 bool IsEndpointFailure(const absl::Status& status, bool answered) {
   if (status.ok()) return false;
@@ -56,6 +86,7 @@ void OutlierDetector::EjectLocked(Endpoint& endpoint, History& history, absl::Ti
   endpoint.probation_flag.store(false, std::memory_order_relaxed);
   endpoint.ejected_flag.store(true, std::memory_order_relaxed);
   ++ejections_;
+  g_ejections_total.fetch_add(1, std::memory_order_relaxed);
   NP_LOG(WARNING) << "endpoint " << endpoint.node.address << " ejected for " << time << " ("
                   << why << ", ejection " << history.ejections_in_a_row << " in a row)";
 }
@@ -175,12 +206,14 @@ void OutlierDetector::Evaluate(const std::vector<EndpointPtr>& endpoints, absl::
     }
   }
 
+  const int64_t was_ejected = ejected_now_;
   ejected_now_ = 0;
   on_probation_ = 0;
   for (const Window& w : windows) {
     ejected_now_ += w.endpoint->ejected();
     on_probation_ += w.endpoint->on_probation();
   }
+  g_ejected_now.fetch_add(ejected_now_ - was_ejected, std::memory_order_relaxed);
 }
 
 OutlierStats OutlierDetector::stats() const {

@@ -36,7 +36,13 @@ bool IsEndpointFailure(const absl::Status& status, bool answered);
 
 class OutlierDetector {
  public:
-  explicit OutlierDetector(const OutlierDetectionOptions& options) : options_(options) {}
+  // The first detector adds the process-wide families to /metrics:
+  // nprpc_client_outlier_ejections_total (counter) and
+  // nprpc_client_outlier_ejected (gauge), summed over all channels.
+  explicit OutlierDetector(const OutlierDetectionOptions& options);
+  ~OutlierDetector();
+  OutlierDetector(const OutlierDetector&) = delete;
+  OutlierDetector& operator=(const OutlierDetector&) = delete;
 
   // An attempt on `endpoint` ended. Lock-free.
   static void Record(Endpoint& endpoint, bool failed, absl::Duration latency);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "rpc/errors.h"
+#include "rpc/metrics.h"
 
 namespace nprpc {
 namespace {
@@ -68,6 +69,9 @@ TEST_F(OutlierDetectorTest, AnEndpointFailingWhileItsPeersSucceedIsEjected) {
   OutlierStats stats = detector_.stats();
   EXPECT_EQ(stats.ejections, 1);
   EXPECT_EQ(stats.ejected_now, 1);
+  const std::string text = MetricsRegistry::Default().ExportPrometheus();
+  EXPECT_NE(text.find("nprpc_client_outlier_ejections_total "), std::string::npos) << text;
+  EXPECT_NE(text.find("nprpc_client_outlier_ejected "), std::string::npos);
 }
 
 TEST_F(OutlierDetectorTest, EveryoneFailingEjectsNobody) {
