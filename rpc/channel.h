@@ -57,6 +57,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/socket.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
@@ -101,6 +102,10 @@ struct ChannelOptions {
   // or an update emptied the list for a moment) waits this long for one,
   // never past its deadline, before failing with "no server available".
   absl::Duration naming_wait = absl::Seconds(1);
+  // TCP keepalive on every connection (off by default): a server behind a
+  // blackhole (no RST, no answer) is detected after idle + interval * count
+  // instead of at each call's deadline (netpoll/socket.h).
+  netpoll::TcpKeepAliveOptions keepalive;
   // Ejects endpoints whose calls fail or are slow compared with their
   // peers' (off by default; rpc/outlier_detection.h).
   OutlierDetectionOptions outlier;
