@@ -78,13 +78,13 @@ absl::Status SetTcpKeepAlive(int fd, const TcpKeepAliveOptions& options) {
     return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
   };
   if (absl::Status s = SetKeepAlive(fd, true); !s.ok()) return s;
-  if (absl::Status s = SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(options.idle),
-                                    "TCP_KEEPIDLE");
+  if (absl::Status s =
+          SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(options.idle), "TCP_KEEPIDLE");
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds(options.interval),
-                                    "TCP_KEEPINTVL");
+  if (absl::Status s =
+          SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds(options.interval), "TCP_KEEPINTVL");
       !s.ok()) {
     return s;
   }

@@ -29,9 +29,8 @@ absl::StatusOr<std::unique_ptr<DnsNamingService>> DnsNamingService::Create(
   int port = 0;
   if (colon == absl::string_view::npos || colon == 0 ||
       !absl::SimpleAtoi(host_port.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dns naming needs 'name:port' with a port in 1..65535, got '", host_port,
-                     "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dns naming needs 'name:port' with a port in 1..65535, got '", host_port, "'"));
   }
   if (!options.resolve) options.resolve = ResolveEndpoints;
   auto service = std::unique_ptr<DnsNamingService>(
@@ -97,8 +96,8 @@ void DnsNamingService::ResolveOnce() {
     endpoints = absl::UnavailableError("no address in the answer");
   }
   if (!endpoints.ok()) {
-    NP_LOG(WARNING) << "dns://" << host_port_ << ": keeping the previous list: "
-                    << endpoints.status();
+    NP_LOG(WARNING) << "dns://" << host_port_
+                    << ": keeping the previous list: " << endpoints.status();
     return;
   }
   std::vector<ServerNode> nodes;

@@ -24,8 +24,8 @@ class FakeDns {
     DnsNamingOptions options;
     options.refresh_interval = refresh;
     options.min_resolve_interval = absl::ZeroDuration();
-    options.resolve = [this](const std::string& host_port)
-        -> absl::StatusOr<std::vector<std::string>> {
+    options.resolve =
+        [this](const std::string& host_port) -> absl::StatusOr<std::vector<std::string>> {
       netpoll::MutexLock lock(&mu_);
       last_query_ = host_port;
       return answer_;
@@ -114,7 +114,8 @@ TEST(DnsNamingService, AnEndpointFailureTriggersAResolutionBeforeTheRefresh) {
   ASSERT_TRUE(WaitFor([&] { return (*naming)->resolutions() == 1; }));
   dns.Answer({"10.0.0.9:80"});
   (*naming)->OnEndpointFailure("10.0.0.1:80");
-  ASSERT_TRUE(WaitFor([&] { return Addresses(**naming) == std::vector<std::string>{"10.0.0.9:80"}; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Addresses(**naming) == std::vector<std::string>{"10.0.0.9:80"}; }));
   EXPECT_EQ((*naming)->resolutions(), 2);
 }
 

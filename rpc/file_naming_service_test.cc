@@ -35,8 +35,7 @@ TEST(ParseServerFile, ReadsAddressesWeightsTagsAndComments) {
 TEST(ParseServerFile, ErrorsNameTheLine) {
   auto bad_weight = ParseServerFile("a:1\nb:2 weight=0\n");
   ASSERT_FALSE(bad_weight.ok());
-  EXPECT_NE(bad_weight.status().message().find("line 2"), std::string::npos)
-      << bad_weight.status();
+  EXPECT_NE(bad_weight.status().message().find("line 2"), std::string::npos) << bad_weight.status();
   EXPECT_FALSE(ParseServerFile("a:1 color=red\n").ok());
   EXPECT_FALSE(ParseServerFile("nohost\n").ok());
   EXPECT_FALSE(ParseServerFile("a:1\na:1\n").ok());

@@ -73,8 +73,8 @@ absl::StatusOr<std::shared_ptr<NamingService>> CreateNamingService(absl::string_
     if (it != registry.factories.end()) factory = it->second;
   }
   if (!factory) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown naming scheme '", scheme, "' in '", target, "' (list, dns, file or registered)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown naming scheme '", scheme, "' in '",
+                                                   target, "' (list, dns, file or registered)"));
   }
   return factory(rest);
 }

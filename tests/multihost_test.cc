@@ -165,13 +165,13 @@ class Load {
       }
       CallOptions options;
       options.info = &slot->info;
-      channel_->CallMethod("example.EchoService", "Echo", slot->request, &slot->response,
-                           options, [this, slot](absl::Status status) {
+      channel_->CallMethod("example.EchoService", "Echo", slot->request, &slot->response, options,
+                           [this, slot](absl::Status status) {
                              netpoll::MutexLock lock(&mu_);
                              Call& call = *slot->call;
                              ++call.completions;
-                             call.ok = status.ok() &&
-                                       slot->response.message() == slot->request.message();
+                             call.ok =
+                                 status.ok() && slot->response.message() == slot->request.message();
                              if (!call.ok) call.error = status.ToString();
                              call.remote = slot->info.remote_address;
                            });
@@ -205,8 +205,8 @@ class MultiHostTest : public ::testing::Test {
 
   void StartReplica(int host) {
     const std::string log = absl::StrCat(dir_, "/replica", host, ".log");
-    auto process = net_->Start(
-        host, {EchoServerPath(), absl::StrCat("--listen=", Address(host))}, log);
+    auto process =
+        net_->Start(host, {EchoServerPath(), absl::StrCat("--listen=", Address(host))}, log);
     ASSERT_TRUE(process.ok()) << process.status();
     replicas_[host] = *process;
     ASSERT_TRUE(WaitFor([&] { return absl::StrContains(ReadFile(log), "listening on"); }))
@@ -330,9 +330,9 @@ TEST_F(MultiHostTest, ClientFollowsJoinStopKillAndBlackholeWithEveryCallComplete
       "kill: %d calls, %d failed, last failure %s after the kill\n"
       "blackhole: %d calls, %d failed, last failure %s after the cut; ejections %lld\n",
       load.issued(), absl::FormatDuration(join_converge).c_str(),
-      absl::FormatDuration(stop_converge).c_str(), graceful.first, graceful.second,
-      killed.first, killed.second, absl::FormatDuration(kill_converge).c_str(),
-      blackholed.first, blackholed.second, absl::FormatDuration(blackhole_converge).c_str(),
+      absl::FormatDuration(stop_converge).c_str(), graceful.first, graceful.second, killed.first,
+      killed.second, absl::FormatDuration(kill_converge).c_str(), blackholed.first,
+      blackholed.second, absl::FormatDuration(blackhole_converge).c_str(),
       static_cast<long long>(outlier.ejections));
 
   EXPECT_EQ(graceful.second, 0) << load.FirstError(join, join_to_stop_end);

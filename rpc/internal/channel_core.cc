@@ -102,9 +102,9 @@ ChannelCore::AwaitResult ChannelCore::AwaitEndpoints(std::weak_ptr<EndpointWaite
   if (calls_gate_.closed()) return AwaitResult::kClosed;
   if (!endpoints_.empty()) return AwaitResult::kReady;
   if (waiters_.size() >= waiters_prune_at_) {
-    waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
-                                  [](const auto& w) { return w.expired(); }),
-                   waiters_.end());
+    waiters_.erase(
+        std::remove_if(waiters_.begin(), waiters_.end(), [](const auto& w) { return w.expired(); }),
+        waiters_.end());
     waiters_prune_at_ = std::max<size_t>(16, waiters_.size() * 2);
   }
   waiters_.push_back(std::move(waiter));

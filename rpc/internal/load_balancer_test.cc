@@ -1,7 +1,7 @@
 #include "rpc/internal/load_balancer.h"
 
-#include <map>
 #include <atomic>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>

@@ -87,8 +87,8 @@ void OutlierDetector::EjectLocked(Endpoint& endpoint, History& history, absl::Ti
   endpoint.ejected_flag.store(true, std::memory_order_relaxed);
   ++ejections_;
   g_ejections_total.fetch_add(1, std::memory_order_relaxed);
-  NP_LOG(WARNING) << "endpoint " << endpoint.node.address << " ejected for " << time << " ("
-                  << why << ", ejection " << history.ejections_in_a_row << " in a row)";
+  NP_LOG(WARNING) << "endpoint " << endpoint.node.address << " ejected for " << time << " (" << why
+                  << ", ejection " << history.ejections_in_a_row << " in a row)";
 }
 
 void OutlierDetector::Evaluate(const std::vector<EndpointPtr>& endpoints, absl::Time now) {
@@ -99,9 +99,9 @@ void OutlierDetector::Evaluate(const std::vector<EndpointPtr>& endpoints, absl::
     if (it != history_.end() && it->second.endpoint.lock() == e) {
       kept.emplace(e.get(), std::move(it->second));
     } else {
-      kept.emplace(e.get(), History{.endpoint = e,
-                                    .ejections_in_a_row = 0,
-                                    .ejected_until = absl::InfinitePast()});
+      kept.emplace(
+          e.get(),
+          History{.endpoint = e, .ejections_in_a_row = 0, .ejected_until = absl::InfinitePast()});
     }
   }
   history_ = std::move(kept);

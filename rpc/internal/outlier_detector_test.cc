@@ -14,8 +14,8 @@ namespace {
 std::vector<EndpointPtr> MakeEndpoints(int n) {
   std::vector<EndpointPtr> endpoints;
   for (int i = 0; i < n; ++i) {
-    endpoints.push_back(std::make_shared<Endpoint>(
-        ServerNode{absl::StrCat("10.0.0.", i, ":80")}, nullptr));
+    endpoints.push_back(
+        std::make_shared<Endpoint>(ServerNode{absl::StrCat("10.0.0.", i, ":80")}, nullptr));
   }
   return endpoints;
 }
@@ -31,8 +31,7 @@ OutlierDetectionOptions Options() {
 }
 
 // `failures` of `attempts` fail; the others take `latency`.
-void Feed(Endpoint& e, int attempts, int failures,
-          absl::Duration latency = absl::Milliseconds(1)) {
+void Feed(Endpoint& e, int attempts, int failures, absl::Duration latency = absl::Milliseconds(1)) {
   for (int i = 0; i < attempts; ++i) OutlierDetector::Record(e, i < failures, latency);
 }
 
@@ -139,9 +138,9 @@ TEST_F(OutlierDetectorTest, RepeatedEjectionsLastLongerUpToTheMaximum) {
     now_ += absl::Milliseconds(100);
     detector_.Evaluate(eps_, now_);
   }
-  EXPECT_EQ(durations, (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2),
-                                                    absl::Seconds(4), absl::Seconds(5),
-                                                    absl::Seconds(5)}));
+  EXPECT_EQ(durations,
+            (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2), absl::Seconds(4),
+                                         absl::Seconds(5), absl::Seconds(5)}));
   EXPECT_EQ(detector_.stats().ejections, 6);
 }
 

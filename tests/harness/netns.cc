@@ -38,9 +38,9 @@ absl::StatusOr<std::string> RunIp(const std::vector<std::string>& args) {
   absl::StatusOr<CommandResult> result = RunCommand(argv, absl::Seconds(20));
   if (!result.ok()) return result.status();
   if (result->exit_code != 0) {
-    return absl::InternalError(
-        absl::StrCat("ip ", absl::StrJoin(args, " "), ": exit ", result->exit_code, ": ",
-                     absl::StripAsciiWhitespace(result->output)));
+    return absl::InternalError(absl::StrCat("ip ", absl::StrJoin(args, " "), ": exit ",
+                                            result->exit_code, ": ",
+                                            absl::StripAsciiWhitespace(result->output)));
   }
   return result->output;
 }
@@ -119,9 +119,7 @@ std::string NetnsNetwork::ip(int host) const { return absl::StrCat("10.77.0.", h
 
 std::string NetnsNetwork::SwitchNs() const { return absl::StrCat(run_, "-sw"); }
 
-absl::Status NetnsNetwork::Ip(const std::vector<std::string>& args) {
-  return RunIp(args).status();
-}
+absl::Status NetnsNetwork::Ip(const std::vector<std::string>& args) { return RunIp(args).status(); }
 
 void NetnsNetwork::RemoveStale() {
   for (const std::string& name : ListNamespaces()) {
@@ -152,10 +150,10 @@ absl::Status NetnsNetwork::Setup() {
   const std::string sw = SwitchNs();
   if (absl::Status s = Ip({"netns", "add", sw}); !s.ok()) return s;
   created_.push_back(sw);
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"-n", sw, "link", "add", "br0", "type", "bridge"},
-           {"-n", sw, "link", "set", "br0", "up"},
-           {"-n", sw, "link", "set", "lo", "up"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"-n", sw, "link", "add", "br0", "type", "bridge"},
+                                             {"-n", sw, "link", "set", "br0", "up"},
+                                             {"-n", sw, "link", "set", "lo", "up"}}) {
     if (absl::Status s = Ip(args); !s.ok()) return s;
   }
   for (int i = 0; i < hosts_; ++i) {
@@ -164,8 +162,7 @@ absl::Status NetnsNetwork::Setup() {
     if (absl::Status s = Ip({"netns", "add", host}); !s.ok()) return s;
     created_.push_back(host);
     for (const auto& args : std::vector<std::vector<std::string>>{
-             {"-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
-              host},
+             {"-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host},
              {"-n", sw, "link", "set", port, "master", "br0"},
              {"-n", sw, "link", "set", port, "up"},
              {"-n", host, "addr", "add", ip(i) + "/24", "dev", "eth0"},

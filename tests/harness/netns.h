@@ -122,8 +122,8 @@ class NetnsNetwork {
   std::string SwitchNs() const;
 
   const int hosts_;
-  const std::string run_;                    // "nprpct<pid>"
-  std::vector<std::string> created_;         // namespaces to delete
+  const std::string run_;             // "nprpct<pid>"
+  std::vector<std::string> created_;  // namespaces to delete
   std::vector<std::weak_ptr<NetnsProcess>> processes_;
 };
 

@@ -52,8 +52,8 @@ absl::Status Echo(Channel& channel, absl::Duration timeout) {
   example::EchoResponse response;
   CallOptions options;
   options.timeout = timeout;
-  absl::Status status = channel.CallMethod("example.EchoService", "Echo", request, &response,
-                                           options);
+  absl::Status status =
+      channel.CallMethod("example.EchoService", "Echo", request, &response, options);
   if (status.ok() && response.message() != request.message()) {
     return absl::DataLossError("wrong echo: " + response.message());
   }
@@ -65,8 +65,8 @@ TEST(NetnsNetwork, CallsCrossHostsFailWhileCutOffAndRecoverAfterwards) {
   if (!net.ok()) GTEST_SKIP() << "no network namespaces: " << net.status();
   const std::string dir = TempDir();
   const std::string log = dir + "/server.log";
-  auto server = (*net)->Start(
-      1, {EchoServerPath(), absl::StrCat("--listen=", (*net)->ip(1), ":8000")}, log);
+  auto server =
+      (*net)->Start(1, {EchoServerPath(), absl::StrCat("--listen=", (*net)->ip(1), ":8000")}, log);
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_TRUE(WaitFor([&] { return absl::StrContains(ReadFile(log), "listening on"); }))
       << ReadFile(log);
@@ -113,8 +113,8 @@ TEST(NetnsNetwork, NamespacesAreGoneAfterDestruction) {
     ASSERT_TRUE(listed.ok());
     EXPECT_TRUE(absl::StrContains(listed->output, name)) << listed->output;
   }
-  auto listed = RunCommand({"/bin/sh", "-c", "ip netns list || /usr/sbin/ip netns list"},
-                           absl::Seconds(10));
+  auto listed =
+      RunCommand({"/bin/sh", "-c", "ip netns list || /usr/sbin/ip netns list"}, absl::Seconds(10));
   ASSERT_TRUE(listed.ok());
   EXPECT_FALSE(absl::StrContains(listed->output, name)) << listed->output;
 }
