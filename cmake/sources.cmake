@@ -60,6 +60,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/load_balancer.cc
   rpc/internal/memory_releaser.cc
   rpc/internal/metrics_sampler.cc
+  rpc/internal/outlier_detector.cc
   rpc/internal/pooled_transport.cc
   rpc/internal/process_metrics.cc
   rpc/internal/prometheus_writer.cc
@@ -71,8 +72,11 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/transport_metrics.cc
   rpc/internal/worker_pool.cc
   rpc/method_handlers.cc
+  rpc/dns_naming_service.cc
+  rpc/file_naming_service.cc
   rpc/metrics.cc
   rpc/naming_service.cc
+  rpc/naming_services.cc
   rpc/retry_policy.cc
   rpc/server.cc
   rpc/server_context.cc
