@@ -146,7 +146,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.max_unwritten_bytes = options.max_unwritten_bytes;
   protocol_options.write_timeout = options.write_timeout;
   protocol_options.authenticator = options.authenticator;
-  protocol_options.keepalive = options.keepalive;
+  protocol_options.tcp_keepalive = options.tcp_keepalive;
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
 

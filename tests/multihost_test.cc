@@ -256,10 +256,10 @@ TEST_F(MultiHostTest, ClientFollowsJoinStopKillAndBlackholeWithEveryCallComplete
   options.outlier.interval = absl::Milliseconds(200);
   options.outlier.min_requests = 5;
   options.outlier.base_ejection_time = absl::Seconds(2);
-  options.keepalive.enabled = true;
-  options.keepalive.idle = absl::Seconds(1);
-  options.keepalive.interval = absl::Seconds(1);
-  options.keepalive.count = 2;
+  options.tcp_keepalive.enabled = true;
+  options.tcp_keepalive.idle = absl::Seconds(1);
+  options.tcp_keepalive.interval = absl::Seconds(1);
+  options.tcp_keepalive.count = 2;
   auto channel = Channel::Create("file://" + servers_file_, options);
   ASSERT_TRUE(channel.ok()) << channel.status();
 

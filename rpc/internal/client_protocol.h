@@ -64,8 +64,8 @@ struct ClientProtocolOptions {
   // ChannelOptions::authenticator: the first request of every new connection
   // carries its credential. Null: none.
   std::shared_ptr<const Authenticator> authenticator{};
-  // ChannelOptions::keepalive, for every connection.
-  netpoll::TcpKeepAliveOptions keepalive{};
+  // ChannelOptions::tcp_keepalive, for every connection.
+  netpoll::TcpKeepAliveOptions tcp_keepalive{};
 };
 
 class ClientProtocol {
