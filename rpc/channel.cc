@@ -156,7 +156,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.max_receive_message_size = options.max_receive_message_size;
   protocol_options.keepalive_time = options.keepalive_time;
   protocol_options.keepalive_timeout = options.keepalive_timeout;
-  protocol_options.keepalive = options.keepalive;
+  protocol_options.tcp_keepalive = options.tcp_keepalive;
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
 

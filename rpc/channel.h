@@ -107,7 +107,7 @@ struct ChannelOptions {
   // TCP keepalive on every connection (off by default): a server behind a
   // blackhole (no RST, no answer) is detected after idle + interval * count
   // instead of at each call's deadline (netpoll/socket.h).
-  netpoll::TcpKeepAliveOptions keepalive;
+  netpoll::TcpKeepAliveOptions tcp_keepalive;
   // Ejects endpoints whose calls fail or are slow compared with their
   // peers' (off by default; rpc/outlier_detection.h).
   OutlierDetectionOptions outlier;

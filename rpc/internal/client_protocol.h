@@ -70,8 +70,8 @@ struct ClientProtocolOptions {
   size_t max_receive_message_size = size_t{4} << 20;
   absl::Duration keepalive_time = absl::InfiniteDuration();
   absl::Duration keepalive_timeout = absl::Seconds(20);
-  // ChannelOptions::keepalive, for every connection.
-  netpoll::TcpKeepAliveOptions keepalive{};
+  // ChannelOptions::tcp_keepalive, for every connection.
+  netpoll::TcpKeepAliveOptions tcp_keepalive{};
 };
 
 class ClientProtocol {
