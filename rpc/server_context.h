@@ -178,6 +178,9 @@ class ServerContext {
   // Marks the call cancelled (IsCancelled() turns true) and runs the
   // OnCancel() callbacks, the first time only. Any thread.
   void Cancel();
+  // The handler completed the call: OnCancel() callbacks will never run and
+  // are destroyed now (they may hold the call). Any thread.
+  void DropCancelCallbacks();
   // A flag the server raises when the call's connection closes; IsCancelled()
   // reads it. Shared by every call of one connection.
   void set_connection_closed_flag(std::shared_ptr<const std::atomic<bool>> flag) {
@@ -194,6 +197,7 @@ class ServerContext {
   netpoll::Mutex cancel_mu_;
   // OnCancel() callbacks waiting for Cancel(); taken (and run) by it.
   std::vector<absl::AnyInvocable<void()>> on_cancel_ ABSL_GUARDED_BY(cancel_mu_);
+  std::atomic<bool> has_on_cancel_{false};  // on_cancel_ may be non-empty
   std::shared_ptr<const std::atomic<bool>> connection_closed_;  // may be null
 
   UserFields request_user_fields_;

@@ -67,7 +67,9 @@ struct GrpcStream {
   google::protobuf::Message* read_msg = nullptr;
   StreamCallback read_done;
   // ------------------------------------------------ Response side
-  std::shared_ptr<GrpcCall> call;  // until the stream closes
+  // The call, while anyone (handler, queue, Responder) holds it: a handler
+  // that drops its stream without Finish() ends it (~GrpcCall).
+  std::weak_ptr<GrpcCall> call;
   bool answered = false;           // trailers (or RST) submitted: nothing more to send
   bool headers_sent = false;
   bool deferred = false;  // ReadData() returned NGHTTP2_ERR_DEFERRED
@@ -119,6 +121,11 @@ class GrpcCall final : public ServerCall, public ServerStreamCore {
   GrpcCall(std::shared_ptr<ServerCore> core, netpoll::ConnectionPtr conn,
            std::shared_ptr<GrpcSession> session, MethodEntry* method,
            std::shared_ptr<GrpcStream> stream, std::vector<CompressType> accepted);
+  // A streaming handler that dropped its stream without Finish() ends the
+  // call with INTERNAL (the slot goes back, the client gets trailers).
+  ~GrpcCall() override {
+    if (!finished()) Complete(absl::InternalError("the handler dropped the stream unfinished"));
+  }
 
   // Unary: the request message, before Start().
   void set_request(grpc_wire::MessageDeframer::Message message, CompressType encoding) {
@@ -686,9 +693,9 @@ void GrpcSession::OnRequestHeaders(const std::shared_ptr<GrpcStream>& stream) {
     stream->request_encoding = *encoding;
   }
   if (stream->method->stream_kind != StreamKind::kUnary) {
+    stream->started = true;
     std::shared_ptr<GrpcCall> call = NewCall(stream);
     if (call == nullptr) return;
-    stream->started = true;
     stream->call = call;
     Recharge(stream);
     core_->Start(call);
@@ -916,8 +923,8 @@ void GrpcSession::DeliverRead(const std::shared_ptr<GrpcStream>& stream) {
 
 void GrpcSession::FailStream(const std::shared_ptr<GrpcStream>& stream,
                              const absl::Status& status) {
-  if (stream->call != nullptr) {
-    stream->call->FinishByServer(status);  // its answer arrives through OnAnswer
+  if (std::shared_ptr<GrpcCall> call = stream->call.lock(); call != nullptr) {
+    call->FinishByServer(status);  // its answer arrives through OnAnswer
     return;
   }
   if (stream->method != nullptr && !stream->started) {
@@ -1088,11 +1095,12 @@ void GrpcSession::CloseStream(const std::shared_ptr<GrpcStream>& stream, bool ca
   stream->out.Clear();
   stream->ready.clear();
   Recharge(stream);
-  if (std::shared_ptr<GrpcCall> call = std::move(stream->call); call != nullptr) {
-    if (cancelled && !stream->answered) {
+  if (stream->started) {
+    if (std::shared_ptr<GrpcCall> call = stream->call.lock();
+        call != nullptr && cancelled && !stream->answered) {
       call->FinishByServer(absl::CancelledError("the client cancelled the call"));
     }
-  } else if (stream->method != nullptr && !stream->started) {
+  } else if (stream->method != nullptr) {
     core_->CountRefused(stream->method, ELOGOFF);  // reset before its request was whole
   }
   if (closing_ || closed_) return;
@@ -1214,7 +1222,7 @@ void GrpcSession::OnClosed(const netpoll::ConnectionPtr& conn) {
       Post(std::move(stream->write_done), false);
       stream->write_done = nullptr;
     }
-    if (std::shared_ptr<GrpcCall> call = std::move(stream->call);
+    if (std::shared_ptr<GrpcCall> call = stream->call.lock();
         call != nullptr && !stream->answered) {
       call->FinishByServer(absl::UnavailableError("the connection closed"));
     }

@@ -226,6 +226,12 @@ class GrpcProtocolTest : public ::testing::Test {
                                               });
                                             }))
                     .ok());
+    // Drops its stream without Finish().
+    ASSERT_TRUE(streams
+                    ->AddMethod("Drop", std::make_unique<StreamHandler>(
+                                            StreamKind::kServerStreaming, Mode::kIoLoop,
+                                            [](std::shared_ptr<ServerStreamCore>) {}))
+                    .ok());
     ASSERT_TRUE(server_->AddService(std::move(streams)).ok());
     ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
   }
@@ -465,6 +471,16 @@ TEST_F(GrpcProtocolTest, HandlerCancellingEndsTheClientsCall) {
   auto client = Connect();
   H2Client::Stream stream = Unary(*client, "/example.EchoService/Fail", Request("stop", 1));
   EXPECT_EQ(stream.Status(), "1");  // CANCELLED
+}
+
+TEST_F(GrpcProtocolTest, HandlerThatDropsItsStreamEndsTheCallWithInternal) {
+  auto client = Connect();
+  const int32_t id = client->StartCall("/test.Streams/Drop");
+  client->SendMessage(id, Request("m"), true);
+  ASSERT_TRUE(client->WaitClosed(id));
+  EXPECT_EQ(client->stream(id).Status(), "13");
+  EXPECT_TRUE(netpoll::testing::WaitFor(
+      [&] { return server_->Stats().methods["test.Streams/Drop"].in_flight == 0; }));
 }
 
 TEST_F(GrpcProtocolTest, ShutdownSendsGoawayAndLetsOpenStreamsFinish) {

@@ -203,7 +203,11 @@ void ServerCall::Finish(const absl::Status& status, bool by_handler) {
     }
     return;
   }
-  if (!by_handler) ctx_.Cancel();
+  if (!by_handler) {
+    ctx_.Cancel();
+  } else {
+    ctx_.DropCancelCallbacks();
+  }
   netpoll::TimerId timer = timer_.exchange(netpoll::kInvalidTimerId, std::memory_order_acq_rel);
   netpoll::LinkBuffer out;
   const bool ok = EncodeAnswer(status, status.ok() ? response_.get() : nullptr, by_handler, out);
