@@ -39,6 +39,8 @@ constexpr size_t kCallOverheadBytes = 1024;
 // The connection-level receive window: large, since each stream's own
 // window (ServerOptions::grpc_stream_window_bytes) bounds what it buffers.
 constexpr int32_t kConnectionWindowBytes = 16 << 20;
+// After the peer closed its side, answers still owed get this long.
+constexpr absl::Duration kPeerClosedGrace = absl::Seconds(10);
 
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
@@ -1188,10 +1190,32 @@ void GrpcSession::OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_byt
 void GrpcSession::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
   conn->loop()->AssertInLoopThread();
   peer_closed_ = true;
-  if (streams_.empty() && !closing_) {
-    closing_ = true;
-    conn->CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+  if (closed_ || closing_) return;
+  // Nothing more arrives: streams still waiting for requests never get
+  // them (they are cancelled); whole requests are still answered, within
+  // the windows the peer gave, for at most kPeerClosedGrace.
+  std::vector<std::shared_ptr<GrpcStream>> waiting;
+  for (const auto& [id, stream] : streams_) {
+    if (!stream->remote_closed) waiting.push_back(stream);
   }
+  for (const std::shared_ptr<GrpcStream>& stream : waiting) {
+    if (h2_ != nullptr) {
+      nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_CANCEL);
+    }
+  }
+  Flush();  // the resets close those streams (OnStreamClose)
+  if (closing_ || closed_) return;
+  if (streams_.empty()) {
+    closing_ = true;
+    Flush();
+    return;
+  }
+  std::weak_ptr<netpoll::Connection> weak = conn;
+  loop_->RunAfter(kPeerClosedGrace, [weak] {
+    if (netpoll::ConnectionPtr c = weak.lock()) {
+      c->Close(absl::UnavailableError("HTTP/2 peer closed; its answers did not fit its windows"));
+    }
+  });
 }
 
 void GrpcSession::OnServerStopping(const netpoll::ConnectionPtr& conn) {
@@ -1222,8 +1246,10 @@ void GrpcSession::OnClosed(const netpoll::ConnectionPtr& conn) {
       Post(std::move(stream->write_done), false);
       stream->write_done = nullptr;
     }
-    if (std::shared_ptr<GrpcCall> call = stream->call.lock();
-        call != nullptr && !stream->answered) {
+    if (!stream->started) {
+      if (stream->method != nullptr) core_->CountRefused(stream->method, ELOGOFF);
+    } else if (std::shared_ptr<GrpcCall> call = stream->call.lock();
+               call != nullptr && !stream->answered) {
       call->FinishByServer(absl::UnavailableError("the connection closed"));
     }
   }
