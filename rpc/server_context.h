@@ -197,7 +197,7 @@ class ServerContext {
   netpoll::Mutex cancel_mu_;
   // OnCancel() callbacks waiting for Cancel(); taken (and run) by it.
   std::vector<absl::AnyInvocable<void()>> on_cancel_ ABSL_GUARDED_BY(cancel_mu_);
-  std::atomic<bool> has_on_cancel_{false};  // on_cancel_ may be non-empty
+  std::atomic<bool> has_on_cancel_{false};                      // on_cancel_ may be non-empty
   std::shared_ptr<const std::atomic<bool>> connection_closed_;  // may be null
 
   UserFields request_user_fields_;

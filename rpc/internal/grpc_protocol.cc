@@ -72,10 +72,10 @@ struct GrpcStream {
   // The call, while anyone (handler, queue, Responder) holds it: a handler
   // that drops its stream without Finish() ends it (~GrpcCall).
   std::weak_ptr<GrpcCall> call;
-  bool answered = false;           // trailers (or RST) submitted: nothing more to send
+  bool answered = false;  // trailers (or RST) submitted: nothing more to send
   bool headers_sent = false;
-  bool deferred = false;  // ReadData() returned NGHTTP2_ERR_DEFERRED
-  netpoll::LinkBuffer out;  // framed response messages waiting for the window
+  bool deferred = false;      // ReadData() returned NGHTTP2_ERR_DEFERRED
+  netpoll::LinkBuffer out;    // framed response messages waiting for the window
   StreamCallback write_done;  // runs when `out` is under kGrpcStreamSendBuffer
   bool finishing = false;     // send `trailers` once `out` is sent
   Metadata trailers;
@@ -204,10 +204,9 @@ class GrpcSession final : public ServerSession, public std::enable_shared_from_t
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
                       void* user);
   static int OnFrameRecv(nghttp2_session* h2, const nghttp2_frame* frame, void* user);
-  static int OnDataChunk(nghttp2_session* h2, uint8_t flags, int32_t stream_id,
-                         const uint8_t* data, size_t len, void* user);
-  static int OnStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t error_code,
-                           void* user);
+  static int OnDataChunk(nghttp2_session* h2, uint8_t flags, int32_t stream_id, const uint8_t* data,
+                         size_t len, void* user);
+  static int OnStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t error_code, void* user);
   static int OnFrameSend(nghttp2_session* h2, const nghttp2_frame* frame, void* user);
   static ssize_t ReadData(nghttp2_session* h2, int32_t stream_id, uint8_t* buf, size_t length,
                           uint32_t* data_flags, nghttp2_data_source* source, void* user);
@@ -298,9 +297,9 @@ absl::Status GrpcCall::ParseRequest(google::protobuf::Message& request) {
                                                  "maximum of ",
                                                  max, " bytes"));
       }
-      return MakeRpcError(EINTERNAL, absl::StrCat("Fail to decompress request (",
-                                                  grpc_wire::EncodingName(request_encoding_),
-                                                  "): ", s.message()));
+      return MakeRpcError(
+          EINTERNAL, absl::StrCat("Fail to decompress request (",
+                                  grpc_wire::EncodingName(request_encoding_), "): ", s.message()));
     }
     if (!TryChargeBudget(plain.Len())) {
       core().CountRefusedDecompression();
@@ -367,37 +366,35 @@ bool GrpcCall::EncodeAnswer(const absl::Status& status, const google::protobuf::
 void GrpcCall::Deliver(netpoll::LinkBuffer answer, netpoll::TimerId timer) {
   // Queued, never run here: a streaming handler's Write()s queued before
   // its Finish() must reach the stream first.
-  core().QueueOnLoop(connection()->loop(),
-                     [session = grpc_session_, conn = connection(), stream = stream_,
-                      message = std::move(answer), answer = std::move(answer_), timer,
-                      held = held_bytes()]() mutable {
-                       session->OnAnswer(conn, stream, std::move(message), std::move(answer),
-                                         timer, held);
-                     });
+  core().QueueOnLoop(
+      connection()->loop(),
+      [session = grpc_session_, conn = connection(), stream = stream_, message = std::move(answer),
+       answer = std::move(answer_), timer, held = held_bytes()]() mutable {
+        session->OnAnswer(conn, stream, std::move(message), std::move(answer), timer, held);
+      });
 }
 
 void GrpcCall::Read(google::protobuf::Message* msg, StreamCallback done) {
-  core().QueueOnLoop(connection()->loop(),
-                     [session = grpc_session_, stream = stream_, msg, done = std::move(done)]() mutable {
-                       session->OnRead(stream, msg, std::move(done));
-                     });
+  core().QueueOnLoop(connection()->loop(), [session = grpc_session_, stream = stream_, msg,
+                                            done = std::move(done)]() mutable {
+    session->OnRead(stream, msg, std::move(done));
+  });
 }
 
 void GrpcCall::Write(const google::protobuf::Message& msg, StreamCallback done) {
   netpoll::LinkBuffer framed;
   if (absl::Status s = FrameMessage(msg, framed); !s.ok()) {
-    NP_LOG(ERROR) << "cannot serialize a response message of " << method()->full_name << ": "
-                  << s;
+    NP_LOG(ERROR) << "cannot serialize a response message of " << method()->full_name << ": " << s;
     FinishByServer(absl::InternalError(absl::StrCat("Fail to serialize response: ", s.message())));
     core().QueueOnLoop(connection()->loop(), [done = std::move(done)]() mutable { done(false); });
     return;
   }
   std::optional<Metadata> initial = TakeInitialMetadata();
-  core().QueueOnLoop(connection()->loop(), [session = grpc_session_, stream = stream_,
-                                    framed = std::move(framed), initial = std::move(initial),
-                                    done = std::move(done)]() mutable {
-    session->OnWrite(stream, std::move(framed), std::move(initial), std::move(done));
-  });
+  core().QueueOnLoop(
+      connection()->loop(), [session = grpc_session_, stream = stream_, framed = std::move(framed),
+                             initial = std::move(initial), done = std::move(done)]() mutable {
+        session->OnWrite(stream, std::move(framed), std::move(initial), std::move(done));
+      });
 }
 
 // ---------------------------------------------------------------- GrpcSession
@@ -466,9 +463,9 @@ void GrpcSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffe
   ssize_t error = 0;
   in_h2_ = true;
   input.ForEachChunk([&](absl::string_view chunk) {
-    if (error < 0 || closed_) return;
-    const ssize_t rv = nghttp2_session_mem_recv(h2_, reinterpret_cast<const uint8_t*>(chunk.data()),
-                                                chunk.size());
+    if (error < 0 || closed_ || closing_) return;
+    const ssize_t rv =
+        nghttp2_session_mem_recv(h2_, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size());
     if (rv < 0) error = rv;
   });
   in_h2_ = false;
@@ -476,8 +473,8 @@ void GrpcSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffe
   if (closed_) return;
   if (error < 0) {
     core_->CountProtocolError();
-    NP_LOG(WARNING) << "closing HTTP/2 connection from " << conn->peer_address().ToString()
-                    << ": " << nghttp2_strerror(static_cast<int>(error));
+    NP_LOG(WARNING) << "closing HTTP/2 connection from " << conn->peer_address().ToString() << ": "
+                    << nghttp2_strerror(static_cast<int>(error));
     if (error == NGHTTP2_ERR_FLOODED || error == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
       closing_ = true;
       conn->Close(absl::InvalidArgumentError(
@@ -495,14 +492,16 @@ void GrpcSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffe
 int GrpcSession::OnBeginHeaders(nghttp2_session* /*h2*/, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<GrpcSession*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  // Terminated (GOAWAY sent): the rest of the input starts nothing.
+  if (self->closing_ || self->closed_) return 0;
   self->streams_.emplace(frame->hd.stream_id,
                          std::make_shared<GrpcStream>(frame->hd.stream_id, self->max_message_));
   return 0;
 }
 
-int GrpcSession::OnHeader(nghttp2_session* /*h2*/, const nghttp2_frame* frame,
-                          const uint8_t* name, size_t namelen, const uint8_t* value,
-                          size_t valuelen, uint8_t /*flags*/, void* user) {
+int GrpcSession::OnHeader(nghttp2_session* /*h2*/, const nghttp2_frame* frame, const uint8_t* name,
+                          size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+                          void* user) {
   auto* self = static_cast<GrpcSession*>(user);
   std::shared_ptr<GrpcStream> stream = self->Find(frame->hd.stream_id);
   if (stream == nullptr || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers
@@ -632,9 +631,9 @@ ssize_t GrpcSession::ReadData(nghttp2_session* h2, int32_t stream_id, uint8_t* b
 
 void GrpcSession::OnRequestHeaders(const std::shared_ptr<GrpcStream>& stream) {
   if (stream->headers_too_large) {
-    AnswerWithoutCall(stream, absl::ResourceExhaustedError(absl::StrCat(
-                                  "request headers larger than the maximum of ",
-                                  max_header_bytes_, " bytes")));
+    AnswerWithoutCall(
+        stream, absl::ResourceExhaustedError(absl::StrCat(
+                    "request headers larger than the maximum of ", max_header_bytes_, " bytes")));
     return;
   }
   absl::string_view method, path, content_type;
@@ -644,18 +643,18 @@ void GrpcSession::OnRequestHeaders(const std::shared_ptr<GrpcStream>& stream) {
     if (name == "content-type") content_type = value;
   }
   if (method != "POST") {
-    AnswerWithoutCall(stream,
-                      absl::UnimplementedError(absl::StrCat("HTTP method ",
-                                                            BoundedQuote(method, kMaxQuotedName),
-                                                            " is not served: gRPC calls are POST")),
-                      405);
+    AnswerWithoutCall(
+        stream,
+        absl::UnimplementedError(absl::StrCat("HTTP method ", BoundedQuote(method, kMaxQuotedName),
+                                              " is not served: gRPC calls are POST")),
+        405);
     return;
   }
   if (!grpc_wire::IsGrpcContentType(content_type)) {
     AnswerWithoutCall(stream,
-                      absl::InternalError(absl::StrCat(
-                          "content-type ", BoundedQuote(content_type, kMaxQuotedName),
-                          " is not served: use application/grpc")),
+                      absl::InternalError(absl::StrCat("content-type ",
+                                                       BoundedQuote(content_type, kMaxQuotedName),
+                                                       " is not served: use application/grpc")),
                       415);
     return;
   }
@@ -685,11 +684,11 @@ void GrpcSession::OnRequestHeaders(const std::shared_ptr<GrpcStream>& stream) {
     if (!encoding.has_value()) {
       core_->CountRefused(stream->method, ENOMETHOD);
       stream->method = nullptr;
-      AnswerWithoutCall(stream,
-                        absl::UnimplementedError(absl::StrCat(
-                            "grpc-encoding ", BoundedQuote(value, kMaxQuotedName),
-                            " is not supported")),
-                        200, {{"grpc-accept-encoding", std::string(grpc_wire::kAcceptEncoding)}});
+      AnswerWithoutCall(
+          stream,
+          absl::UnimplementedError(absl::StrCat(
+              "grpc-encoding ", BoundedQuote(value, kMaxQuotedName), " is not supported")),
+          200, {{"grpc-accept-encoding", std::string(grpc_wire::kAcceptEncoding)}});
       return;
     }
     stream->request_encoding = *encoding;
@@ -708,9 +707,9 @@ void GrpcSession::OnRemoteClosed(const std::shared_ptr<GrpcStream>& stream) {
   stream->remote_closed = true;
   if (stream->answered) return;
   if (stream->deframer.buffered() > 0) {
-    FailStream(stream, absl::InternalError(absl::StrCat("the request ended inside a message (",
-                                                        stream->deframer.buffered(),
-                                                        " bytes of it)")));
+    FailStream(stream,
+               absl::InternalError(absl::StrCat("the request ended inside a message (",
+                                                stream->deframer.buffered(), " bytes of it)")));
     return;
   }
   if (stream->method == nullptr) return;  // answered already or never a call
@@ -729,10 +728,10 @@ void GrpcSession::StartUnary(const std::shared_ptr<GrpcStream>& stream) {
   stream->started = true;
   if (stream->ready.size() != 1) {
     core_->CountRefused(stream->method, EREQUEST);
-    AnswerWithoutCall(stream, absl::InternalError(stream->ready.empty()
-                                                      ? "missing request message"
-                                                      : "more than one request message in a "
-                                                        "unary call"));
+    AnswerWithoutCall(
+        stream, absl::InternalError(stream->ready.empty() ? "missing request message"
+                                                          : "more than one request message in a "
+                                                            "unary call"));
     return;
   }
   std::shared_ptr<GrpcCall> call = NewCall(stream);
@@ -740,10 +739,10 @@ void GrpcSession::StartUnary(const std::shared_ptr<GrpcStream>& stream) {
   grpc_wire::MessageDeframer::Message message = std::move(stream->ready.front());
   stream->ready.clear();
   const size_t bytes = message.payload.Len();
-  // The message moves to the call: its bytes and the message they become.
-  const size_t held = 2 * bytes + kCallOverheadBytes;
-  conn_->ChargeHeld(static_cast<int64_t>(held));
-  call->set_held_bytes(held);
+  // The message moves to the call: its bytes and the message they become
+  // (NewCall charged the call itself).
+  conn_->ChargeHeld(static_cast<int64_t>(2 * bytes));
+  call->set_held_bytes(2 * bytes + kCallOverheadBytes);
   call->set_request_bytes(bytes + grpc_wire::kPrefixSize);
   call->set_request(std::move(message), stream->request_encoding);
   stream->call = call;
@@ -770,8 +769,8 @@ std::shared_ptr<GrpcCall> GrpcSession::NewCall(const std::shared_ptr<GrpcStream>
       core_->CountRefused(method, ERPCAUTH);
       NP_LOG(WARNING) << "gRPC call from " << conn_->peer_address().ToString()
                       << " refused: authentication failed: " << verified;
-      AnswerWithoutCall(stream, absl::UnauthenticatedError(absl::StrCat(
-                                    "Fail to authenticate: ", verified.message())));
+      AnswerWithoutCall(stream, absl::UnauthenticatedError(
+                                    absl::StrCat("Fail to authenticate: ", verified.message())));
       return nullptr;
     }
     authenticated_ = true;

@@ -124,8 +124,8 @@ class GrpcProtocolTest : public ::testing::Test {
     options.num_worker_threads = 4;
     options.brpc_error_prefix = false;
     server_ = std::make_unique<Server>(std::move(options));
-    auto echo = std::make_unique<Service>(EchoRequest::descriptor()->file()->FindServiceByName(
-        "EchoService"));
+    auto echo = std::make_unique<Service>(
+        EchoRequest::descriptor()->file()->FindServiceByName("EchoService"));
     ASSERT_TRUE(echo->AddMethod("Echo",
                                 [](ServerContext& ctx, const google::protobuf::Message& req,
                                    google::protobuf::Message* resp) {
@@ -148,20 +148,19 @@ class GrpcProtocolTest : public ::testing::Test {
                                 [](ServerContext&, const google::protobuf::Message& req,
                                    google::protobuf::Message*) {
                                   const auto& request = static_cast<const EchoRequest&>(req);
-                                  return absl::Status(
-                                      static_cast<absl::StatusCode>(request.code()),
-                                      request.message());
+                                  return absl::Status(static_cast<absl::StatusCode>(request.code()),
+                                                      request.message());
                                 })
                     .ok());
     // Answers only when cancelled (deadline, client reset).
-    ASSERT_TRUE(echo->AddAsyncMethod("Missing", [this](ServerContext& ctx,
-                                                       const google::protobuf::Message&,
-                                                       google::protobuf::Message*, Responder done) {
-                      ctx.OnCancel([this, done] {
-                        cancelled_.Notify();
-                        done(absl::CancelledError("cancelled"));
-                      });
-                    })
+    ASSERT_TRUE(echo->AddAsyncMethod("Missing",
+                                     [this](ServerContext& ctx, const google::protobuf::Message&,
+                                            google::protobuf::Message*, Responder done) {
+                                       ctx.OnCancel([this, done] {
+                                         cancelled_.Notify();
+                                         done(absl::CancelledError("cancelled"));
+                                       });
+                                     })
                     .ok());
     ASSERT_TRUE(server_->AddService(std::move(echo)).ok());
 
@@ -174,46 +173,45 @@ class GrpcProtocolTest : public ::testing::Test {
                                               std::make_shared<BidiEcho>(std::move(stream))->Next();
                                             }))
                     .ok());
-    ASSERT_TRUE(
-        streams
-            ->AddMethod("ServerStream",
-                        std::make_unique<StreamHandler>(
-                            StreamKind::kServerStreaming, Mode::kWorkerPool,
-                            [this](std::shared_ptr<ServerStreamCore> stream) {
-                              EchoRequest request;
-                              if (!SyncRead(*stream, &request)) {
-                                stream->Finish(absl::InvalidArgumentError("no request"));
-                                return;
-                              }
-                              EchoResponse response;
-                              response.set_message(request.message());
-                              for (int i = 0; i < request.code(); ++i) {
-                                if (!SyncWrite(*stream, response)) break;
-                                writes_done_.fetch_add(1);
-                              }
-                              stream->Finish(absl::OkStatus());
-                            }))
-            .ok());
     ASSERT_TRUE(streams
-                    ->AddMethod("ClientStream",
+                    ->AddMethod("ServerStream",
                                 std::make_unique<StreamHandler>(
-                                    StreamKind::kClientStreaming, Mode::kWorkerPool,
-                                    [](std::shared_ptr<ServerStreamCore> stream) {
+                                    StreamKind::kServerStreaming, Mode::kWorkerPool,
+                                    [this](std::shared_ptr<ServerStreamCore> stream) {
                                       EchoRequest request;
-                                      std::string all;
-                                      int n = 0;
-                                      while (SyncRead(*stream, &request)) {
-                                        absl::StrAppend(&all, request.message());
-                                        ++n;
+                                      if (!SyncRead(*stream, &request)) {
+                                        stream->Finish(absl::InvalidArgumentError("no request"));
+                                        return;
                                       }
                                       EchoResponse response;
-                                      response.set_message(absl::StrCat(n, ":", all));
-                                      stream->context().response_trailers()["x-count"] =
-                                          absl::StrCat(n);
-                                      SyncWrite(*stream, response);
+                                      response.set_message(request.message());
+                                      for (int i = 0; i < request.code(); ++i) {
+                                        if (!SyncWrite(*stream, response)) break;
+                                        writes_done_.fetch_add(1);
+                                      }
                                       stream->Finish(absl::OkStatus());
                                     }))
                     .ok());
+    ASSERT_TRUE(
+        streams
+            ->AddMethod("ClientStream", std::make_unique<StreamHandler>(
+                                            StreamKind::kClientStreaming, Mode::kWorkerPool,
+                                            [](std::shared_ptr<ServerStreamCore> stream) {
+                                              EchoRequest request;
+                                              std::string all;
+                                              int n = 0;
+                                              while (SyncRead(*stream, &request)) {
+                                                absl::StrAppend(&all, request.message());
+                                                ++n;
+                                              }
+                                              EchoResponse response;
+                                              response.set_message(absl::StrCat(n, ":", all));
+                                              stream->context().response_trailers()["x-count"] =
+                                                  absl::StrCat(n);
+                                              SyncWrite(*stream, response);
+                                              stream->Finish(absl::OkStatus());
+                                            }))
+            .ok());
     // Never reads; ends when cancelled.
     ASSERT_TRUE(streams
                     ->AddMethod("Hang", std::make_unique<StreamHandler>(
@@ -367,10 +365,9 @@ TEST_F(GrpcProtocolTest, GzipRequestAndGzipResponse) {
   netpoll::LinkBuffer plain, compressed;
   plain.WriteString(Request(std::string(1000, 'z')));
   ASSERT_TRUE(Compress(CompressType::kGzip, plain, compressed).ok());
-  const int32_t id =
-      client->StartCall("/example.EchoService/Echo", {{"grpc-encoding", "gzip"},
-                                                      {"grpc-accept-encoding", "gzip"},
-                                                      {"x-compress", "1"}});
+  const int32_t id = client->StartCall(
+      "/example.EchoService/Echo",
+      {{"grpc-encoding", "gzip"}, {"grpc-accept-encoding", "gzip"}, {"x-compress", "1"}});
   client->SendMessage(id, compressed.ToString(), true, /*compressed=*/true);
   ASSERT_TRUE(client->WaitClosed(id));
   H2Client::Stream& stream = client->stream(id);
@@ -422,7 +419,8 @@ TEST_F(GrpcProtocolTest, BidiStreamingEchoesEachMessageInTurn) {
   const int32_t id = client->StartCall("/test.Streams/Bidi");
   for (int i = 0; i < 5; ++i) {
     client->SendMessage(id, Request(absl::StrCat("ping", i)), false);
-    ASSERT_TRUE(client->Pump([&] { return client->stream(id).Messages().size() == size_t(i + 1); }));
+    ASSERT_TRUE(
+        client->Pump([&] { return client->stream(id).Messages().size() == size_t(i + 1); }));
     EXPECT_EQ(ResponseMessage(client->stream(id).Messages()[i]), absl::StrCat("ping", i));
   }
   client->SendData(id, "", true);
@@ -581,8 +579,7 @@ TEST_F(GrpcProtocolTest, StreamingMethodOverBaiduStdFailsClearly) {
   EchoResponse response;
   absl::Status s = (*channel)->CallMethod("test.Streams", "ServerStream", request, &response);
   EXPECT_EQ(ErrorCodeOf(s), ENOMETHOD) << s;
-  EXPECT_NE(s.message().find("server streaming method: call it over gRPC"), std::string::npos)
-      << s;
+  EXPECT_NE(s.message().find("server streaming method: call it over gRPC"), std::string::npos) << s;
   // Unary methods of the server still work over baidu_std.
   EXPECT_TRUE((*channel)->CallMethod("example.EchoService", "Echo", request, &response).ok());
 }

@@ -185,10 +185,9 @@ void ServerCall::ReleaseBudget(size_t n) {
 }
 
 void ServerCall::Deliver(netpoll::LinkBuffer answer, netpoll::TimerId timer) {
-  core_->Send(conn_, std::move(answer), timer,
-              [session = session_, conn = conn_, held = held_bytes_] {
-                session->OnCallDone(conn, held);
-              });
+  core_->Send(
+      conn_, std::move(answer), timer,
+      [session = session_, conn = conn_, held = held_bytes_] { session->OnCallDone(conn, held); });
 }
 
 void ServerCall::FinishByServer(int32_t code, absl::string_view text) {

@@ -168,12 +168,12 @@ Server& GetServer() {
                                          }))
                  .ok());
     NP_CHECK(streams
-                 ->AddMethod("Server", std::make_unique<StreamHandler>(
-                                           StreamKind::kServerStreaming, Mode::kWorkerPool,
-                                           [](std::shared_ptr<ServerStreamCore> stream) {
-                                             std::make_shared<ServerStreamer>(std::move(stream))
-                                                 ->Start();
-                                           }))
+                 ->AddMethod("Server",
+                             std::make_unique<StreamHandler>(
+                                 StreamKind::kServerStreaming, Mode::kWorkerPool,
+                                 [](std::shared_ptr<ServerStreamCore> stream) {
+                                   std::make_shared<ServerStreamer>(std::move(stream))->Start();
+                                 }))
                  .ok());
     NP_CHECK(s->AddService(std::move(streams)).ok());
     absl::Status started = s->Start("127.0.0.1:0");
@@ -228,7 +228,8 @@ std::vector<std::string> Chunks(uint8_t seed, absl::string_view rest) {
   size_t at = 0;
   while (at < all.size()) {
     // Mostly whole, sometimes byte by byte, sometimes in between.
-    const size_t max = seed % 3 == 0 ? all.size() : (seed % 3 == 1 ? 1 + rng() % 7 : 1 + rng() % 300);
+    const size_t max =
+        seed % 3 == 0 ? all.size() : (seed % 3 == 1 ? 1 + rng() % 7 : 1 + rng() % 300);
     const size_t n = std::min(all.size() - at, max);
     chunks.push_back(all.substr(at, n));
     at += n;
@@ -264,8 +265,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (::poll(&p, 1, 100) <= 0) continue;
     if ((p.revents & POLLOUT) != 0 && !write_closed) {
       const std::string& c = chunks[chunk];
-      const ssize_t n = ::send(fd, c.data() + offset, c.size() - offset,
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n =
+          ::send(fd, c.data() + offset, c.size() - offset, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         offset += static_cast<size_t>(n);
         if (offset == c.size()) {
