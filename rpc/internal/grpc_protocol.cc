@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <optional>
@@ -39,10 +42,59 @@ constexpr size_t kCallOverheadBytes = 1024;
 // The connection-level receive window: large, since each stream's own
 // window (ServerOptions::grpc_stream_window_bytes) bounds what it buffers.
 constexpr int32_t kConnectionWindowBytes = 16 << 20;
+// After a GOAWAY for an error, the peer's input is read and dropped for at
+// most this long and this much before the connection closes.
+constexpr absl::Duration kLingerTime = absl::Seconds(2);
+constexpr size_t kLingerBytes = size_t{1} << 20;
 // After the peer closed its side, answers still owed get this long.
 constexpr absl::Duration kPeerClosedGrace = absl::Seconds(10);
 
 using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// nghttp2's allocations of one session (HPACK tables, stream states, queued
+// frames), counted so that the session charges them to the memory budget.
+// Each block carries its size in a header.
+struct H2Memory {
+  int64_t allocated = 0;
+};
+constexpr size_t kAllocHeader = alignof(std::max_align_t);
+
+void* H2Malloc(size_t size, void* user) {
+  auto* base = static_cast<char*>(std::malloc(size + kAllocHeader));
+  if (base == nullptr) return nullptr;
+  std::memcpy(base, &size, sizeof(size));
+  static_cast<H2Memory*>(user)->allocated += static_cast<int64_t>(size);
+  return base + kAllocHeader;
+}
+
+void H2Free(void* ptr, void* user) {
+  if (ptr == nullptr) return;
+  char* base = static_cast<char*>(ptr) - kAllocHeader;
+  size_t size = 0;
+  std::memcpy(&size, base, sizeof(size));
+  static_cast<H2Memory*>(user)->allocated -= static_cast<int64_t>(size);
+  std::free(base);
+}
+
+void* H2Calloc(size_t n, size_t size, void* user) {
+  if (size != 0 && n > std::numeric_limits<size_t>::max() / size) return nullptr;
+  void* ptr = H2Malloc(n * size, user);
+  if (ptr != nullptr) std::memset(ptr, 0, n * size);
+  return ptr;
+}
+
+void* H2Realloc(void* ptr, size_t size, void* user) {
+  if (ptr == nullptr) return H2Malloc(size, user);
+  char* base = static_cast<char*>(ptr) - kAllocHeader;
+  size_t old_size = 0;
+  std::memcpy(&old_size, base, sizeof(old_size));
+  auto* moved = static_cast<char*>(std::realloc(base, size + kAllocHeader));
+  if (moved == nullptr) return nullptr;
+  std::memcpy(moved, &size, sizeof(size));
+  static_cast<H2Memory*>(user)->allocated +=
+      static_cast<int64_t>(size) - static_cast<int64_t>(old_size);
+  return moved + kAllocHeader;
+}
 
 class GrpcSession;
 class GrpcCall;
@@ -245,6 +297,8 @@ class GrpcSession final : public ServerSession, public std::enable_shared_from_t
   // output bound; closes when the session is over.
   void Flush();
   void Terminate(uint32_t error_code, absl::string_view why);
+  // Charges what nghttp2 holds now to the memory budget.
+  void SyncMemoryCharge();
   void CountReset();
 
   const std::shared_ptr<ServerCore> core_;
@@ -262,11 +316,16 @@ class GrpcSession final : public ServerSession, public std::enable_shared_from_t
   bool closed_ = false;
   bool closing_ = false;  // close once what nghttp2 has is written (Flush)
   absl::Status close_reason_ = absl::UnavailableError("HTTP/2 session ended");
+  bool close_requested_ = false;  // Flush() closed, or armed the linger timer
+  bool linger_ = false;           // Terminate(): drop input for kLingerTime before closing
+  size_t lingered_bytes_ = 0;
   bool peer_closed_ = false;
   bool shutdown_notice_sent_ = false;
   bool goaway_sent_ = false;
   bool authenticated_;
   std::shared_ptr<const AuthContext> auth_context_;
+  H2Memory memory_;             // what nghttp2 holds
+  int64_t memory_charged_ = 0;  // ChargeHeld() for it (SyncMemoryCharge)
   // Rapid reset: RST_STREAMs received in the current one-second window.
   absl::Time reset_window_start_ = absl::InfinitePast();
   int resets_in_window_ = 0;
@@ -428,7 +487,8 @@ bool GrpcSession::Init() {
   }
   // Stream windows open as handlers read (Acknowledge).
   nghttp2_option_set_no_auto_window_update(option, 1);
-  const int rv = nghttp2_session_server_new2(&h2_, callbacks, this, option);
+  nghttp2_mem mem = {&memory_, &H2Malloc, &H2Free, &H2Calloc, &H2Realloc};
+  const int rv = nghttp2_session_server_new3(&h2_, callbacks, this, option, &mem);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   if (rv != 0) return false;
@@ -457,7 +517,9 @@ std::shared_ptr<GrpcStream> GrpcSession::Find(int32_t stream_id) const {
 void GrpcSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
   conn->loop()->AssertInLoopThread();
   if (closed_ || closing_ || h2_ == nullptr) {
+    lingered_bytes_ += input.Len();
     (void)input.Skip(input.Len());
+    if (linger_ && lingered_bytes_ > kLingerBytes) conn->CloseAfterFlush(close_reason_);
     return;
   }
   ssize_t error = 0;
@@ -1132,6 +1194,7 @@ void GrpcSession::Terminate(uint32_t error_code, absl::string_view why) {
   core_->CountProtocolError();
   nghttp2_session_terminate_session(h2_, error_code);
   closing_ = true;
+  linger_ = true;
   close_reason_ = absl::UnavailableError(absl::StrCat("HTTP/2: ", why));
   Flush();  // the GOAWAY, then the close (now, or after the current mem_recv)
 }
@@ -1156,6 +1219,7 @@ void GrpcSession::Flush() {
   }
   flushing_ = false;
   if (closed_) return;
+  SyncMemoryCharge();
   if (!out.empty()) {
     const size_t bytes = out.Len();
     unconfirmed_output_ += bytes;
@@ -1178,7 +1242,27 @@ void GrpcSession::Flush() {
   if (!closing_ && nghttp2_session_want_read(h2_) == 0 && nghttp2_session_want_write(h2_) == 0) {
     closing_ = true;  // GOAWAY both ways, nothing left to send
   }
-  if (closing_ && !closed_) conn_->CloseAfterFlush(close_reason_);
+  if (closing_ && !closed_ && !close_requested_) {
+    close_requested_ = true;
+    if (!linger_) {
+      conn_->CloseAfterFlush(close_reason_);
+    } else {
+      // After a GOAWAY for an error the peer may still be sending: closing
+      // with its bytes unread would reset the connection (RST), which can
+      // discard the GOAWAY before the peer reads it. Read and drop its
+      // input for a while (OnInput), then close.
+      std::weak_ptr<netpoll::Connection> weak = conn_;
+      loop_->RunAfter(kLingerTime, [weak, reason = close_reason_] {
+        if (netpoll::ConnectionPtr c = weak.lock()) c->CloseAfterFlush(reason);
+      });
+    }
+  }
+}
+
+void GrpcSession::SyncMemoryCharge() {
+  if (closed_ || memory_.allocated == memory_charged_) return;
+  conn_->ChargeHeld(memory_.allocated - memory_charged_);
+  memory_charged_ = memory_.allocated;
 }
 
 void GrpcSession::OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) {
@@ -1189,6 +1273,10 @@ void GrpcSession::OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_byt
 void GrpcSession::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
   conn->loop()->AssertInLoopThread();
   peer_closed_ = true;
+  if (linger_ && !closed_) {
+    conn->CloseAfterFlush(close_reason_);  // the peer read the GOAWAY and is done
+    return;
+  }
   if (closed_ || closing_) return;
   // Nothing more arrives: streams still waiting for requests never get
   // them (they are cancelled); whole requests are still answered, within
@@ -1253,6 +1341,8 @@ void GrpcSession::OnClosed(const netpoll::ConnectionPtr& conn) {
     }
   }
   // The calls may still hold the session; the connection goes.
+  conn->ChargeHeld(-memory_charged_);
+  memory_charged_ = 0;
   conn_.reset();
   if (!in_h2_ && h2_ != nullptr) {
     nghttp2_session_del(h2_);
