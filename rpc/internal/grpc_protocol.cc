@@ -833,6 +833,13 @@ std::shared_ptr<GrpcCall> GrpcSession::NewCall(const std::shared_ptr<GrpcStream>
                       << " refused: authentication failed: " << verified;
       AnswerWithoutCall(stream, absl::UnauthenticatedError(
                                     absl::StrCat("Fail to authenticate: ", verified.message())));
+      // As the other protocols do, the connection closes: after this
+      // answer (GOAWAY with this stream as the last; CloseStream closes).
+      if (!goaway_sent_) {
+        goaway_sent_ = true;
+        linger_ = true;
+        nghttp2_submit_goaway(h2_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR, nullptr, 0);
+      }
       return nullptr;
     }
     authenticated_ = true;

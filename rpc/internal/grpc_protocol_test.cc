@@ -17,8 +17,10 @@
 #include "netpoll/mutex.h"
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
+#include "rpc/authenticator.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
+#include "rpc/interceptor.h"
 #include "rpc/internal/compression.h"
 #include "rpc/internal/grpc_wire.h"
 #include "rpc/internal/testing/h2_client.h"
@@ -458,7 +460,6 @@ TEST_F(GrpcProtocolTest, ClientResetCancelsTheHandler) {
   auto client = Connect();
   const int32_t id = client->StartCall("/test.Streams/Hang");
   client->SendMessage(id, Request("m"), false);
-  client->Pump([] { return false; }, absl::Milliseconds(50));  // the call starts
   client->Reset(id);
   EXPECT_TRUE(cancelled_.WaitForNotificationWithTimeout(absl::Seconds(10)));
   // The connection still serves.
@@ -582,6 +583,95 @@ TEST_F(GrpcProtocolTest, StreamingMethodOverBaiduStdFailsClearly) {
   EXPECT_NE(s.message().find("server streaming method: call it over gRPC"), std::string::npos) << s;
   // Unary methods of the server still work over baidu_std.
   EXPECT_TRUE((*channel)->CallMethod("example.EchoService", "Echo", request, &response).ok());
+}
+
+// Accepts "Bearer good" only.
+class TokenAuthenticator final : public Authenticator {
+ public:
+  absl::StatusOr<std::string> GenerateCredential() const override { return "Bearer good"; }
+  absl::Status VerifyCredential(absl::string_view credential, const netpoll::SocketAddress&,
+                                AuthContext& context) const override {
+    if (credential != "Bearer good") return absl::PermissionDeniedError("bad token");
+    context.user = "alice";
+    return absl::OkStatus();
+  }
+};
+
+TEST_F(GrpcProtocolTest, AuthorizationHeaderIsVerifiedOnTheFirstCall) {
+  ServerOptions options;
+  options.authenticator = std::make_shared<TokenAuthenticator>();
+  StartServer(options);
+  auto good = Connect();
+  EXPECT_EQ(
+      Unary(*good, "/example.EchoService/Echo", Request("m"), {{"authorization", "Bearer good"}})
+          .Status(),
+      "0");
+  // Later calls of the connection share its verdict.
+  EXPECT_EQ(Unary(*good, "/example.EchoService/Echo", Request("m")).Status(), "0");
+
+  auto bad = Connect();
+  H2Client::Stream refused =
+      Unary(*bad, "/example.EchoService/Echo", Request("m"), {{"authorization", "Bearer bad"}});
+  EXPECT_EQ(refused.Status(), "16");  // UNAUTHENTICATED
+  EXPECT_TRUE(bad->WaitDisconnected());
+  EXPECT_GE(server_->Stats().auth_failures, 1);
+}
+
+// Counts the calls it sees and refuses those carrying x-deny.
+class CountingInterceptor final : public ServerInterceptor {
+ public:
+  absl::Status BeforeCall(ServerContext& ctx) override {
+    before.fetch_add(1);
+    if (ctx.FindRequestUserField("x-deny") != nullptr) {
+      return absl::PermissionDeniedError("denied by interceptor");
+    }
+    return absl::OkStatus();
+  }
+  void AfterCall(const ServerContext&, const CallOutcome&) override { after.fetch_add(1); }
+  std::atomic<int> before{0};
+  std::atomic<int> after{0};
+};
+
+TEST_F(GrpcProtocolTest, InterceptorsRunAroundUnaryAndStreamingCalls) {
+  auto interceptor = std::make_shared<CountingInterceptor>();
+  ServerOptions options;
+  options.interceptors = {interceptor};
+  StartServer(options);
+  auto client = Connect();
+  EXPECT_EQ(Unary(*client, "/example.EchoService/Echo", Request("m")).Status(), "0");
+  EXPECT_EQ(Unary(*client, "/example.EchoService/Echo", Request("m"), {{"x-deny", "1"}}).Status(),
+            "7");
+  const int32_t id = client->StartCall("/test.Streams/Bidi");
+  client->SendMessage(id, Request("s"), true);
+  ASSERT_TRUE(client->WaitClosed(id));
+  EXPECT_EQ(client->stream(id).Status(), "0");
+  EXPECT_TRUE(netpoll::testing::WaitFor([&] { return interceptor->after.load() == 3; }));
+  EXPECT_EQ(interceptor->before.load(), 3);
+}
+
+TEST_F(GrpcProtocolTest, TraceparentIsAcceptedAsTheCallsTrace) {
+  auto client = Connect();
+  H2Client::Stream stream =
+      Unary(*client, "/example.EchoService/Echo", Request("m"),
+            {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}});
+  EXPECT_EQ(stream.Status(), "0");
+}
+
+TEST_F(GrpcProtocolTest, MethodConcurrencyLimitIsResourceExhausted) {
+  ServerOptions options;
+  options.method_max_concurrency["example.EchoService/Missing"] = 1;
+  StartServer(options);
+  auto client = Connect();
+  const int32_t first = client->StartCall("/example.EchoService/Missing");
+  client->SendMessage(first, Request("a"), true);
+  ASSERT_TRUE(netpoll::testing::WaitFor([&] {
+    client->Pump([] { return false; }, absl::Milliseconds(10));
+    return server_->Stats().methods["example.EchoService/Missing"].in_flight == 1;
+  }));
+  H2Client::Stream second = Unary(*client, "/example.EchoService/Missing", Request("b"));
+  EXPECT_EQ(second.Status(), "8");
+  client->Reset(first);
+  EXPECT_TRUE(cancelled_.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
 }  // namespace
