@@ -157,7 +157,7 @@ class GrpcProtocolTest : public ::testing::Test {
     // Answers only when cancelled (deadline, client reset).
     ASSERT_TRUE(echo->AddAsyncMethod("Missing",
                                      [this](ServerContext& ctx, const google::protobuf::Message&,
-                                            google::protobuf::Message*, Responder done) {
+                                            google::protobuf::Message*, const Responder& done) {
                                        ctx.OnCancel([this, done] {
                                          cancelled_.Notify();
                                          done(absl::CancelledError("cancelled"));
@@ -179,7 +179,7 @@ class GrpcProtocolTest : public ::testing::Test {
                     ->AddMethod("ServerStream",
                                 std::make_unique<StreamHandler>(
                                     StreamKind::kServerStreaming, Mode::kWorkerPool,
-                                    [this](std::shared_ptr<ServerStreamCore> stream) {
+                                    [this](const std::shared_ptr<ServerStreamCore>& stream) {
                                       EchoRequest request;
                                       if (!SyncRead(*stream, &request)) {
                                         stream->Finish(absl::InvalidArgumentError("no request"));
@@ -198,7 +198,7 @@ class GrpcProtocolTest : public ::testing::Test {
         streams
             ->AddMethod("ClientStream", std::make_unique<StreamHandler>(
                                             StreamKind::kClientStreaming, Mode::kWorkerPool,
-                                            [](std::shared_ptr<ServerStreamCore> stream) {
+                                            [](const std::shared_ptr<ServerStreamCore>& stream) {
                                               EchoRequest request;
                                               std::string all;
                                               int n = 0;
@@ -215,22 +215,23 @@ class GrpcProtocolTest : public ::testing::Test {
                                             }))
             .ok());
     // Never reads; ends when cancelled.
-    ASSERT_TRUE(streams
-                    ->AddMethod("Hang", std::make_unique<StreamHandler>(
-                                            StreamKind::kBidiStreaming, Mode::kIoLoop,
-                                            [this](std::shared_ptr<ServerStreamCore> stream) {
-                                              ServerStreamCore* raw = stream.get();
-                                              raw->context().OnCancel([this, stream] {
-                                                cancelled_.Notify();
-                                                stream->Finish(absl::CancelledError("gone"));
-                                              });
-                                            }))
-                    .ok());
+    ASSERT_TRUE(
+        streams
+            ->AddMethod("Hang", std::make_unique<StreamHandler>(
+                                    StreamKind::kBidiStreaming, Mode::kIoLoop,
+                                    [this](const std::shared_ptr<ServerStreamCore>& stream) {
+                                      ServerStreamCore* raw = stream.get();
+                                      raw->context().OnCancel([this, stream] {
+                                        cancelled_.Notify();
+                                        stream->Finish(absl::CancelledError("gone"));
+                                      });
+                                    }))
+            .ok());
     // Drops its stream without Finish().
     ASSERT_TRUE(streams
                     ->AddMethod("Drop", std::make_unique<StreamHandler>(
                                             StreamKind::kServerStreaming, Mode::kIoLoop,
-                                            [](std::shared_ptr<ServerStreamCore>) {}))
+                                            [](const std::shared_ptr<ServerStreamCore>&) {}))
                     .ok());
     ASSERT_TRUE(server_->AddService(std::move(streams)).ok());
     ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());

@@ -278,7 +278,7 @@ ssize_t H2Client::ReadData(nghttp2_session* /*h2*/, int32_t /*stream_id*/, uint8
                            void* /*user*/) {
   auto* out = static_cast<Outgoing*>(source->ptr);
   const size_t n = std::min(length, out->bytes.size());
-  std::memcpy(buf, out->bytes.data(), n);
+  std::copy_n(out->bytes.data(), n, reinterpret_cast<char*>(buf));
   out->bytes.erase(0, n);
   if (out->bytes.empty()) {
     if (out->end) {
