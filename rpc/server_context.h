@@ -123,7 +123,7 @@ class ServerContext {
   // What ServerOptions::authenticator verified for this call's connection;
   // null when the server has no authenticator.
   const AuthContext* auth_context() const { return auth_context_.get(); }
-  // The protocol the call arrived in: "baidu_std", "http", ...
+  // The protocol the call arrived in: "baidu_std", "http", "grpc".
   absl::string_view protocol() const { return protocol_; }
 
   // The raw bytes after the request payload, sliced out of the connection's
