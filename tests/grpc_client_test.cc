@@ -427,11 +427,10 @@ TEST_F(GrpcClientTest, ManyConcurrentCallsShareOneConnection) {
   netpoll::Notification all;
   for (int i = 0; i < kCalls; ++i) {
     requests[i].set_payload(absl::StrCat("call ", i));
-    channel->CallMethod(kService, "UnaryCall", requests[i], &responses[i], {},
-                        [&](absl::Status s) {
-                          if (s.ok()) ok.fetch_add(1);
-                          if (done.fetch_add(1) + 1 == kCalls) all.Notify();
-                        });
+    channel->CallMethod(kService, "UnaryCall", requests[i], &responses[i], {}, [&](absl::Status s) {
+      if (s.ok()) ok.fetch_add(1);
+      if (done.fetch_add(1) + 1 == kCalls) all.Notify();
+    });
   }
   all.WaitForNotification();
   EXPECT_EQ(ok.load(), kCalls);
@@ -600,8 +599,8 @@ TEST_F(GrpcClientTest, SlowReaderStopsTheServerWriter) {
   ASSERT_TRUE(Read(*stream, &response));
   // Without reads, flow control stops the server well before the end: the
   // condition must stay false for the whole (bounded) wait.
-  EXPECT_FALSE(WaitFor([&] { return server_.service().written() >= kMessages; },
-                       absl::Milliseconds(500)));
+  EXPECT_FALSE(
+      WaitFor([&] { return server_.service().written() >= kMessages; }, absl::Milliseconds(500)));
   EXPECT_LT(server_.service().written(), kMessages / 2);
   int read = 1;
   while (Read(*stream, &response)) ++read;

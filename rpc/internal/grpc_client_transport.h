@@ -136,8 +136,7 @@ class GrpcClientTransport final : public Transport,
   void StartInLoop(const GrpcStreamPtr& stream);
   // Loop thread, from connections.
   void OnConnectionReady(grpc_client_internal::GrpcConnection* conn);
-  void OnConnectionDialFailed(grpc_client_internal::GrpcConnection* conn,
-                              const absl::Status& why);
+  void OnConnectionDialFailed(grpc_client_internal::GrpcConnection* conn, const absl::Status& why);
   void OnConnectionProven();
   void OnConnectionDraining(grpc_client_internal::GrpcConnection* conn);
   void OnConnectionClosed(grpc_client_internal::GrpcConnection* conn, bool proven);
