@@ -427,10 +427,11 @@ TEST_F(GrpcClientTest, ManyConcurrentCallsShareOneConnection) {
   netpoll::Notification all;
   for (int i = 0; i < kCalls; ++i) {
     requests[i].set_payload(absl::StrCat("call ", i));
-    channel->CallMethod(kService, "UnaryCall", requests[i], &responses[i], {}, [&](absl::Status s) {
-      if (s.ok()) ok.fetch_add(1);
-      if (done.fetch_add(1) + 1 == kCalls) all.Notify();
-    });
+    channel->CallMethod(kService, "UnaryCall", requests[i], &responses[i], {},
+                        [&](const absl::Status& s) {
+                          if (s.ok()) ok.fetch_add(1);
+                          if (done.fetch_add(1) + 1 == kCalls) all.Notify();
+                        });
   }
   all.WaitForNotification();
   EXPECT_EQ(ok.load(), kCalls);
