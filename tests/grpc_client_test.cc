@@ -60,7 +60,7 @@ class TestServiceImpl final : public interop::TestService::Service {
     EchoMetadata(ctx);
     for (const auto& [key, value] : ctx->client_metadata()) {
       std::string k(key.data(), key.size());
-      if (k.rfind("x-", 0) == 0) {
+      if (k.rfind("x-", 0) == 0 || k == "traceparent") {
         response->add_seen_metadata(absl::StrCat(k, "=", std::string(value.data(), value.size())));
       }
       if (k == "x-fail-first") {
@@ -310,11 +310,12 @@ TEST_F(GrpcClientTest, EmptyMessagesBothWays) {
 
 TEST_F(GrpcClientTest, FourMiBMessagesBothWays) {
   auto channel = GrpcChannel(server_.address());
-  constexpr int kSize = (4 << 20) - 64;
+  constexpr int kSize = (4 << 20) - 1024;  // room for the rest of the message
   SimpleRequest request;
   request.set_payload(std::string(kSize, 'q'));
   SimpleResponse response;
-  ASSERT_TRUE(channel->CallMethod(kService, "UnaryCall", request, &response).ok());
+  absl::Status status = channel->CallMethod(kService, "UnaryCall", request, &response);
+  ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(response.payload().size(), static_cast<size_t>(kSize));
   request.set_payload("small");
   request.set_response_size(kSize);
@@ -355,6 +356,38 @@ TEST_F(GrpcClientTest, MetadataAsciiAndBinaryBothWays) {
   EXPECT_EQ(Find(info.response_metadata, "x-data-bin"), binary);
   EXPECT_EQ(Find(info.response_metadata, "x-trailer-ascii"), "hello world");
   EXPECT_EQ(Find(info.response_metadata, "x-trailer-data-bin"), binary);
+}
+
+TEST_F(GrpcClientTest, SampledTraceTravelsAsTraceparent) {
+  auto channel = GrpcChannel(server_.address());
+  SimpleRequest request;
+  SimpleResponse response;
+  CallOptions options;
+  options.trace.trace_id = 0x1234;
+  options.trace.span_id = 0x77;
+  options.trace.sampled = true;
+  ASSERT_TRUE(channel->CallMethod(kService, "UnaryCall", request, &response, options).ok());
+  ASSERT_EQ(response.seen_metadata_size(), 1);
+  const std::string& seen = response.seen_metadata(0);
+  EXPECT_EQ(seen.rfind("traceparent=00-", 0), 0u) << seen;
+  EXPECT_NE(seen.find("0000000000001234-"), std::string::npos) << seen;
+  EXPECT_EQ(seen.substr(seen.size() - 3), "-01") << seen;
+}
+
+TEST_F(GrpcClientTest, HedgedCallCancelsTheLosingStream) {
+  auto channel = GrpcChannel(server_.address());
+  SimpleRequest request;
+  request.set_sleep_ms(1000);
+  request.set_payload("hedged");
+  SimpleResponse response;
+  CallOptions options;
+  options.backup_request_delay = absl::Milliseconds(100);
+  options.timeout = absl::Seconds(20);
+  ASSERT_TRUE(channel->CallMethod(kService, "UnaryCall", request, &response, options).ok());
+  EXPECT_EQ(response.payload(), "hedged");
+  EXPECT_EQ(server_.service().calls(), 2);
+  // The backup lost: RST_STREAM CANCEL ends its handler.
+  EXPECT_TRUE(WaitFor([&] { return server_.service().cancelled() == 1; }));
 }
 
 TEST_F(GrpcClientTest, EveryStatusCodeAndUnicodeMessageArriveExactly) {

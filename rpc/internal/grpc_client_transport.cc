@@ -300,7 +300,6 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
     return it == streams_.end() ? nullptr : it->second;
   }
 
-  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
                       void* user_data);
@@ -704,7 +703,6 @@ void GrpcConnection::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn) {
   nghttp2_option* option = nullptr;
   NP_CHECK(nghttp2_session_callbacks_new(&callbacks) == 0);
   NP_CHECK(nghttp2_option_new(&option) == 0);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &OnBeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &OnHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &OnFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &OnDataChunk);
@@ -927,8 +925,6 @@ void GrpcConnection::SendPing() {
   });
   Flush();
 }
-
-int GrpcConnection::OnBeginHeaders(nghttp2_session*, const nghttp2_frame*, void*) { return 0; }
 
 int GrpcConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                              size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
