@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -139,7 +140,7 @@ class ScriptedH2Server {
     auto* c = static_cast<Conn*>(user);
     std::string& body = c->bodies[stream_id];
     size_t n = std::min(length, body.size());
-    memcpy(buf, body.data(), n);
+    std::copy_n(body.data(), n, buf);
     body.erase(0, n);
     if (body.empty()) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -150,7 +151,7 @@ class ScriptedH2Server {
                       reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
                       value.size(), NGHTTP2_NV_FLAG_NONE};
         nghttp2_submit_trailer(session, stream_id, &nv, 1);
-      } else if (c->bodies.count(-stream_id) > 0) {
+      } else if (c->bodies.contains(-stream_id)) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // HugePrefix: the stream stays open
       }
     }
