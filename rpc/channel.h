@@ -1,5 +1,6 @@
-// Channel: the client side of baidu_std calls to one server or a group of
-// servers.
+// Channel: the client side of calls to one server or a group of servers, in
+// baidu_std or gRPC (ChannelOptions::protocol "grpc": any gRPC server, and
+// streaming calls through NewStream).
 //
 //   nprpc::ChannelOptions options;
 //   options.timeout = absl::Seconds(1);
