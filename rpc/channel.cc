@@ -14,6 +14,7 @@
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/load_balancer.h"
 #include "rpc/metrics.h"
+#include "rpc/naming_services.h"
 #include "rpc/trace_context.h"
 #include "rpc/tracing.h"
 
@@ -114,9 +115,12 @@ netpoll::EventLoopGroup* DefaultClientLoops() {
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(absl::string_view target,
                                                          const ChannelOptions& options) {
-  absl::StatusOr<std::vector<ServerNode>> nodes = ParseServerList(target);
-  if (!nodes.ok()) return nodes.status();
-  return Create(std::make_shared<StaticNamingService>(std::move(*nodes)), options);
+  NamingOptions naming_options;
+  naming_options.dns.refresh_interval = options.dns_refresh_interval;
+  absl::StatusOr<std::shared_ptr<NamingService>> naming =
+      CreateNamingService(target, naming_options);
+  if (!naming.ok()) return naming.status();
+  return Create(std::move(*naming), options);
 }
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingService> naming,
@@ -152,6 +156,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.max_receive_message_size = options.max_receive_message_size;
   protocol_options.keepalive_time = options.keepalive_time;
   protocol_options.keepalive_timeout = options.keepalive_timeout;
+  protocol_options.keepalive = options.keepalive;
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
 
@@ -160,6 +165,8 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   core_options.backup_request_delay = options.backup_request_delay;
   core_options.health_check_interval = options.health_check_interval;
   core_options.max_health_check_interval = options.max_health_check_interval;
+  core_options.naming_wait = options.naming_wait;
+  core_options.outlier = options.outlier;
   // Deadlines, retries, backups and probes of the channel share one loop.
   auto core = ChannelCore::Create(core_options, std::move(*lb), std::move(*protocol),
                                   std::make_unique<LoopClock>(loops->Next()));
@@ -196,6 +203,8 @@ bool Channel::OnLoopThread() const {
 size_t Channel::in_flight() const { return core_->in_flight(); }
 
 int64_t Channel::attempts() const { return core_->attempts(); }
+
+OutlierStats Channel::outlier_stats() const { return core_->outlier_stats(); }
 
 std::shared_ptr<ClientStreamCore> Channel::NewStream(absl::string_view service,
                                                      absl::string_view method,

@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/socket.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/internal/transport.h"
@@ -69,6 +70,8 @@ struct ClientProtocolOptions {
   size_t max_receive_message_size = size_t{4} << 20;
   absl::Duration keepalive_time = absl::InfiniteDuration();
   absl::Duration keepalive_timeout = absl::Seconds(20);
+  // ChannelOptions::keepalive, for every connection.
+  netpoll::TcpKeepAliveOptions keepalive{};
 };
 
 class ClientProtocol {

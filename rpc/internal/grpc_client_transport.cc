@@ -660,6 +660,7 @@ void GrpcConnection::Dial() {
   dial.timeout = options_.connect_timeout;
   dial.connection.max_output_bytes = options_.max_unwritten_bytes;
   dial.connection.write_timeout = options_.write_timeout;
+  dial.keepalive = options_.tcp_keepalive;
   auto callbacks = std::make_shared<netpoll::ConnectionCallbacks>();
   std::weak_ptr<GrpcConnection> weak = weak_from_this();
   callbacks->on_request = [weak](const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& in) {
