@@ -80,6 +80,9 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/server_options.cc
   rpc/service.cc
   rpc/stream_core.cc
+  rpc/client_streaming.cc
+  rpc/server_streaming.cc
+  rpc/stream_handlers.cc
   rpc/stub_core.cc
 )
 
