@@ -321,7 +321,7 @@ void ClientReactorBase::Leave() {
     }
     done_ = true;
     core = std::move(core_);
-    status = *status_;
+    status = std::move(*status_);  // shared with no other thread
   }
   OnDone(status);
   // The reactor may be gone now; `core` is released after it.
