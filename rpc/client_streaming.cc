@@ -196,7 +196,7 @@ void ClientReactorBase::Cancel() {
   MaybeFinish();
 }
 
-void ClientReactorBase::Bind(std::shared_ptr<ClientStreamCore> core,
+void ClientReactorBase::Bind(const std::shared_ptr<ClientStreamCore>& core,
                              const google::protobuf::Message* request,
                              google::protobuf::Message* response) {
   google::protobuf::Message* read;
