@@ -90,6 +90,9 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/reflection_service.cc
   rpc/service.cc
   rpc/stream_core.cc
+  rpc/client_streaming.cc
+  rpc/server_streaming.cc
+  rpc/stream_handlers.cc
   rpc/stub_core.cc
 )
 

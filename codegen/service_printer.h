@@ -18,6 +18,9 @@
 //   };
 //
 // and the .cc their definitions; the mock header MockEchoServiceStub.
+// Streaming methods get other signatures in each section (readers/writers,
+// reactors, coroutine streams: rpc/server_streaming.h, rpc/client_streaming.h)
+// and handlers of rpc/stream_handlers.h.
 #ifndef CODEGEN_SERVICE_PRINTER_H_
 #define CODEGEN_SERVICE_PRINTER_H_
 

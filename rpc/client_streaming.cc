@@ -196,7 +196,7 @@ void ClientReactorBase::Cancel() {
   MaybeFinish();
 }
 
-void ClientReactorBase::Bind(std::shared_ptr<ClientStreamCore> core,
+void ClientReactorBase::Bind(const std::shared_ptr<ClientStreamCore>& core,
                              const google::protobuf::Message* request,
                              google::protobuf::Message* response) {
   google::protobuf::Message* read;
@@ -321,7 +321,7 @@ void ClientReactorBase::Leave() {
     }
     done_ = true;
     core = std::move(core_);
-    status = *status_;
+    status = std::move(*status_);  // shared with no other thread
   }
   OnDone(status);
   // The reactor may be gone now; `core` is released after it.

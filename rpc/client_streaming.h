@@ -131,7 +131,8 @@ template <typename Response>
 class ClientReader {
  public:
   // Sends `request` and half-closes.
-  ClientReader(std::shared_ptr<ClientStreamCore> core, const google::protobuf::Message& request)
+  ClientReader(const std::shared_ptr<ClientStreamCore>& core,
+               const google::protobuf::Message& request)
       : stream_(core) {
     stream_internal::SendRequestAndHalfClose(core, request);
   }
@@ -246,7 +247,7 @@ class ClientReactorBase {
   // Takes the call. `request`: a server-streaming call's request, sent and
   // followed by a half-close. `response`: a client-streaming call's
   // response, read by the framework.
-  void Bind(std::shared_ptr<ClientStreamCore> core, const google::protobuf::Message* request,
+  void Bind(const std::shared_ptr<ClientStreamCore>& core, const google::protobuf::Message* request,
             google::protobuf::Message* response);
   void StartOp(ClientStreamCore* core, Op op, const google::protobuf::Message* message);
   void OpDone(Op op, bool ok);
@@ -279,9 +280,9 @@ class ClientReactorBase {
 // Binds reactors to calls (StubCore; tests).
 class ClientReactorDriver {
  public:
-  static void Start(std::shared_ptr<ClientStreamCore> core, ClientReactorBase* reactor,
+  static void Start(const std::shared_ptr<ClientStreamCore>& core, ClientReactorBase* reactor,
                     const google::protobuf::Message* request, google::protobuf::Message* response) {
-    reactor->Bind(std::move(core), request, response);
+    reactor->Bind(core, request, response);
   }
 };
 

@@ -315,16 +315,16 @@ Task<std::vector<std::string>> TalkAsync(ClientStream<EchoRequest, EchoResponse>
   std::vector<std::string> log;
   for (const char* text : {"one", "two"}) {
     EchoRequest request = Req(text);
-    if (!co_await stream.Write(request)) log.push_back("write-failed");
+    if (!co_await stream.Write(request)) log.emplace_back("write-failed");
     std::optional<EchoResponse> response = co_await stream.Read();
-    log.push_back(response.has_value() ? response->message() : "end");
-    if (!loop->IsInLoopThread()) log.push_back("not-on-loop");
+    log.emplace_back(response.has_value() ? response->message() : "end");
+    if (!loop->IsInLoopThread()) log.emplace_back("not-on-loop");
   }
-  log.push_back(co_await stream.WritesDone() ? "writes-done" : "writes-done-failed");
+  log.emplace_back(co_await stream.WritesDone() ? "writes-done" : "writes-done-failed");
   std::optional<EchoResponse> last = co_await stream.Read();
-  log.push_back(last.has_value() ? "unexpected" : "end");
+  log.emplace_back(last.has_value() ? "unexpected" : "end");
   absl::Status status = co_await stream.Finish();
-  log.push_back(std::string(absl::StatusCodeToString(status.code())));
+  log.emplace_back(std::string(absl::StatusCodeToString(status.code())));
   co_return log;
 }
 
@@ -341,7 +341,7 @@ Task<std::vector<std::string>> ReadAllAsync(ClientStreamReader<EchoResponse> rea
     got.push_back(response->message());
   }
   absl::Status status = co_await reader.Finish();
-  got.push_back(std::string(absl::StatusCodeToString(status.code())));
+  got.emplace_back(absl::StatusCodeToString(status.code()));
   co_return got;
 }
 

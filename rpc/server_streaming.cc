@@ -87,7 +87,7 @@ void ServerReactorBase::FinishCall(absl::Status status) {
   Leave();
 }
 
-void ServerReactorBase::Bind(std::shared_ptr<ServerStreamCore> core,
+void ServerReactorBase::Bind(const std::shared_ptr<ServerStreamCore>& core,
                              std::unique_ptr<ServerReactorBase> self) {
   google::protobuf::Message* read;
   const google::protobuf::Message* write;
@@ -202,7 +202,7 @@ void ServerReactorBase::RunDone() {
   self.reset();  // deletes this; the core (and its context) outlives it
 }
 
-void ServerReactorDriver::Start(std::shared_ptr<ServerStreamCore> core,
+void ServerReactorDriver::Start(const std::shared_ptr<ServerStreamCore>& core,
                                 std::unique_ptr<ServerReactorBase> reactor,
                                 std::unique_ptr<google::protobuf::Message> owned_message,
                                 const google::protobuf::Message* final_response) {
@@ -213,7 +213,7 @@ void ServerReactorDriver::Start(std::shared_ptr<ServerStreamCore> core,
   ServerReactorBase* raw = reactor.get();
   raw->set_owned_message(std::move(owned_message));
   raw->set_final_response(final_response);
-  raw->Bind(std::move(core), std::move(reactor));
+  raw->Bind(core, std::move(reactor));
 }
 
 }  // namespace stream_internal

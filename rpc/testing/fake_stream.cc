@@ -10,6 +10,18 @@
 namespace nprpc {
 namespace testing {
 
+namespace {
+
+// A copy of `status` sharing nothing with it. Debian's Abseil is not built
+// for TSan: a Status rep shared across threads has its reference count
+// changed where TSan cannot see, and it reports the rep's deletion as a
+// race. Every status handed to the client is fresh and moved along.
+absl::Status Fresh(const absl::Status& status) {
+  return absl::Status(status.code(), status.message());
+}
+
+}  // namespace
+
 // One direction of the call: what its writer sent and its reader has not
 // read yet, and the operations waiting on either end.
 struct Direction {
@@ -116,7 +128,8 @@ struct FakeStreamCall::State {
     if (client_finish) {
       auto done = std::move(client_finish);
       client_finish = nullptr;
-      loop->QueueInLoop([done = std::move(done), s = status]() mutable { done(s); });
+      loop->QueueInLoop(
+          [done = std::move(done), s = Fresh(status)]() mutable { done(std::move(s)); });
     }
   }
 
@@ -155,7 +168,7 @@ class FakeServerStream final : public ServerStreamCore {
     netpoll::MutexLock lock(&s.mu);
     ++s.finish_calls;
     if (s.finish_calls > 1 || s.over) return;  // dropped
-    s.server_status = status;
+    s.server_status = Fresh(status);
     s.End(std::move(status), /*drop=*/false);
   }
 
@@ -189,7 +202,9 @@ class FakeClientStream final : public ClientStreamCore {
     FakeStreamCall::State& s = *state_;
     netpoll::MutexLock lock(&s.mu);
     if (s.over) {
-      s.loop->QueueInLoop([done = std::move(done), status = s.status]() mutable { done(status); });
+      s.loop->QueueInLoop([done = std::move(done), status = Fresh(s.status)]() mutable {
+        done(std::move(status));
+      });
       return;
     }
     s.client_finish = std::move(done);
@@ -245,7 +260,8 @@ int FakeStreamCall::server_finish_calls() const {
 
 std::optional<absl::Status> FakeStreamCall::server_status() const {
   netpoll::MutexLock lock(&state_->mu);
-  return state_->server_status;
+  if (!state_->server_status.has_value()) return std::nullopt;
+  return Fresh(*state_->server_status);
 }
 
 bool FakeStreamCall::ended() const {
