@@ -236,8 +236,8 @@ TEST(NprpcClientInteropTest, PassesEveryCaseAgainstNprpcServer) {
 TEST(GrpcPeersTest, ClientsFailOnACaseTheyDoNotKnow) {
   for (const std::vector<std::string>& client : {CppClient(), PythonClient(), NprpcClient()}) {
     std::vector<std::string> argv = client;
-    argv.push_back("--target=127.0.0.1:1");
-    argv.push_back("--cases=no_such_case");
+    argv.emplace_back("--target=127.0.0.1:1");
+    argv.emplace_back("--cases=no_such_case");
     absl::StatusOr<CommandResult> result = RunCommand(argv, kClientTimeout);
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->exit_code, 1) << result->output;

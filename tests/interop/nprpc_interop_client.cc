@@ -74,8 +74,8 @@ const char kSpecialMessage[] =
 class CallStream {
  public:
   // `response`: a client-streaming call's one response, read by Finish().
-  CallStream(std::shared_ptr<nprpc::ClientStreamCore> core,
-             google::protobuf::Message* response = nullptr)
+  explicit CallStream(std::shared_ptr<nprpc::ClientStreamCore> core,
+                      google::protobuf::Message* response = nullptr)
       : core_(std::move(core)), response_(response) {}
   CallStream(const CallStream&) = delete;
   CallStream& operator=(const CallStream&) = delete;
