@@ -1,9 +1,8 @@
 // nprpc_interop_client: nprpc's client of the interop tests. Runs named cases
-// over a Channel with protocol "grpc" against a server of
-// nprpc.interop.TestService (tests/interop/interop.proto). Until the code
-// generator writes streaming stubs, TestServiceClient below stands in for
-// the generated sync stub: Channel::CallMethod for unary methods, and
-// Channel::NewStream with blocking reads and writes for streaming ones.
+// over a Channel with protocol "grpc", through the generated sync stubs,
+// against a server of nprpc.interop.TestService
+// (tests/interop/interop.proto); health_check calls grpc.health.v1.Health
+// through Channel::CallMethod.
 //
 //   nprpc_interop_client --target=127.0.0.1:PORT --cases=empty_unary,ping_pong
 //   PASS empty_unary
@@ -34,12 +33,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "google/protobuf/message.h"
-#include "netpoll/mutex.h"
 #include "proto/grpc/health/v1/health.pb.h"
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
-#include "rpc/stream_core.h"
+#include "tests/interop/interop.nprpc.h"
 #include "tests/interop/interop.pb.h"
 
 ABSL_FLAG(std::string, target, "", "server address, host:port");
@@ -57,6 +54,8 @@ using nprpc::interop::StreamingInputCallRequest;
 using nprpc::interop::StreamingInputCallResponse;
 using nprpc::interop::StreamingOutputCallRequest;
 using nprpc::interop::StreamingOutputCallResponse;
+using nprpc::interop::TestService;
+using nprpc::interop::UnimplementedService;
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
 constexpr size_t kMaxMessageBytes = size_t{16} << 20;
@@ -69,120 +68,10 @@ const char kSpecialMessage[] =
     "\t\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba and non-BMP \xf0\x9f\x98\x88\t\n"
     "100% done";
 
-// One streaming call, blocking: each operation waits for its callback. One
-// Read and one write-side operation at a time (this client uses one thread).
-class CallStream {
- public:
-  // `response`: a client-streaming call's one response, read by Finish().
-  explicit CallStream(std::shared_ptr<nprpc::ClientStreamCore> core,
-                      google::protobuf::Message* response = nullptr)
-      : core_(std::move(core)), response_(response) {}
-  CallStream(const CallStream&) = delete;
-  CallStream& operator=(const CallStream&) = delete;
-
-  bool Read(google::protobuf::Message* message) {
-    return WaitFor<bool>(
-        [&](auto done) { core_->Read(message, [done](bool ok) mutable { done(ok); }); });
-  }
-  bool Write(const google::protobuf::Message& message) {
-    return WaitFor<bool>(
-        [&](auto done) { core_->Write(message, [done](bool ok) mutable { done(ok); }); });
-  }
-  bool WritesDone() {
-    if (writes_done_) return true;
-    writes_done_ = true;
-    return WaitFor<bool>(
-        [&](auto done) { core_->WritesDone([done](bool ok) mutable { done(ok); }); });
-  }
-  // The call's status; a client-streaming call half-closes first and reads
-  // its response.
-  absl::Status Finish() {
-    if (response_ != nullptr) {
-      WritesDone();
-      Read(response_);
-    }
-    return WaitFor<absl::Status>([&](auto done) {
-      core_->Finish([done](absl::Status status) mutable { done(std::move(status)); });
-    });
-  }
-  void Cancel() { core_->Cancel(); }
-  Metadata initial_metadata() const { return core_->initial_metadata(); }
-  Metadata trailing_metadata() const { return core_->trailing_metadata(); }
-
- private:
-  // Starts an operation with a completion and waits for it; its result.
-  template <typename T, typename Start>
-  static T WaitFor(Start start) {
-    struct Result {
-      netpoll::Notification done;
-      T value{};
-    };
-    auto result = std::make_shared<Result>();
-    start([result](T value) {
-      result->value = std::move(value);
-      result->done.Notify();
-    });
-    result->done.WaitForNotification();
-    return std::move(result->value);
-  }
-
-  const std::shared_ptr<nprpc::ClientStreamCore> core_;
-  google::protobuf::Message* const response_;
-  bool writes_done_ = false;
-};
-
-// The calls of one service, shaped like the generated sync stub's.
-class TestServiceClient {
- public:
-  TestServiceClient(nprpc::Channel* channel, std::string service)
-      : channel_(channel), service_(std::move(service)) {}
-
-  absl::StatusOr<Empty> EmptyCall(const Empty& request, const CallOptions& options) {
-    return Unary<Empty>("EmptyCall", request, options);
-  }
-  absl::StatusOr<SimpleResponse> UnaryCall(const SimpleRequest& request,
-                                           const CallOptions& options) {
-    return Unary<SimpleResponse>("UnaryCall", request, options);
-  }
-  absl::StatusOr<Empty> UnimplementedCall(const Empty& request, const CallOptions& options) {
-    return Unary<Empty>("UnimplementedCall", request, options);
-  }
-  std::unique_ptr<CallStream> StreamingInputCall(StreamingInputCallResponse* response,
-                                                 const CallOptions& options) {
-    return std::make_unique<CallStream>(
-        channel_->NewStream(service_, "StreamingInputCall", options), response);
-  }
-  // Sends `request` and half-closes.
-  std::unique_ptr<CallStream> StreamingOutputCall(const StreamingOutputCallRequest& request,
-                                                  const CallOptions& options) {
-    auto stream =
-        std::make_unique<CallStream>(channel_->NewStream(service_, "StreamingOutputCall", options));
-    if (stream->Write(request)) stream->WritesDone();
-    return stream;
-  }
-  std::unique_ptr<CallStream> FullDuplexCall(const CallOptions& options) {
-    return std::make_unique<CallStream>(channel_->NewStream(service_, "FullDuplexCall", options));
-  }
-
- private:
-  template <typename Response>
-  absl::StatusOr<Response> Unary(const std::string& method,
-                                 const google::protobuf::Message& request,
-                                 const CallOptions& options) {
-    Response response;
-    absl::Status status = channel_->CallMethod(service_, method, request, &response, options);
-    if (!status.ok()) return status;
-    return response;
-  }
-
-  nprpc::Channel* const channel_;
-  const std::string service_;
-};
-
 struct Peers {
   nprpc::Channel* channel;
-  std::unique_ptr<TestServiceClient> test;
-  std::unique_ptr<TestServiceClient> unimplemented;
+  std::unique_ptr<TestService::Stub> test;
+  std::unique_ptr<UnimplementedService::Stub> unimplemented;
 };
 
 CallOptions Options() {
@@ -591,9 +480,8 @@ int main(int argc, char** argv) {
   }
   Peers peers{
       .channel = channel->get(),
-      .test = std::make_unique<TestServiceClient>(channel->get(), "nprpc.interop.TestService"),
-      .unimplemented =
-          std::make_unique<TestServiceClient>(channel->get(), "nprpc.interop.UnimplementedService"),
+      .test = TestService::NewStub(channel->get()),
+      .unimplemented = UnimplementedService::NewStub(channel->get()),
   };
 
   int failed = 0;
