@@ -236,9 +236,12 @@ absl::StatusOr<TlsContext::CtxPtr> TlsContext::BuildCtx(const TlsKeyPair& key_pa
     if (!alpn_wire_.empty()) {
       SSL_CTX_set_alpn_select_cb(c, SelectAlpn, const_cast<std::string*>(&alpn_wire_));
     }
-    // Resumption by stateless tickets (OpenSSL's default); the id-based
-    // cache would grow with every client.
-    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    // Resumption (TLS 1.3 tickets, TLS 1.2 tickets or ids); a resumed
+    // session must come from a context of this configuration. The server's
+    // cache is bounded.
+    static constexpr unsigned char kSessionIdContext[] = "nprpc";
+    SSL_CTX_set_session_id_context(c, kSessionIdContext, sizeof(kSessionIdContext) - 1);
+    SSL_CTX_sess_set_cache_size(c, kMaxCachedSessions);
   } else {
     const TlsClientOptions& o = client_options_;
     if (!key_pair.cert_chain_pem.empty() || !key_pair.cert_chain_file.empty()) {

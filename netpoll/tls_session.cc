@@ -87,7 +87,12 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, SSL* ssl, std:
   SSL_set_bio(ssl_, rbio_, wbio_);  // ssl_ owns both now
 }
 
-TlsSession::~TlsSession() { SSL_free(ssl_); }
+TlsSession::~TlsSession() {
+  // A connection closed without close_notify keeps its session resumable
+  // (OpenSSL would drop it, a TLS 1.0 rule that TLS 1.3 dropped).
+  if (handshake_done_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN);
+  SSL_free(ssl_);
+}
 
 void TlsSession::DrainWire(LinkBuffer& wire_out) {
   while (size_t pending = BIO_ctrl_pending(wbio_)) {
