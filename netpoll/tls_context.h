@@ -99,6 +99,24 @@ struct TlsClientOptions {
   bool session_resumption = true;
 };
 
+// What a finished handshake established. Immutable once published.
+struct TlsInfo {
+  // The peer presented a certificate that verified against the CAs.
+  bool peer_verified = false;
+  // The peer certificate's subject (RFC 2253, "CN=client,O=Example"), empty
+  // without one, and its subject alternative names.
+  std::string subject;
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  std::vector<std::string> uris;  // e.g. SPIFFE IDs
+  // The protocol ALPN chose ("h2", "http/1.1"), empty when none.
+  std::string alpn;
+  std::string version;  // "TLSv1.3"
+  std::string cipher;   // "TLS_AES_128_GCM_SHA256"
+  // The handshake resumed an earlier session (no certificate exchange).
+  bool session_reused = false;
+};
+
 class TlsContext {
  public:
   static absl::StatusOr<std::shared_ptr<TlsContext>> NewServer(const TlsServerOptions& options);

@@ -9,8 +9,8 @@
 //                                     \-> wire_out (handshake answers, tickets)
 //   plaintext (written) --> Send() --> wire_out --writev--> socket
 //
-// TlsInfo is what the handshake established (peer identity, ALPN, version,
-// cipher): the connection publishes it (Connection::tls_info()).
+// TlsInfo (netpoll/tls_context.h) is what the handshake established: the
+// connection publishes it (Connection::tls_info()).
 //
 // Thread safety: none; one thread at a time (the connection's loop).
 #ifndef NETPOLL_TLS_SESSION_H_
@@ -28,24 +28,6 @@
 #include "netpoll/tls_context.h"
 
 namespace netpoll {
-
-// What a finished handshake established. Immutable once published.
-struct TlsInfo {
-  // The peer presented a certificate that verified against the CAs.
-  bool peer_verified = false;
-  // The peer certificate's subject (RFC 2253, "CN=client,O=Example"), empty
-  // without one, and its subject alternative names.
-  std::string subject;
-  std::vector<std::string> dns_names;
-  std::vector<std::string> ip_addresses;
-  std::vector<std::string> uris;  // e.g. SPIFFE IDs
-  // The protocol ALPN chose ("h2", "http/1.1"), empty when none.
-  std::string alpn;
-  std::string version;  // "TLSv1.3"
-  std::string cipher;   // "TLS_AES_128_GCM_SHA256"
-  // The handshake resumed an earlier session (no certificate exchange).
-  bool session_reused = false;
-};
 
 class TlsSession {
  public:

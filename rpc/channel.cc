@@ -142,6 +142,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.max_unwritten_bytes = options.max_unwritten_bytes;
   protocol_options.write_timeout = options.write_timeout;
   protocol_options.authenticator = options.authenticator;
+  protocol_options.tls = options.tls;
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
 

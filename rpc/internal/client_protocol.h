@@ -36,6 +36,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/internal/transport.h"
@@ -63,6 +64,8 @@ struct ClientProtocolOptions {
   // ChannelOptions::authenticator: the first request of every new connection
   // carries its credential. Null: none.
   std::shared_ptr<const Authenticator> authenticator{};
+  // ChannelOptions::tls: every connection is TLS. Null: plaintext.
+  std::shared_ptr<const netpoll::TlsContext> tls{};
 };
 
 class ClientProtocol {
