@@ -714,9 +714,9 @@ bool Connection::DecryptInput(absl::Status& error) {
     if (!tls_wire_in_.PeekCopy(1, &first)) return false;
     if (first != kTlsHandshakeRecord) {
       if (options_.tls_required) {
-        error = absl::UnavailableError(absl::StrCat(
-            "plaintext on a TLS-only port (first byte 0x",
-            absl::Hex(static_cast<unsigned char>(first), absl::kZeroPad2), ")"));
+        error = absl::UnavailableError(
+            absl::StrCat("plaintext on a TLS-only port (first byte 0x",
+                         absl::Hex(static_cast<unsigned char>(first), absl::kZeroPad2), ")"));
         NP_LOG(WARNING) << "closing connection from " << peer_.ToString() << ": " << error;
         return false;
       }

@@ -344,8 +344,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   enum class TlsState : uint8_t { kOff, kSniffing, kOn };
   TlsState tls_state_ = TlsState::kOff;
   std::unique_ptr<TlsSession> tls_;
-  LinkBuffer tls_wire_in_;    // ciphertext read, before decryption
-  LinkBuffer tls_plain_out_;  // written plaintext waiting for encryption
+  LinkBuffer tls_wire_in_;               // ciphertext read, before decryption
+  LinkBuffer tls_plain_out_;             // written plaintext waiting for encryption
   TimerId tls_timer_ = kInvalidTimerId;  // handshake timeout
   absl::AnyInvocable<void(const absl::Status&)> on_tls_handshake_;
 

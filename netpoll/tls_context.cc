@@ -1,8 +1,8 @@
 #include "netpoll/tls_context.h"
 
 #include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <utility>
@@ -27,8 +27,8 @@ using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
 absl::Status LoadKeyPair(SSL_CTX* ctx, const TlsKeyPair& pair) {
   if (!pair.cert_chain_pem.empty()) {
-    BioPtr bio(BIO_new_mem_buf(pair.cert_chain_pem.data(),
-                               static_cast<int>(pair.cert_chain_pem.size())));
+    BioPtr bio(
+        BIO_new_mem_buf(pair.cert_chain_pem.data(), static_cast<int>(pair.cert_chain_pem.size())));
     X509* leaf = PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr);
     if (leaf == nullptr || SSL_CTX_use_certificate(ctx, leaf) != 1) {
       X509_free(leaf);
@@ -47,8 +47,8 @@ absl::Status LoadKeyPair(SSL_CTX* ctx, const TlsKeyPair& pair) {
     ERR_clear_error();  // the end of the PEM text
   } else if (!pair.cert_chain_file.empty()) {
     if (SSL_CTX_use_certificate_chain_file(ctx, pair.cert_chain_file.c_str()) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "TLS certificate chain ", pair.cert_chain_file, ": ", DrainOpenSslErrors()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS certificate chain ", pair.cert_chain_file, ": ", DrainOpenSslErrors()));
     }
   } else {
     return absl::InvalidArgumentError("TLS key pair without a certificate");
@@ -65,8 +65,8 @@ absl::Status LoadKeyPair(SSL_CTX* ctx, const TlsKeyPair& pair) {
     EVP_PKEY_free(key);
   } else if (!pair.private_key_file.empty()) {
     if (SSL_CTX_use_PrivateKey_file(ctx, pair.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("TLS private key ", pair.private_key_file,
-                                                     ": ", DrainOpenSslErrors()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS private key ", pair.private_key_file, ": ", DrainOpenSslErrors()));
     }
   } else {
     return absl::InvalidArgumentError("TLS key pair without a private key");
@@ -114,10 +114,9 @@ int SelectAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_len,
                const unsigned char* in, unsigned int in_len, void* arg) {
   const auto* server_wire = static_cast<const std::string*>(arg);
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, out_len,
-                            reinterpret_cast<const unsigned char*>(server_wire->data()),
-                            static_cast<unsigned int>(server_wire->size()), in,
-                            in_len) != OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(
+          &selected, out_len, reinterpret_cast<const unsigned char*>(server_wire->data()),
+          static_cast<unsigned int>(server_wire->size()), in, in_len) != OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_NOACK;  // no protocol in common: go on without ALPN
   }
   *out = selected;
@@ -163,8 +162,7 @@ void TlsContext::SetSessionCacheKey(SSL* ssl, const std::string* key) {
   SSL_set_ex_data(ssl, CacheKeyIndex(), const_cast<std::string*>(key));
 }
 
-absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewServer(
-    const TlsServerOptions& options) {
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewServer(const TlsServerOptions& options) {
   std::shared_ptr<TlsContext> context(
       new TlsContext(/*is_server=*/true, options.handshake_timeout, "",
                      options.client_cert != TlsServerOptions::ClientCert::kNone, false));
@@ -179,11 +177,9 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewServer(
   return context;
 }
 
-absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewClient(
-    const TlsClientOptions& options) {
-  std::shared_ptr<TlsContext> context(new TlsContext(/*is_server=*/false,
-                                                     options.handshake_timeout, options.server_name,
-                                                     options.verify_server,
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewClient(const TlsClientOptions& options) {
+  std::shared_ptr<TlsContext> context(new TlsContext(/*is_server=*/false, options.handshake_timeout,
+                                                     options.server_name, options.verify_server,
                                                      options.session_resumption));
   context->client_options_ = options;
   absl::StatusOr<std::string> alpn = AlpnWire(options.alpn);
@@ -203,8 +199,8 @@ absl::StatusOr<TlsContext::CtxPtr> TlsContext::BuildCtx(const TlsKeyPair& key_pa
   SSL_CTX* c = ctx.get();
   SSL_CTX_set_app_data(c, const_cast<TlsContext*>(this));
   // Renegotiation is refused: it is a known DoS lever and nothing needs it.
-  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle connections give their record buffers back.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   const TlsVersion min = is_server_ ? server_options_.min_version : client_options_.min_version;
@@ -216,8 +212,8 @@ absl::StatusOr<TlsContext::CtxPtr> TlsContext::BuildCtx(const TlsKeyPair& key_pa
   const std::string& ciphers =
       is_server_ ? server_options_.cipher_list : client_options_.cipher_list;
   if (!ciphers.empty() && SSL_CTX_set_cipher_list(c, ciphers.c_str()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("TLS cipher list \"", ciphers,
-                                                   "\": ", DrainOpenSslErrors()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS cipher list \"", ciphers, "\": ", DrainOpenSslErrors()));
   }
   if (is_server_) {
     if (absl::Status s = LoadKeyPair(c, key_pair); !s.ok()) return s;

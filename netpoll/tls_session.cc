@@ -44,7 +44,8 @@ absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::Create(
     std::shared_ptr<const TlsContext> context, std::string peer_key, std::string peer_ip) {
   absl::StatusOr<SSL*> ssl = context->NewSsl();
   if (!ssl.ok()) return ssl.status();
-  std::unique_ptr<TlsSession> session(new TlsSession(std::move(context), *ssl, std::move(peer_key)));
+  std::unique_ptr<TlsSession> session(
+      new TlsSession(std::move(context), *ssl, std::move(peer_key)));
   SSL* s = session->ssl_;
   if (session->context_->is_server()) {
     SSL_set_accept_state(s);
@@ -109,8 +110,8 @@ absl::Status TlsSession::ErrorOf(int ret, const char* what) {
     ERR_clear_error();
     return absl::OutOfRangeError("TLS peer sent close_notify");
   }
-  std::string reason = DrainOpenSslErrors(
-      err == SSL_ERROR_SYSCALL ? "unexpected end of input" : "unknown TLS error");
+  std::string reason = DrainOpenSslErrors(err == SSL_ERROR_SYSCALL ? "unexpected end of input"
+                                                                   : "unknown TLS error");
   const long verify = SSL_get_verify_result(ssl_);  // NOLINT(google-runtime-int): OpenSSL's type
   if (verify != X509_V_OK) {
     absl::StrAppend(&reason, " (", X509_verify_cert_error_string(verify), ")");
@@ -152,8 +153,7 @@ absl::Status TlsSession::Receive(LinkBuffer& wire_in, LinkBuffer& plain, LinkBuf
   while (true) {
     const size_t buffered = BIO_ctrl_pending(rbio_) + static_cast<size_t>(SSL_pending(ssl_));
     if (buffered == 0) break;
-    absl::Span<char> room =
-        plain.Malloc(std::clamp(buffered, kMinReadOffer, kMaxRecordPlaintext));
+    absl::Span<char> room = plain.Malloc(std::clamp(buffered, kMinReadOffer, kMaxRecordPlaintext));
     const int n = SSL_read(ssl_, room.data(), static_cast<int>(room.size()));
     if (n > 0) {
       plain.MallocAck(static_cast<size_t>(n));
@@ -211,8 +211,8 @@ void TlsSession::FillInfo() {
       if (len > 0) info->subject.assign(data, static_cast<size_t>(len));
       BIO_free(bio);
     }
-    auto* names = static_cast<GENERAL_NAMES*>(
-        X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+    auto* names =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
     for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
       const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
       if (name->type == GEN_DNS) {

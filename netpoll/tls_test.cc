@@ -50,9 +50,8 @@ class TlsTest : public ::testing::Test {
     other_ca_ = std::move(*TestCa::Create("other CA")).release();
     server_cert_ = new TestCert(ca_->Issue(
         {.common_name = "server", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}}));
-    client_cert_ = new TestCert(ca_->Issue({.common_name = "client",
-                                            .dns_names = {"client.example"},
-                                            .ip_addresses = {}}));
+    client_cert_ = new TestCert(
+        ca_->Issue({.common_name = "client", .dns_names = {"client.example"}, .ip_addresses = {}}));
   }
   static void TearDownTestSuite() {
     delete ca_;
@@ -258,7 +257,8 @@ TEST_F(TlsTest, ClientCertificateFromAnotherCaIsRefused) {
   server.ca_pem = ca_->cert_pem();
   server.client_cert = TlsServerOptions::ClientCert::kRequire;
   StartServer(*TlsContext::NewServer(server));
-  TestCert stranger = other_ca_->Issue({.common_name = "stranger", .dns_names = {}, .ip_addresses = {}});
+  TestCert stranger =
+      other_ca_->Issue({.common_name = "stranger", .dns_names = {}, .ip_addresses = {}});
   TlsClientOptions options = ClientTls();
   options.key_pair = stranger.key_pair();
   auto conn = Dial(options);
@@ -313,9 +313,10 @@ TEST_F(TlsTest, WrongHostNameFailsTheDial) {
 
 TEST_F(TlsTest, CertificateForAnotherAddressFailsTheDial) {
   TlsServerOptions server = ServerTls();
-  server.key_pair =
-      ca_->Issue({.common_name = "elsewhere", .dns_names = {"elsewhere.example"}, .ip_addresses = {"10.9.8.7"}})
-          .key_pair();
+  server.key_pair = ca_->Issue({.common_name = "elsewhere",
+                                .dns_names = {"elsewhere.example"},
+                                .ip_addresses = {"10.9.8.7"}})
+                        .key_pair();
   StartServer(*TlsContext::NewServer(server));
   auto conn = Dial(ClientTls());
   ASSERT_FALSE(conn.ok());
@@ -406,7 +407,8 @@ TEST_F(TlsTest, ReloadedKeyPairIsPresentedToNewConnections) {
   auto first = Dial(ClientTls());
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(absl::StrContains((*first)->tls_info()->subject, "CN=server"));
-  TestCert renewed = ca_->Issue({.common_name = "renewed", .dns_names = {}, .ip_addresses = {"127.0.0.1"}});
+  TestCert renewed =
+      ca_->Issue({.common_name = "renewed", .dns_names = {}, .ip_addresses = {"127.0.0.1"}});
   ASSERT_TRUE((*server_tls)->ReloadKeyPair(renewed.key_pair()).ok());
   auto second = Dial(ClientTls());
   ASSERT_TRUE(second.ok()) << second.status();

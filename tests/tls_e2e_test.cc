@@ -44,8 +44,8 @@ class TlsE2eTest : public ::testing::Test {
     other_ca_ = std::move(*TestCa::Create("other CA")).release();
     server_cert_ = new TestCert(ca_->Issue(
         {.common_name = "server", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}}));
-    client_cert_ = new TestCert(ca_->Issue(
-        {.common_name = "client", .dns_names = {"client.example"}, .ip_addresses = {}}));
+    client_cert_ = new TestCert(
+        ca_->Issue({.common_name = "client", .dns_names = {"client.example"}, .ip_addresses = {}}));
   }
   static void TearDownTestSuite() {
     delete ca_;
@@ -124,24 +124,23 @@ class TlsE2eTest : public ::testing::Test {
   // "<verified>|<subject>|<version>", or "<plaintext>".
   static std::unique_ptr<Service> MakeWhoService() {
     auto service = std::make_unique<Service>("test.TlsService");
-    EXPECT_TRUE(service
-                    ->AddMethod("Who", MakeUnaryMethodHandler(
-                                           &EchoRequest::default_instance(),
-                                           &EchoResponse::default_instance(),
-                                           [](ServerContext& ctx, const auto&, auto* rs) {
-                                             const AuthContext* auth = ctx.auth_context();
-                                             std::string who = "<plaintext>";
-                                             if (auth != nullptr && auth->tls != nullptr) {
-                                               who = absl::StrCat(
-                                                   auth->tls->peer_verified ? "verified"
-                                                                            : "anonymous",
-                                                   "|", auth->tls->subject, "|",
-                                                   auth->tls->version);
-                                             }
-                                             static_cast<EchoResponse*>(rs)->set_message(who);
-                                             return absl::OkStatus();
-                                           }))
-                    .ok());
+    EXPECT_TRUE(
+        service
+            ->AddMethod(
+                "Who", MakeUnaryMethodHandler(
+                           &EchoRequest::default_instance(), &EchoResponse::default_instance(),
+                           [](ServerContext& ctx, const auto&, auto* rs) {
+                             const AuthContext* auth = ctx.auth_context();
+                             std::string who = "<plaintext>";
+                             if (auth != nullptr && auth->tls != nullptr) {
+                               who =
+                                   absl::StrCat(auth->tls->peer_verified ? "verified" : "anonymous",
+                                                "|", auth->tls->subject, "|", auth->tls->version);
+                             }
+                             static_cast<EchoResponse*>(rs)->set_message(who);
+                             return absl::OkStatus();
+                           }))
+            .ok());
     return service;
   }
 
@@ -274,9 +273,8 @@ TEST_F(TlsE2eTest, OpensslClientTalksHttpOverTls) {
   std::ofstream(request_path) << "GET /health HTTP/1.1\r\nHost: localhost\r\n"
                                  "Connection: close\r\n\r\n";
   const std::string command = absl::StrCat(
-      "/usr/bin/openssl s_client -connect ", server_->listen_address().ToString(),
-      " -CAfile ", ca_path, " -verify_return_error -brief -alpn http/1.1 -ign_eof < ",
-      request_path, " 2>&1");
+      "/usr/bin/openssl s_client -connect ", server_->listen_address().ToString(), " -CAfile ",
+      ca_path, " -verify_return_error -brief -alpn http/1.1 -ign_eof < ", request_path, " 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string output;

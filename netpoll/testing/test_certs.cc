@@ -86,7 +86,8 @@ X509* NewCert(EVP_PKEY* key, const std::string& common_name, absl::Duration not_
 absl::StatusOr<std::unique_ptr<TestCa>> TestCa::Create(const std::string& common_name) {
   std::unique_ptr<TestCa> ca(new TestCa());
   EVP_PKEY* key = NewKey();
-  X509* cert = NewCert(key, common_name, absl::Hours(-1), absl::Hours(24 * 30), 1, nullptr, nullptr);
+  X509* cert =
+      NewCert(key, common_name, absl::Hours(-1), absl::Hours(24 * 30), 1, nullptr, nullptr);
   AddExtension(cert, cert, NID_basic_constraints, "critical,CA:TRUE");
   AddExtension(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign");
   AddExtension(cert, cert, NID_subject_key_identifier, "hash");
@@ -106,8 +107,8 @@ TestCert TestCa::Issue(const TestCertOptions& options) {
   auto* ca_cert = static_cast<X509*>(cert_);
   auto* ca_key = static_cast<EVP_PKEY*>(key_);
   EVP_PKEY* key = NewKey();
-  X509* cert = NewCert(key, options.common_name, options.not_before, options.not_after,
-                       ++serial_, ca_cert, ca_key);
+  X509* cert = NewCert(key, options.common_name, options.not_before, options.not_after, ++serial_,
+                       ca_cert, ca_key);
   AddExtension(cert, ca_cert, NID_basic_constraints, "critical,CA:FALSE");
   AddExtension(cert, ca_cert, NID_ext_key_usage, "serverAuth,clientAuth");
   AddExtension(cert, ca_cert, NID_authority_key_identifier, "keyid");

@@ -173,8 +173,7 @@ class BaiduStdSession final : public ServerSession,
                               public std::enable_shared_from_this<BaiduStdSession> {
  public:
   // `tls_identity`: the AuthContext of a TLS connection (null: plaintext).
-  BaiduStdSession(std::shared_ptr<ServerCore> core,
-                  std::shared_ptr<const AuthContext> tls_identity)
+  BaiduStdSession(std::shared_ptr<ServerCore> core, std::shared_ptr<const AuthContext> tls_identity)
       : core_(std::move(core)),
         decoder_(FrameDecoderOptions{.max_body_size = core_->options().max_body_size}),
         auth_context_(std::move(tls_identity)) {}

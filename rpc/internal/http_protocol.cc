@@ -542,8 +542,8 @@ SniffResult HttpProtocol::Sniff(const netpoll::LinkBuffer& input) const {
   return need_more ? SniffResult::kNeedMore : SniffResult::kNotMine;
 }
 
-std::shared_ptr<ServerSession> HttpProtocol::NewSession(
-    std::shared_ptr<ServerCore> core, const netpoll::ConnectionPtr& conn) const {
+std::shared_ptr<ServerSession> HttpProtocol::NewSession(std::shared_ptr<ServerCore> core,
+                                                        const netpoll::ConnectionPtr& conn) const {
   std::shared_ptr<const AuthContext> tls_identity;
   if (conn->is_tls()) {
     auto context = std::make_shared<AuthContext>();

@@ -150,8 +150,8 @@ void CheckRecords(const std::string& wire) {
     FUZZ_CHECK(wire.size() - at >= 5) << "partial record header at " << at;
     const auto type = static_cast<unsigned char>(wire[at]);
     const auto major = static_cast<unsigned char>(wire[at + 1]);
-    const size_t length = (static_cast<unsigned char>(wire[at + 3]) << 8) |
-                          static_cast<unsigned char>(wire[at + 4]);
+    const size_t length =
+        (static_cast<unsigned char>(wire[at + 3]) << 8) | static_cast<unsigned char>(wire[at + 4]);
     FUZZ_CHECK(type >= 20 && type <= 23) << "record type " << int{type};
     FUZZ_CHECK(major == 3) << "record version " << int{major};
     FUZZ_CHECK(length <= 16384 + 2048) << "record length " << length;
