@@ -681,8 +681,8 @@ absl::Status Connection::BeginTlsSession() {
     peer_ip = peer_ip.substr(0, peer_ip.rfind(':'));
     if (!peer_ip.empty() && peer_ip.front() == '[') peer_ip = peer_ip.substr(1, peer_ip.size() - 2);
   }
-  absl::StatusOr<std::unique_ptr<TlsSession>> session = TlsSession::Create(
-      options_.tls, context.is_server() ? "" : peer_.ToString(), std::move(peer_ip));
+  absl::StatusOr<std::unique_ptr<TlsSession>> session =
+      TlsSession::Create(options_.tls, context.is_server() ? "" : peer_.ToString(), peer_ip);
   if (!session.ok()) return session.status();
   tls_ = *std::move(session);
   tls_state_ = TlsState::kOn;

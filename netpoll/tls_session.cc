@@ -41,7 +41,7 @@ std::string IpOf(const ASN1_OCTET_STRING* s) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::Create(
-    std::shared_ptr<const TlsContext> context, std::string peer_key, std::string peer_ip) {
+    std::shared_ptr<const TlsContext> context, std::string peer_key, const std::string& peer_ip) {
   absl::StatusOr<SSL*> ssl = context->NewSsl();
   if (!ssl.ok()) return ssl.status();
   std::unique_ptr<TlsSession> session(

@@ -36,7 +36,7 @@ class TlsSession {
   // when the context has no server_name.
   static absl::StatusOr<std::unique_ptr<TlsSession>> Create(
       std::shared_ptr<const TlsContext> context, std::string peer_key = "",
-      std::string peer_ip = "");
+      const std::string& peer_ip = "");
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -128,10 +129,9 @@ class TlsTest : public ::testing::Test {
   bool ServerClosedWith(absl::string_view text) {
     return WaitFor([&] {
       MutexLock lock(&mu_);
-      for (const absl::Status& reason : server_reasons_) {
-        if (absl::StrContains(reason.message(), text)) return true;
-      }
-      return false;
+      return std::ranges::any_of(server_reasons_, [&](const absl::Status& reason) {
+        return absl::StrContains(reason.message(), text);
+      });
     });
   }
   std::shared_ptr<const TlsInfo> ServerInfo() {
