@@ -6,7 +6,8 @@
 // (call slot i uses channel i % channels), each with --connection_type
 // (single, pooled or short: nprpc::ParseConnectionType) and request payload
 // compression --compress (none, snappy, gzip or zlib; the echo server answers
-// uncompressed, brpc's default). After --warmup seconds, --duration seconds
+// uncompressed, brpc's default), in --protocol baidu_std (the default) or
+// grpc (HTTP/2, the same port). After --warmup seconds, --duration seconds
 // are measured; then it stops by itself and prints QPS, latency percentiles,
 // errors, its own CPU and, with --server_pid, the server's CPU and peak RSS
 // (bench/load_report.h; --json for one line). A progress line per second
@@ -43,6 +44,9 @@ ABSL_FLAG(int, busy_poll_us, -1,
           "client loops' busy poll in microseconds (0: off; -1: nprpc's default client "
           "loops, which poll for netpoll::kRequestResponseBusyPoll)");
 ABSL_FLAG(std::string, compress, "none", "request payload compression: none, snappy, gzip, zlib");
+ABSL_FLAG(std::string, protocol, "baidu_std",
+          "wire protocol (ChannelOptions::protocol): baidu_std or grpc; the echo server serves "
+          "both on its one port");
 ABSL_FLAG(bool, method_metrics, true, "per-method client metrics (ChannelOptions::method_metrics)");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM CA file: connect with TLS and verify the server against it (empty: plaintext)");
@@ -101,6 +105,7 @@ int main(int argc, char** argv) {
 
   nprpc::ChannelOptions options;
   options.method_metrics = absl::GetFlag(FLAGS_method_metrics);
+  options.protocol = absl::GetFlag(FLAGS_protocol);
   if (int n = absl::GetFlag(FLAGS_trace_per_second); n >= 0) {
     nprpc::TracingOptions tracing = nprpc::CurrentTracingOptions();
     tracing.max_sampled_per_second = n;

@@ -52,6 +52,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/crc32c.cc
   rpc/internal/frame_codec.cc
   rpc/internal/gate.cc
+  rpc/internal/grpc_protocol.cc
   rpc/internal/grpc_wire.cc
   rpc/internal/http_message.cc
   rpc/internal/http_protocol.cc
@@ -61,6 +62,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/load_balancer.cc
   rpc/internal/memory_releaser.cc
   rpc/internal/metrics_sampler.cc
+  rpc/internal/outlier_detector.cc
   rpc/internal/pooled_transport.cc
   rpc/internal/process_metrics.cc
   rpc/internal/prometheus_writer.cc
@@ -72,14 +74,19 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/transport_metrics.cc
   rpc/internal/worker_pool.cc
   rpc/method_handlers.cc
+  rpc/dns_naming_service.cc
+  rpc/file_naming_service.cc
   rpc/metrics.cc
   rpc/naming_service.cc
+  rpc/naming_services.cc
   rpc/retry_policy.cc
   rpc/server.cc
   rpc/server_context.cc
   rpc/trace_context.cc
   rpc/tracing.cc
   rpc/server_options.cc
+  rpc/health_service.cc
+  rpc/reflection_service.cc
   rpc/service.cc
   rpc/stream_core.cc
   rpc/stub_core.cc

@@ -32,11 +32,15 @@ load("//tools:proto.bzl", "proto_cc_library")
 # another workspace (@netpoll_rpc//codegen:nprpc.bzl).
 NPRPC_GENERATED_DEPS = [
     Label("//rpc:method_handlers"),
+    Label("//rpc:stream_handlers"),
     Label("//rpc:stub_core"),
     Label("//rpc:call_options"),
     Label("//rpc:channel"),
+    Label("//rpc:client_streaming"),
     Label("//rpc:server_context"),
+    Label("//rpc:server_streaming"),
     Label("//rpc:service"),
+    Label("//rpc:stream_core"),
     Label("//rpc:task"),
     "@com_google_absl//absl/status",
     "@com_google_absl//absl/status:statusor",

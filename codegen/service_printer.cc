@@ -37,6 +37,30 @@ Vars ServiceVars(const ServiceDescriptor* service) {
   };
 }
 
+// How a method streams; indexes the per-kind tables below.
+enum Kind { kUnary = 0, kClientStreaming = 1, kServerStreaming = 2, kBidi = 3 };
+
+Kind KindOf(const MethodDescriptor* method) {
+  if (method->client_streaming() && method->server_streaming()) return kBidi;
+  if (method->client_streaming()) return kClientStreaming;
+  if (method->server_streaming()) return kServerStreaming;
+  return kUnary;
+}
+
+const char* const kStreamKindNames[] = {
+    "::nprpc::StreamKind::kUnary",
+    "::nprpc::StreamKind::kClientStreaming",
+    "::nprpc::StreamKind::kServerStreaming",
+    "::nprpc::StreamKind::kBidiStreaming",
+};
+
+bool HasStreaming(const ServiceDescriptor* service) {
+  for (int i = 0; i < service->method_count(); ++i) {
+    if (KindOf(service->method(i)) != kUnary) return true;
+  }
+  return false;
+}
+
 Vars MethodVars(const MethodDescriptor* method) {
   Vars vars = ServiceVars(method->service());
   vars["Method"] = MethodName(method);
@@ -44,6 +68,7 @@ Vars MethodVars(const MethodDescriptor* method) {
   vars["method"] = method->name();  // on the wire
   vars["Request"] = QualifiedMessageName(method->input_type());
   vars["Response"] = QualifiedMessageName(method->output_type());
+  vars["kind"] = kStreamKindNames[KindOf(method)];
   return vars;
 }
 
@@ -58,6 +83,64 @@ void PrintMethodComment(google::protobuf::io::Printer& p, const MethodDescriptor
 
 // ------------------------------------------------------------ Header sections
 
+namespace {
+
+// The three client forms of one method, per kind; $virtual$ and $suffix$
+// make the interface's pure declarations or the stub's overrides.
+const char* const kStubMethodDeclarations[] = {
+    // kUnary
+    "    $virtual$::absl::StatusOr<$Response$> $Method$(\n"
+    "        const $Request$& request,\n"
+    "        const ::nprpc::CallOptions& options = ::nprpc::CallOptions())$suffix$;\n"
+    "    $virtual$void $Method$(const $Request$& request,\n"
+    "        ::nprpc::Callback<$Response$> done,\n"
+    "        const ::nprpc::CallOptions& options)$suffix$;\n"
+    "    $virtual$::nprpc::Task<::absl::StatusOr<$Response$>> $MethodAsync$(\n"
+    "        const $Request$& request,\n"
+    "        ::nprpc::CallOptions options = ::nprpc::CallOptions())$suffix$;\n",
+    // kClientStreaming
+    "    $virtual$::std::unique_ptr<::nprpc::ClientWriter<$Request$>> $Method$(\n"
+    "        $Response$* response,\n"
+    "        const ::nprpc::CallOptions& options = ::nprpc::CallOptions())$suffix$;\n"
+    "    $virtual$void $Method$($Response$* response,\n"
+    "        ::nprpc::ClientWriteReactor<$Request$>* reactor,\n"
+    "        const ::nprpc::CallOptions& options)$suffix$;\n"
+    "    $virtual$::nprpc::Task<::nprpc::ClientStreamWriter<$Request$, $Response$>>\n"
+    "    $MethodAsync$(::nprpc::CallOptions options = ::nprpc::CallOptions())$suffix$;\n",
+    // kServerStreaming
+    "    $virtual$::std::unique_ptr<::nprpc::ClientReader<$Response$>> $Method$(\n"
+    "        const $Request$& request,\n"
+    "        const ::nprpc::CallOptions& options = ::nprpc::CallOptions())$suffix$;\n"
+    "    $virtual$void $Method$(const $Request$& request,\n"
+    "        ::nprpc::ClientReadReactor<$Response$>* reactor,\n"
+    "        const ::nprpc::CallOptions& options)$suffix$;\n"
+    "    $virtual$::nprpc::Task<::nprpc::ClientStreamReader<$Response$>> $MethodAsync$(\n"
+    "        const $Request$& request,\n"
+    "        ::nprpc::CallOptions options = ::nprpc::CallOptions())$suffix$;\n",
+    // kBidi
+    "    $virtual$::std::unique_ptr<::nprpc::ClientReaderWriter<$Request$, $Response$>>\n"
+    "    $Method$(const ::nprpc::CallOptions& options = ::nprpc::CallOptions())$suffix$;\n"
+    "    $virtual$void $Method$(::nprpc::ClientBidiReactor<$Request$, $Response$>* reactor,\n"
+    "        const ::nprpc::CallOptions& options)$suffix$;\n"
+    "    $virtual$::nprpc::Task<::nprpc::ClientStream<$Request$, $Response$>> $MethodAsync$(\n"
+    "        ::nprpc::CallOptions options = ::nprpc::CallOptions())$suffix$;\n",
+};
+
+void PrintStubMethods(google::protobuf::io::Printer& p, const ServiceDescriptor* service,
+                      bool interface) {
+  for (int i = 0; i < service->method_count(); ++i) {
+    const MethodDescriptor* method = service->method(i);
+    p.Print("\n");
+    PrintMethodComment(p, method, "    ");
+    Vars vars = MethodVars(method);
+    vars["virtual"] = interface ? "virtual " : "";
+    vars["suffix"] = interface ? " = 0" : " override";
+    p.Print(vars, kStubMethodDeclarations[KindOf(method)]);
+  }
+}
+
+}  // namespace
+
 std::string StubInterfaceDeclaration(const ServiceDescriptor* service) {
   return Print([&](google::protobuf::io::Printer& p) {
     p.Print(ServiceVars(service),
@@ -68,27 +151,21 @@ std::string StubInterfaceDeclaration(const ServiceDescriptor* service) {
             "  //     the channel's I/O loop thread, and must not block. (`options` has no\n"
             "  //     default here, so that Method(request, {}) always means the first.)\n"
             "  //   MethodAsync(request, options): a lazy task to co_await; resumes on the\n"
-            "  //     channel's I/O loop thread. `request` must outlive the await.\n"
-            "  // Called from a handler of a generated service, each form inherits the\n"
-            "  // incoming call's deadline and metadata (see nprpc::StubOptions).\n"
-            "  class StubInterface {\n"
-            "   public:\n"
-            "    virtual ~StubInterface() = default;\n");
-    for (int i = 0; i < service->method_count(); ++i) {
-      const MethodDescriptor* method = service->method(i);
-      p.Print("\n");
-      PrintMethodComment(p, method, "    ");
-      p.Print(MethodVars(method),
-              "    virtual ::absl::StatusOr<$Response$> $Method$(\n"
-              "        const $Request$& request,\n"
-              "        const ::nprpc::CallOptions& options = ::nprpc::CallOptions()) = 0;\n"
-              "    virtual void $Method$(const $Request$& request,\n"
-              "        ::nprpc::Callback<$Response$> done,\n"
-              "        const ::nprpc::CallOptions& options) = 0;\n"
-              "    virtual ::nprpc::Task<::absl::StatusOr<$Response$>> $MethodAsync$(\n"
-              "        const $Request$& request,\n"
-              "        ::nprpc::CallOptions options = ::nprpc::CallOptions()) = 0;\n");
+            "  //     channel's I/O loop thread. `request` must outlive the await.\n");
+    if (HasStreaming(service)) {
+      p.Print(
+          "  // Streaming methods (rpc/client_streaming.h): Method(...) returns a\n"
+          "  //   blocking reader/writer; Method(..., reactor, options) binds a reactor\n"
+          "  //   (not owned; OnDone is its last call); co_await MethodAsync(...)\n"
+          "  //   yields a coroutine stream.\n");
     }
+    p.Print(
+        "  // Called from a handler of a generated service, each form inherits the\n"
+        "  // incoming call's deadline and metadata (see nprpc::StubOptions).\n"
+        "  class StubInterface {\n"
+        "   public:\n"
+        "    virtual ~StubInterface() = default;\n");
+    PrintStubMethods(p, service, /*interface=*/true);
     p.Print("  };\n");
   });
 }
@@ -102,21 +179,7 @@ std::string StubDeclaration(const ServiceDescriptor* service) {
             "   public:\n"
             "    explicit Stub(::nprpc::Channel* channel,\n"
             "        const ::nprpc::StubOptions& options = ::nprpc::StubOptions());\n");
-    for (int i = 0; i < service->method_count(); ++i) {
-      const MethodDescriptor* method = service->method(i);
-      p.Print("\n");
-      PrintMethodComment(p, method, "    ");
-      p.Print(MethodVars(method),
-              "    ::absl::StatusOr<$Response$> $Method$(\n"
-              "        const $Request$& request,\n"
-              "        const ::nprpc::CallOptions& options = ::nprpc::CallOptions()) override;\n"
-              "    void $Method$(const $Request$& request,\n"
-              "        ::nprpc::Callback<$Response$> done,\n"
-              "        const ::nprpc::CallOptions& options) override;\n"
-              "    ::nprpc::Task<::absl::StatusOr<$Response$>> $MethodAsync$(\n"
-              "        const $Request$& request,\n"
-              "        ::nprpc::CallOptions options = ::nprpc::CallOptions()) override;\n");
-    }
+    PrintStubMethods(p, service, /*interface=*/false);
     p.Print(
         "\n"
         "   private:\n"
@@ -130,12 +193,13 @@ std::string StubDeclaration(const ServiceDescriptor* service) {
 
 namespace {
 
-// The three server bases differ in the comment, the member signature and
-// the handler factory.
+// The three server bases differ in the comment, the member signatures (per
+// kind) and the handler factory.
 struct BaseStyle {
   const char* class_name;
   const char* comment;
-  const char* declaration;  // of one method, $vars$ of MethodVars
+  const char* streaming_comment;  // for services with streaming methods
+  const char* declarations[4];    // of one method per Kind, $vars$ of MethodVars
 };
 
 const BaseStyle kSync = {
@@ -143,8 +207,19 @@ const BaseStyle kSync = {
     "  // Sync server base: override the methods you serve (the others answer\n"
     "  // UNIMPLEMENTED). Handlers may block (ServerOptions::handler_threads says\n"
     "  // where they run) and run concurrently: they must be thread-safe.\n",
-    "    virtual ::absl::Status $Method$(::nprpc::ServerContext& context,\n"
-    "        const $Request$& request, $Response$* response);\n",
+    "  // Streaming methods read and write through blocking ServerReader,\n"
+    "  // ServerWriter and ServerReaderWriter (rpc/server_streaming.h); the\n"
+    "  // returned status ends the call.\n",
+    {
+        "    virtual ::absl::Status $Method$(::nprpc::ServerContext& context,\n"
+        "        const $Request$& request, $Response$* response);\n",
+        "    virtual ::absl::Status $Method$(::nprpc::ServerContext& context,\n"
+        "        ::nprpc::ServerReader<$Request$>* reader, $Response$* response);\n",
+        "    virtual ::absl::Status $Method$(::nprpc::ServerContext& context,\n"
+        "        const $Request$& request, ::nprpc::ServerWriter<$Response$>* writer);\n",
+        "    virtual ::absl::Status $Method$(::nprpc::ServerContext& context,\n"
+        "        ::nprpc::ServerReaderWriter<$Response$, $Request$>* stream);\n",
+    },
 };
 
 const BaseStyle kCallback = {
@@ -155,9 +230,19 @@ const BaseStyle kCallback = {
     "  // loop: never block in them (hand blocking work to a thread of your own\n"
     "  // and complete `done` from there). Unoverridden methods answer\n"
     "  // UNIMPLEMENTED.\n",
-    "    virtual void $Method$(::nprpc::ServerContext& context,\n"
-    "        const $Request$& request, $Response$* response,\n"
-    "        ::nprpc::Responder done);\n",
+    "  // Streaming methods return a reactor (rpc/server_streaming.h) that the\n"
+    "  // server owns and deletes after its OnDone(); its Finish() ends the call.\n",
+    {
+        "    virtual void $Method$(::nprpc::ServerContext& context,\n"
+        "        const $Request$& request, $Response$* response,\n"
+        "        ::nprpc::Responder done);\n",
+        "    virtual ::std::unique_ptr<::nprpc::ServerReadReactor<$Request$>> $Method$(\n"
+        "        ::nprpc::ServerContext& context, $Response$* response);\n",
+        "    virtual ::std::unique_ptr<::nprpc::ServerWriteReactor<$Response$>> $Method$(\n"
+        "        ::nprpc::ServerContext& context, const $Request$& request);\n",
+        "    virtual ::std::unique_ptr<::nprpc::ServerBidiReactor<$Request$, $Response$>>\n"
+        "    $Method$(::nprpc::ServerContext& context);\n",
+    },
 };
 
 const BaseStyle kCoroutine = {
@@ -169,8 +254,18 @@ const BaseStyle kCoroutine = {
     "  // the channel's I/O loop thread): never block in it. Outgoing calls inherit\n"
     "  // the call's deadline and metadata. Unoverridden methods answer\n"
     "  // UNIMPLEMENTED.\n",
-    "    virtual ::nprpc::Task<::absl::Status> $Method$(::nprpc::ServerContext& context,\n"
-    "        const $Request$& request, $Response$* response);\n",
+    "  // Streaming methods co_await Read() and Write() of ServerStreamReader,\n"
+    "  // ServerStreamWriter and ServerStream (rpc/server_streaming.h).\n",
+    {
+        "    virtual ::nprpc::Task<::absl::Status> $Method$(::nprpc::ServerContext& context,\n"
+        "        const $Request$& request, $Response$* response);\n",
+        "    virtual ::nprpc::Task<::absl::Status> $Method$(::nprpc::ServerContext& context,\n"
+        "        ::nprpc::ServerStreamReader<$Request$>& reader, $Response$* response);\n",
+        "    virtual ::nprpc::Task<::absl::Status> $Method$(::nprpc::ServerContext& context,\n"
+        "        const $Request$& request, ::nprpc::ServerStreamWriter<$Response$>& writer);\n",
+        "    virtual ::nprpc::Task<::absl::Status> $Method$(::nprpc::ServerContext& context,\n"
+        "        ::nprpc::ServerStream<$Request$, $Response$>& stream);\n",
+    },
 };
 
 std::string BaseDeclaration(const ServiceDescriptor* service, const BaseStyle& style) {
@@ -178,6 +273,7 @@ std::string BaseDeclaration(const ServiceDescriptor* service, const BaseStyle& s
     Vars vars = ServiceVars(service);
     vars["Base"] = style.class_name;
     p.PrintRaw(style.comment);
+    if (HasStreaming(service)) p.PrintRaw(style.streaming_comment);
     p.Print(vars,
             "  class $Base$ : public ::nprpc::Service {\n"
             "   public:\n"
@@ -187,7 +283,7 @@ std::string BaseDeclaration(const ServiceDescriptor* service, const BaseStyle& s
       const MethodDescriptor* method = service->method(i);
       p.Print("\n");
       PrintMethodComment(p, method, "    ");
-      p.Print(MethodVars(method), style.declaration);
+      p.Print(MethodVars(method), style.declarations[KindOf(method)]);
     }
     p.Print("  };\n");
   });
@@ -231,6 +327,84 @@ std::string ServiceDeclaration(const ServiceDescriptor* service) {
 
 // ------------------------------------------------------------ Source sections
 
+namespace {
+
+// The stub's three forms of one method, per Kind.
+const char* const kStubMethodDefinitions[] = {
+    // kUnary
+    "\n"
+    "::absl::StatusOr<$Response$> $Service$::Stub::$Method$(\n"
+    "    const $Request$& request, const ::nprpc::CallOptions& options) {\n"
+    "  return nprpc_core_.BlockingCall<$Response$>(\"$method$\", request, options);\n"
+    "}\n"
+    "\n"
+    "void $Service$::Stub::$Method$(const $Request$& request,\n"
+    "    ::nprpc::Callback<$Response$> done, const ::nprpc::CallOptions& options) {\n"
+    "  nprpc_core_.CallbackCall<$Response$>(\"$method$\", request, ::std::move(done),\n"
+    "      options);\n"
+    "}\n"
+    "\n"
+    "::nprpc::Task<::absl::StatusOr<$Response$>> $Service$::Stub::$MethodAsync$(\n"
+    "    const $Request$& request, ::nprpc::CallOptions options) {\n"
+    "  return nprpc_core_.AwaitableCall<$Response$>(\"$method$\", request,\n"
+    "      ::std::move(options));\n"
+    "}\n",
+    // kClientStreaming
+    "\n"
+    "::std::unique_ptr<::nprpc::ClientWriter<$Request$>> $Service$::Stub::$Method$(\n"
+    "    $Response$* response, const ::nprpc::CallOptions& options) {\n"
+    "  return nprpc_core_.ClientStreamingCall<$Request$>(\"$method$\", response, options);\n"
+    "}\n"
+    "\n"
+    "void $Service$::Stub::$Method$($Response$* response,\n"
+    "    ::nprpc::ClientWriteReactor<$Request$>* reactor, const ::nprpc::CallOptions& options) {\n"
+    "  nprpc_core_.ReactorCall(\"$method$\", reactor, nullptr, response, options);\n"
+    "}\n"
+    "\n"
+    "::nprpc::Task<::nprpc::ClientStreamWriter<$Request$, $Response$>>\n"
+    "$Service$::Stub::$MethodAsync$(::nprpc::CallOptions options) {\n"
+    "  return nprpc_core_.AwaitableClientStreamingCall<$Request$, $Response$>(\"$method$\",\n"
+    "      ::std::move(options));\n"
+    "}\n",
+    // kServerStreaming
+    "\n"
+    "::std::unique_ptr<::nprpc::ClientReader<$Response$>> $Service$::Stub::$Method$(\n"
+    "    const $Request$& request, const ::nprpc::CallOptions& options) {\n"
+    "  return nprpc_core_.ServerStreamingCall<$Response$>(\"$method$\", request, options);\n"
+    "}\n"
+    "\n"
+    "void $Service$::Stub::$Method$(const $Request$& request,\n"
+    "    ::nprpc::ClientReadReactor<$Response$>* reactor, const ::nprpc::CallOptions& options) {\n"
+    "  nprpc_core_.ReactorCall(\"$method$\", reactor, &request, nullptr, options);\n"
+    "}\n"
+    "\n"
+    "::nprpc::Task<::nprpc::ClientStreamReader<$Response$>> $Service$::Stub::$MethodAsync$(\n"
+    "    const $Request$& request, ::nprpc::CallOptions options) {\n"
+    "  return nprpc_core_.AwaitableServerStreamingCall<$Response$>(\"$method$\", request,\n"
+    "      ::std::move(options));\n"
+    "}\n",
+    // kBidi
+    "\n"
+    "::std::unique_ptr<::nprpc::ClientReaderWriter<$Request$, $Response$>>\n"
+    "$Service$::Stub::$Method$(const ::nprpc::CallOptions& options) {\n"
+    "  return nprpc_core_.BidiStreamingCall<$Request$, $Response$>(\"$method$\", options);\n"
+    "}\n"
+    "\n"
+    "void $Service$::Stub::$Method$(\n"
+    "    ::nprpc::ClientBidiReactor<$Request$, $Response$>* reactor,\n"
+    "    const ::nprpc::CallOptions& options) {\n"
+    "  nprpc_core_.ReactorCall(\"$method$\", reactor, nullptr, nullptr, options);\n"
+    "}\n"
+    "\n"
+    "::nprpc::Task<::nprpc::ClientStream<$Request$, $Response$>>\n"
+    "$Service$::Stub::$MethodAsync$(::nprpc::CallOptions options) {\n"
+    "  return nprpc_core_.AwaitableBidiStreamingCall<$Request$, $Response$>(\"$method$\",\n"
+    "      ::std::move(options));\n"
+    "}\n",
+};
+
+}  // namespace
+
 std::string StubDefinitions(const ServiceDescriptor* service) {
   return Print([&](google::protobuf::io::Printer& p) {
     p.Print(ServiceVars(service),
@@ -243,24 +417,8 @@ std::string StubDefinitions(const ServiceDescriptor* service) {
             "  return ::std::make_unique<Stub>(channel, options);\n"
             "}\n");
     for (int i = 0; i < service->method_count(); ++i) {
-      p.Print(MethodVars(service->method(i)),
-              "\n"
-              "::absl::StatusOr<$Response$> $Service$::Stub::$Method$(\n"
-              "    const $Request$& request, const ::nprpc::CallOptions& options) {\n"
-              "  return nprpc_core_.BlockingCall<$Response$>(\"$method$\", request, options);\n"
-              "}\n"
-              "\n"
-              "void $Service$::Stub::$Method$(const $Request$& request,\n"
-              "    ::nprpc::Callback<$Response$> done, const ::nprpc::CallOptions& options) {\n"
-              "  nprpc_core_.CallbackCall<$Response$>(\"$method$\", request, ::std::move(done),\n"
-              "      options);\n"
-              "}\n"
-              "\n"
-              "::nprpc::Task<::absl::StatusOr<$Response$>> $Service$::Stub::$MethodAsync$(\n"
-              "    const $Request$& request, ::nprpc::CallOptions options) {\n"
-              "  return nprpc_core_.AwaitableCall<$Response$>(\"$method$\", request,\n"
-              "      ::std::move(options));\n"
-              "}\n");
+      const MethodDescriptor* method = service->method(i);
+      p.Print(MethodVars(method), kStubMethodDefinitions[KindOf(method)]);
     }
   });
 }
@@ -269,48 +427,139 @@ namespace {
 
 struct BaseDefinitionStyle {
   const char* class_name;
-  const char* factory;         // MakeXxxHandler
-  const char* lambda;          // the handler lambda, $vars$ of MethodVars
-  const char* default_method;  // the UNIMPLEMENTED member
+  const char* factory;         // MakeXxxHandler (unary)
+  const char* stream_factory;  // MakeXxxStreamHandler (streaming kinds)
+  // Per Kind: the handler lambda and the UNIMPLEMENTED member, $vars$ of
+  // MethodVars.
+  const char* lambdas[4];
+  const char* default_methods[4];
 };
 
 const BaseDefinitionStyle kSyncDefinition = {
     "Service",
     "MakeSyncHandler",
-    "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
-    "              $Response$* response) {\n"
-    "            return this->$Method$(context, request, response);\n"
-    "          }",
-    "::absl::Status $Service$::Service::$Method$(::nprpc::ServerContext&,\n"
-    "    const $Request$&, $Response$*) {\n"
-    "  return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
-    "}\n",
+    "MakeSyncStreamHandler",
+    {
+        "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
+        "              $Response$* response) {\n"
+        "            return this->$Method$(context, request, response);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context, ::nprpc::ServerReader<$Request$>* reader,\n"
+        "              $Response$* response) {\n"
+        "            return this->$Method$(context, reader, response);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
+        "              ::nprpc::ServerWriter<$Response$>* writer) {\n"
+        "            return this->$Method$(context, request, writer);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context,\n"
+        "              ::nprpc::ServerReaderWriter<$Response$, $Request$>* stream) {\n"
+        "            return this->$Method$(context, stream);\n"
+        "          }",
+    },
+    {
+        "::absl::Status $Service$::Service::$Method$(::nprpc::ServerContext&,\n"
+        "    const $Request$&, $Response$*) {\n"
+        "  return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::absl::Status $Service$::Service::$Method$(::nprpc::ServerContext&,\n"
+        "    ::nprpc::ServerReader<$Request$>*, $Response$*) {\n"
+        "  return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::absl::Status $Service$::Service::$Method$(::nprpc::ServerContext&,\n"
+        "    const $Request$&, ::nprpc::ServerWriter<$Response$>*) {\n"
+        "  return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::absl::Status $Service$::Service::$Method$(::nprpc::ServerContext&,\n"
+        "    ::nprpc::ServerReaderWriter<$Response$, $Request$>*) {\n"
+        "  return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+    },
 };
 
 const BaseDefinitionStyle kCallbackDefinition = {
     "CallbackService",
     "MakeCallbackHandler",
-    "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
-    "              $Response$* response, ::nprpc::Responder done) {\n"
-    "            this->$Method$(context, request, response, ::std::move(done));\n"
-    "          }",
-    "void $Service$::CallbackService::$Method$(::nprpc::ServerContext&,\n"
-    "    const $Request$&, $Response$*, ::nprpc::Responder done) {\n"
-    "  done.Finish(::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\"));\n"
-    "}\n",
+    "MakeCallbackStreamHandler",
+    {
+        "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
+        "              $Response$* response, ::nprpc::Responder done) {\n"
+        "            this->$Method$(context, request, response, ::std::move(done));\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context, $Response$* response) {\n"
+        "            return this->$Method$(context, response);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context, const $Request$& request) {\n"
+        "            return this->$Method$(context, request);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context) {\n"
+        "            return this->$Method$(context);\n"
+        "          }",
+    },
+    {
+        "void $Service$::CallbackService::$Method$(::nprpc::ServerContext&,\n"
+        "    const $Request$&, $Response$*, ::nprpc::Responder done) {\n"
+        "  done.Finish(::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\"));\n"
+        "}\n",
+        "::std::unique_ptr<::nprpc::ServerReadReactor<$Request$>>\n"
+        "$Service$::CallbackService::$Method$(::nprpc::ServerContext&, $Response$*) {\n"
+        "  return ::nprpc::codegen_internal::UnimplementedReactor<\n"
+        "      ::nprpc::ServerReadReactor<$Request$>>(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::std::unique_ptr<::nprpc::ServerWriteReactor<$Response$>>\n"
+        "$Service$::CallbackService::$Method$(::nprpc::ServerContext&, const $Request$&) {\n"
+        "  return ::nprpc::codegen_internal::UnimplementedReactor<\n"
+        "      ::nprpc::ServerWriteReactor<$Response$>>(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::std::unique_ptr<::nprpc::ServerBidiReactor<$Request$, $Response$>>\n"
+        "$Service$::CallbackService::$Method$(::nprpc::ServerContext&) {\n"
+        "  return ::nprpc::codegen_internal::UnimplementedReactor<\n"
+        "      ::nprpc::ServerBidiReactor<$Request$, $Response$>>(kServiceName, \"$method$\");\n"
+        "}\n",
+    },
 };
 
 const BaseDefinitionStyle kCoroutineDefinition = {
     "CoroutineService",
     "MakeCoroutineHandler",
-    "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
-    "              $Response$* response) {\n"
-    "            return this->$Method$(context, request, response);\n"
-    "          }",
-    "::nprpc::Task<::absl::Status> $Service$::CoroutineService::$Method$(\n"
-    "    ::nprpc::ServerContext&, const $Request$&, $Response$*) {\n"
-    "  co_return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
-    "}\n",
+    "MakeCoroutineStreamHandler",
+    {
+        "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
+        "              $Response$* response) {\n"
+        "            return this->$Method$(context, request, response);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context,\n"
+        "              ::nprpc::ServerStreamReader<$Request$>& reader, $Response$* response) {\n"
+        "            return this->$Method$(context, reader, response);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context, const $Request$& request,\n"
+        "              ::nprpc::ServerStreamWriter<$Response$>& writer) {\n"
+        "            return this->$Method$(context, request, writer);\n"
+        "          }",
+        "[this](::nprpc::ServerContext& context,\n"
+        "              ::nprpc::ServerStream<$Request$, $Response$>& stream) {\n"
+        "            return this->$Method$(context, stream);\n"
+        "          }",
+    },
+    {
+        "::nprpc::Task<::absl::Status> $Service$::CoroutineService::$Method$(\n"
+        "    ::nprpc::ServerContext&, const $Request$&, $Response$*) {\n"
+        "  co_return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::nprpc::Task<::absl::Status> $Service$::CoroutineService::$Method$(\n"
+        "    ::nprpc::ServerContext&, ::nprpc::ServerStreamReader<$Request$>&, $Response$*) {\n"
+        "  co_return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::nprpc::Task<::absl::Status> $Service$::CoroutineService::$Method$(\n"
+        "    ::nprpc::ServerContext&, const $Request$&,\n"
+        "    ::nprpc::ServerStreamWriter<$Response$>&) {\n"
+        "  co_return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+        "::nprpc::Task<::absl::Status> $Service$::CoroutineService::$Method$(\n"
+        "    ::nprpc::ServerContext&, ::nprpc::ServerStream<$Request$, $Response$>&) {\n"
+        "  co_return ::nprpc::codegen_internal::Unimplemented(kServiceName, \"$method$\");\n"
+        "}\n",
+    },
 };
 
 std::string BaseDefinitions(const ServiceDescriptor* service, const BaseDefinitionStyle& style) {
@@ -321,21 +570,34 @@ std::string BaseDefinitions(const ServiceDescriptor* service, const BaseDefiniti
             "$Service$::$Base$::$Base$()\n"
             "    : ::nprpc::Service(::std::string(kServiceName)) {\n");
     for (int i = 0; i < service->method_count(); ++i) {
-      Vars m = MethodVars(service->method(i));
-      m["factory"] = style.factory;
-      m["lambda"] = Print([&](google::protobuf::io::Printer& q) { q.Print(m, style.lambda); });
-      p.Print(m,
-              "  ::nprpc::codegen_internal::AddGeneratedMethod(*this, \"$method$\",\n"
-              "      ::nprpc::codegen_internal::$factory$<$Request$, $Response$>(\n"
-              "          $lambda$));\n");
+      const MethodDescriptor* method = service->method(i);
+      const Kind kind = KindOf(method);
+      Vars m = MethodVars(method);
+      m["lambda"] =
+          Print([&](google::protobuf::io::Printer& q) { q.Print(m, style.lambdas[kind]); });
+      if (kind == kUnary) {
+        m["factory"] = style.factory;
+        p.Print(m,
+                "  ::nprpc::codegen_internal::AddGeneratedMethod(*this, \"$method$\",\n"
+                "      ::nprpc::codegen_internal::$factory$<$Request$, $Response$>(\n"
+                "          $lambda$));\n");
+      } else {
+        m["factory"] = style.stream_factory;
+        p.Print(m,
+                "  ::nprpc::codegen_internal::AddGeneratedMethod(*this, \"$method$\",\n"
+                "      ::nprpc::codegen_internal::$factory$<$Request$, $Response$,\n"
+                "          $kind$>(\n"
+                "          $lambda$));\n");
+      }
     }
     p.Print(vars,
             "}\n"
             "\n"
             "$Service$::$Base$::~$Base$() = default;\n");
     for (int i = 0; i < service->method_count(); ++i) {
+      const MethodDescriptor* method = service->method(i);
       p.Print("\n");
-      p.Print(MethodVars(service->method(i)), style.default_method);
+      p.Print(MethodVars(method), style.default_methods[KindOf(method)]);
     }
   });
 }
@@ -377,29 +639,70 @@ std::string ServiceDefinitions(const ServiceDescriptor* service) {
 
 // ------------------------------------------------------------ Mock header
 
+namespace {
+
+// The mock's members for one method, per Kind. Streaming forms are all
+// MOCK_METHODs (types with commas in parentheses, parameters unnamed, as
+// gMock wants them).
+const char* const kMockMethods[] = {
+    // kUnary
+    "  MOCK_METHOD(::absl::StatusOr<$Response$>, $Method$,\n"
+    "      (const $Request$& request, const ::nprpc::CallOptions& options), (override));\n"
+    "  void $Method$(const $Request$& request, ::nprpc::Callback<$Response$> done,\n"
+    "      const ::nprpc::CallOptions& options) override {\n"
+    "    ::absl::StatusOr<$Response$> result = $Method$(request, options);\n"
+    "    if (done) done(::std::move(result));\n"
+    "  }\n"
+    "  ::nprpc::Task<::absl::StatusOr<$Response$>> $MethodAsync$(\n"
+    "      const $Request$& request, ::nprpc::CallOptions options) override {\n"
+    "    co_return $Method$(request, options);\n"
+    "  }\n",
+    // kClientStreaming
+    "  MOCK_METHOD(::std::unique_ptr<::nprpc::ClientWriter<$Request$>>, $Method$,\n"
+    "      ($Response$* response, const ::nprpc::CallOptions& options), (override));\n"
+    "  MOCK_METHOD(void, $Method$, ($Response$* response,\n"
+    "      ::nprpc::ClientWriteReactor<$Request$>* reactor,\n"
+    "      const ::nprpc::CallOptions& options), (override));\n"
+    "  MOCK_METHOD((::nprpc::Task<::nprpc::ClientStreamWriter<$Request$, $Response$>>),\n"
+    "      $MethodAsync$, (::nprpc::CallOptions options), (override));\n",
+    // kServerStreaming
+    "  MOCK_METHOD(::std::unique_ptr<::nprpc::ClientReader<$Response$>>, $Method$,\n"
+    "      (const $Request$& request, const ::nprpc::CallOptions& options), (override));\n"
+    "  MOCK_METHOD(void, $Method$, (const $Request$& request,\n"
+    "      ::nprpc::ClientReadReactor<$Response$>* reactor,\n"
+    "      const ::nprpc::CallOptions& options), (override));\n"
+    "  MOCK_METHOD(::nprpc::Task<::nprpc::ClientStreamReader<$Response$>>, $MethodAsync$,\n"
+    "      (const $Request$& request, ::nprpc::CallOptions options), (override));\n",
+    // kBidi
+    "  MOCK_METHOD((::std::unique_ptr<::nprpc::ClientReaderWriter<$Request$, $Response$>>),\n"
+    "      $Method$, (const ::nprpc::CallOptions& options), (override));\n"
+    "  MOCK_METHOD(void, $Method$,\n"
+    "      ((::nprpc::ClientBidiReactor<$Request$, $Response$>*),\n"
+    "       const ::nprpc::CallOptions&), (override));\n"
+    "  MOCK_METHOD((::nprpc::Task<::nprpc::ClientStream<$Request$, $Response$>>),\n"
+    "      $MethodAsync$, (::nprpc::CallOptions options), (override));\n",
+};
+
+}  // namespace
+
 std::string MockStubDeclaration(const ServiceDescriptor* service) {
   return Print([&](google::protobuf::io::Printer& p) {
     p.Print(ServiceVars(service),
             "// A gMock $Service$::StubInterface. Set expectations on the sync form,\n"
             "// EXPECT_CALL(mock, Method(request_matcher, options_matcher)); the callback\n"
-            "// and awaitable forms answer through it, synchronously.\n"
+            "// and awaitable forms answer through it, synchronously.\n");
+    if (HasStreaming(service)) {
+      p.Print(
+          "// Every form of a streaming method is a MOCK_METHOD of its own; return\n"
+          "// streams over a fake ClientStreamCore (rpc/testing/fake_stream.h).\n");
+    }
+    p.Print(ServiceVars(service),
             "class $Mock$ : public $Service$::StubInterface {\n"
             " public:\n");
     for (int i = 0; i < service->method_count(); ++i) {
       if (i > 0) p.Print("\n");
-      p.Print(
-          MethodVars(service->method(i)),
-          "  MOCK_METHOD(::absl::StatusOr<$Response$>, $Method$,\n"
-          "      (const $Request$& request, const ::nprpc::CallOptions& options), (override));\n"
-          "  void $Method$(const $Request$& request, ::nprpc::Callback<$Response$> done,\n"
-          "      const ::nprpc::CallOptions& options) override {\n"
-          "    ::absl::StatusOr<$Response$> result = $Method$(request, options);\n"
-          "    if (done) done(::std::move(result));\n"
-          "  }\n"
-          "  ::nprpc::Task<::absl::StatusOr<$Response$>> $MethodAsync$(\n"
-          "      const $Request$& request, ::nprpc::CallOptions options) override {\n"
-          "    co_return $Method$(request, options);\n"
-          "  }\n");
+      const MethodDescriptor* method = service->method(i);
+      p.Print(MethodVars(method), kMockMethods[KindOf(method)]);
     }
     p.Print("};\n");
   });

@@ -9,11 +9,9 @@
 namespace nprpc {
 namespace codegen {
 
-// InvalidArgument for:
-//   - a streaming method (client, server or bidirectional): not supported
-//     until nprpc has streams;
-//   - `option cc_generic_services = true`: protoc would then put a class of
-//     the service's name into foo.pb.h, colliding with the generated one.
+// InvalidArgument for `option cc_generic_services = true`: protoc would then
+// put a class of the service's name into foo.pb.h, colliding with the
+// generated one. Every method kind, streaming too, is supported.
 absl::Status CheckSupported(const google::protobuf::FileDescriptor* file);
 
 }  // namespace codegen

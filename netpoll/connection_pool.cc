@@ -86,6 +86,7 @@ class Core : public std::enable_shared_from_this<Core> {
   explicit Core(const ConnectionPoolOptions& options) : options_(options) {
     dial_options_.timeout = options.dial_timeout;
     dial_options_.connection = options.connection;
+    dial_options_.keepalive = options.keepalive;
     dial_options_.callbacks = options.callbacks;
   }
 

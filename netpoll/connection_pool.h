@@ -91,6 +91,7 @@
 #include "absl/time/time.h"
 #include "netpoll/connection.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/socket.h"
 #include "netpoll/socket_address.h"
 
 namespace netpoll {
@@ -102,6 +103,7 @@ struct ConnectionPoolOptions {
   std::shared_ptr<const ConnectionCallbacks> callbacks;
   ConnectionOptions connection;
   absl::Duration dial_timeout = absl::Seconds(5);
+  TcpKeepAliveOptions keepalive;  // of every dialed connection
 
   // Hard cap on connections per address: idle + leased + dialing + closing.
   size_t max_active_per_address = 64;

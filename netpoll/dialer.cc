@@ -73,6 +73,11 @@ class Connector : public IoHandler {
     auto fd = CreateStreamSocket(address_.family());
     if (!fd.ok()) return Finish(fd.status());
     fd_ = std::move(*fd);
+    if (!address_.is_unix()) {
+      if (absl::Status s = SetTcpKeepAlive(fd_.get(), options_.keepalive); !s.ok()) {
+        return Finish(s);
+      }
+    }
     int rc = ::connect(fd_.get(), address_.sockaddr(), address_.length());
     if (rc == 0) return Connected();
     if (errno != EINPROGRESS && errno != EAGAIN) {

@@ -34,6 +34,7 @@
 #include "absl/time/time.h"
 #include "netpoll/connection.h"
 #include "netpoll/event_loop.h"
+#include "netpoll/socket.h"
 #include "netpoll/socket_address.h"
 
 namespace netpoll {
@@ -42,6 +43,8 @@ struct DialOptions {
   absl::Duration timeout = absl::Seconds(5);
   ConnectionOptions connection;
   std::shared_ptr<const ConnectionCallbacks> callbacks;
+  // TCP connections only (not unix:).
+  TcpKeepAliveOptions keepalive;
 };
 
 class Dialer {

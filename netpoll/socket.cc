@@ -9,6 +9,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 
 namespace netpoll {
@@ -67,6 +70,33 @@ absl::Status SetNoDelay(int fd, bool on) {
 
 absl::Status SetKeepAlive(int fd, bool on) {
   return SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "SO_KEEPALIVE");
+}
+
+absl::Status SetTcpKeepAlive(int fd, const TcpKeepAliveOptions& options) {
+  if (!options.enabled) return absl::OkStatus();
+  auto seconds = [](absl::Duration d) {
+    return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
+  };
+  if (absl::Status s = SetKeepAlive(fd, true); !s.ok()) return s;
+  if (absl::Status s =
+          SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(options.idle), "TCP_KEEPIDLE");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds(options.interval), "TCP_KEEPINTVL");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          SetIntOption(fd, IPPROTO_TCP, TCP_KEEPCNT, std::max(1, options.count), "TCP_KEEPCNT");
+      !s.ok()) {
+    return s;
+  }
+  const absl::Duration user_timeout = options.idle + options.interval * std::max(1, options.count);
+  return SetIntOption(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+                      static_cast<int>(absl::ToInt64Milliseconds(user_timeout)),
+                      "TCP_USER_TIMEOUT");
 }
 
 absl::Status SocketError(int fd) {

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "netpoll/socket_address.h"
 
 namespace netpoll {
@@ -53,6 +54,22 @@ absl::StatusOr<UniqueFd> Listen(const SocketAddress& address, const ListenOption
 
 absl::Status SetNoDelay(int fd, bool on);
 absl::Status SetKeepAlive(int fd, bool on);
+
+// TCP keepalive probes for a connection that may go silent (a peer behind a
+// blackhole): after `idle` without traffic, a probe every `interval`; `count`
+// unanswered probes close the connection. TCP_USER_TIMEOUT is set to
+// idle + interval * count too, so data that stays unacknowledged that long
+// (requests sent into the blackhole) also closes it.
+struct TcpKeepAliveOptions {
+  bool enabled = false;
+  absl::Duration idle = absl::Seconds(10);
+  absl::Duration interval = absl::Seconds(2);
+  int count = 3;
+};
+
+// SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT (whole seconds, at least 1)
+// and TCP_USER_TIMEOUT on a TCP socket; nothing when !options.enabled.
+absl::Status SetTcpKeepAlive(int fd, const TcpKeepAliveOptions& options);
 // The pending error of a socket (SO_ERROR), as a Status.
 absl::Status SocketError(int fd);
 

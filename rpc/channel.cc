@@ -14,6 +14,7 @@
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/load_balancer.h"
 #include "rpc/metrics.h"
+#include "rpc/naming_services.h"
 #include "rpc/trace_context.h"
 #include "rpc/tracing.h"
 
@@ -41,7 +42,15 @@ class ChannelCallObserver final : public CallObserver {
 
   void OnCallDone(const absl::Status& status, const google::protobuf::Message& response,
                   absl::string_view remote) override {
-    const size_t response_bytes = status.ok() ? response.ByteSizeLong() : 0;
+    Report(status, status.ok() ? response.ByteSizeLong() : 0, remote);
+  }
+  // A streaming call's end (no response message to measure).
+  void OnStreamDone(const absl::Status& status, absl::string_view remote) {
+    Report(status, 0, remote);
+  }
+
+ private:
+  void Report(const absl::Status& status, size_t response_bytes, absl::string_view remote) {
     const int32_t code = status.ok() ? 0 : ErrorCodeOf(status);
     if (span_ != nullptr) {
       span_->SetPeer(remote);
@@ -62,7 +71,6 @@ class ChannelCallObserver final : public CallObserver {
     }
   }
 
- private:
   const absl::Time start_ = absl::Now();
   const ClientInterceptors* const interceptors_;  // the channel's; outlives its calls
   const size_t interceptors_ran_;
@@ -107,9 +115,12 @@ netpoll::EventLoopGroup* DefaultClientLoops() {
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(absl::string_view target,
                                                          const ChannelOptions& options) {
-  absl::StatusOr<std::vector<ServerNode>> nodes = ParseServerList(target);
-  if (!nodes.ok()) return nodes.status();
-  return Create(std::make_shared<StaticNamingService>(std::move(*nodes)), options);
+  NamingOptions naming_options;
+  naming_options.dns.refresh_interval = options.dns_refresh_interval;
+  absl::StatusOr<std::shared_ptr<NamingService>> naming =
+      CreateNamingService(target, naming_options);
+  if (!naming.ok()) return naming.status();
+  return Create(std::move(*naming), options);
 }
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingService> naming,
@@ -142,6 +153,10 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.max_unwritten_bytes = options.max_unwritten_bytes;
   protocol_options.write_timeout = options.write_timeout;
   protocol_options.authenticator = options.authenticator;
+  protocol_options.max_receive_message_size = options.max_receive_message_size;
+  protocol_options.keepalive_time = options.keepalive_time;
+  protocol_options.keepalive_timeout = options.keepalive_timeout;
+  protocol_options.keepalive = options.keepalive;
   protocol_options.tls = options.tls;
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
@@ -151,6 +166,8 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   core_options.backup_request_delay = options.backup_request_delay;
   core_options.health_check_interval = options.health_check_interval;
   core_options.max_health_check_interval = options.max_health_check_interval;
+  core_options.naming_wait = options.naming_wait;
+  core_options.outlier = options.outlier;
   // Deadlines, retries, backups and probes of the channel share one loop.
   auto core = ChannelCore::Create(core_options, std::move(*lb), std::move(*protocol),
                                   std::make_unique<LoopClock>(loops->Next()));
@@ -188,15 +205,71 @@ size_t Channel::in_flight() const { return core_->in_flight(); }
 
 int64_t Channel::attempts() const { return core_->attempts(); }
 
+OutlierStats Channel::outlier_stats() const { return core_->outlier_stats(); }
+
 std::shared_ptr<ClientStreamCore> Channel::NewStream(absl::string_view service,
                                                      absl::string_view method,
-                                                     const CallOptions& /*options*/) {
+                                                     const CallOptions& options) {
   netpoll::EventLoop* loop = loops_->Next();
-  return MakeFailedClientStream(
-      absl::FailedPreconditionError(absl::StrCat(
-          service, "/", method, ": streaming calls need a protocol with streams (\"grpc\"); ",
-          "this channel speaks ", core_->protocol().name())),
-      [loop](absl::AnyInvocable<void()> task) { loop->QueueInLoop(std::move(task)); });
+  auto post = [loop](absl::AnyInvocable<void()> task) { loop->QueueInLoop(std::move(task)); };
+  ClientRequest request;
+  request.service = std::string(service);
+  request.method = std::string(method);
+  const TraceContext trace = ClientTrace(options.trace);
+  request.trace = trace;
+  request.metadata = options.metadata;
+  request.compress_type = options.compress_type;
+  const absl::Time deadline = CallDeadline(options, default_timeout_, core_->clock().Now());
+  std::shared_ptr<ActiveSpan> span =
+      *trace.sampled ? StartSpan(Span::Kind::kClient, trace, absl::StrCat(service, "/", method),
+                                 core_->protocol().name(), "", absl::Now())
+                     : nullptr;
+  size_t ran = 0;
+  absl::Status verdict;
+  if (!interceptors_.empty()) {
+    ClientCallView view{.service = service,
+                        .method = method,
+                        .deadline = deadline,
+                        .metadata = &request.metadata,
+                        .trace = &request.trace};
+    while (ran < interceptors_.size()) {
+      verdict = interceptors_[ran++]->BeforeCall(view);
+      if (!verdict.ok()) break;
+    }
+  }
+  // Shows the outcome to the span and the interceptors that ran, once.
+  auto observer = std::make_shared<ChannelCallObserver>(
+      &interceptors_, ran, request.service, request.method, deadline,
+      ran > 0 ? request.metadata : std::vector<std::pair<std::string, std::string>>{}, trace,
+      std::move(span), 0);
+  if (!*trace.sampled) {
+    request.trace.span_id.reset();
+    request.trace.parent_span_id.reset();
+  }
+  if (!verdict.ok()) {
+    observer->OnStreamDone(verdict, "");
+    return MakeFailedClientStream(std::move(verdict), std::move(post));
+  }
+  EndpointPtr endpoint = core_->Select(options.hash_key, {});
+  if (!endpoint) {
+    absl::Status none = MakeRpcError(EFAILEDSOCKET, "no server available (empty server list)");
+    observer->OnStreamDone(none, "");
+    return MakeFailedClientStream(std::move(none), std::move(post));
+  }
+  endpoint->outstanding.fetch_add(1, std::memory_order_relaxed);
+  ClientStreamStart start;
+  start.deadline = deadline;
+  start.timeout = deadline == absl::InfiniteFuture() ? absl::InfiniteDuration()
+                                                     : deadline - core_->clock().Now();
+  start.cancel = options.cancel;
+  start.loop = loop;
+  std::weak_ptr<Endpoint> weak_endpoint = endpoint;
+  start.on_end = [observer, weak_endpoint](const absl::Status& status) {
+    auto endpoint = weak_endpoint.lock();
+    if (endpoint) endpoint->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    observer->OnStreamDone(status, endpoint ? absl::string_view(endpoint->node.address) : "");
+  };
+  return endpoint->transport->NewStream(request, std::move(start));
 }
 
 void Channel::CallMethod(absl::string_view service, absl::string_view method,
@@ -223,7 +296,7 @@ void Channel::CallMethod(absl::string_view service, absl::string_view method,
   const size_t request_bytes = client_request.payload.Len() + client_request.attachment.Len();
   std::shared_ptr<ActiveSpan> span =
       *trace.sampled ? StartSpan(Span::Kind::kClient, trace, absl::StrCat(service, "/", method),
-                                 "baidu_std", "", absl::Now())
+                                 core_->protocol().name(), "", absl::Now())
                      : nullptr;
   size_t ran = 0;
   if (!interceptors_.empty()) {

@@ -35,7 +35,8 @@
 // channel (e.g. inside a `done` callback) it returns FAILED_PRECONDITION
 // instead of deadlocking.
 //
-// Thread safety: CallMethod, in_flight and attempts are safe from any thread.
+// Thread safety: CallMethod, in_flight, attempts and outlier_stats are safe
+// from any thread.
 // The destructor blocks until the calls in flight have completed and the
 // connections are closed, so it must run on a thread that is not one of the
 // channel's loop threads (ChannelOptions::loops), and not inside a `done`
@@ -56,12 +57,14 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/socket.h"
 #include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
 #include "rpc/interceptor.h"
 #include "rpc/naming_service.h"
+#include "rpc/outlier_detection.h"
 #include "rpc/retry_policy.h"
 #include "rpc/stream_core.h"
 
@@ -75,8 +78,10 @@ enum class ConnectionType { kSingle, kPooled, kShort };
 absl::StatusOr<ConnectionType> ParseConnectionType(absl::string_view name);
 
 struct ChannelOptions {
-  // The wire protocol: "baidu_std" (the only one so far). Channel::Create
-  // fails with INVALID_ARGUMENT for an unknown name.
+  // The wire protocol: "baidu_std", or "grpc" (gRPC over HTTP/2, h2c with
+  // prior knowledge: calls any gRPC server, and carries streaming calls,
+  // NewStream). Channel::Create fails with INVALID_ARGUMENT for an unknown
+  // name.
   std::string protocol = "baidu_std";
   ConnectionType connection_type = ConnectionType::kSingle;
   // "rr", "wrr", "random", "la" (least outstanding) or "c_hash".
@@ -96,6 +101,20 @@ struct ChannelOptions {
   // up to max_health_check_interval until a probe succeeds.
   absl::Duration health_check_interval = absl::Milliseconds(100);
   absl::Duration max_health_check_interval = absl::Seconds(5);
+  // A call that finds no server (the naming service has not answered yet,
+  // or an update emptied the list for a moment) waits this long for one,
+  // never past its deadline, before failing with "no server available".
+  absl::Duration naming_wait = absl::Seconds(1);
+  // TCP keepalive on every connection (off by default): a server behind a
+  // blackhole (no RST, no answer) is detected after idle + interval * count
+  // instead of at each call's deadline (netpoll/socket.h).
+  netpoll::TcpKeepAliveOptions keepalive;
+  // Ejects endpoints whose calls fail or are slow compared with their
+  // peers' (off by default; rpc/outlier_detection.h).
+  OutlierDetectionOptions outlier;
+  // dns:// targets: resolve again this often (and soon after an endpoint
+  // fails to connect).
+  absl::Duration dns_refresh_interval = absl::Seconds(30);
   // pooled and short.
   size_t max_connections_per_endpoint = 256;
   size_t max_idle_per_endpoint = 64;
@@ -117,6 +136,13 @@ struct ChannelOptions {
   // Presents a credential on each new connection's first request
   // (rpc/authenticator.h); null: none.
   std::shared_ptr<const Authenticator> authenticator{};
+  // grpc: the largest response message accepted (RESOURCE_EXHAUSTED beyond).
+  size_t max_receive_message_size = size_t{4} << 20;
+  // grpc: after this long, a PING checks the connection; not acked within
+  // keepalive_timeout, the connection closes and its calls fail with
+  // UNAVAILABLE. Infinite: no pings.
+  absl::Duration keepalive_time = absl::InfiniteDuration();
+  absl::Duration keepalive_timeout = absl::Seconds(20);
   // Run around every call, interceptors[0] outermost (rpc/interceptor.h).
   ClientInterceptors interceptors{};
   // Per-method client metrics (rpc/metrics.h, nprpc_client_* in /metrics).
@@ -136,8 +162,9 @@ class Channel {
  public:
   using DoneCallback = absl::AnyInvocable<void(absl::Status)>;
 
-  // `target`: "host:port", "[v6]:port", "unix:/path" or "list://a,b,...".
-  // Does not connect yet.
+  // `target`: "host:port", "[v6]:port", "unix:/path", "list://a,b,...",
+  // "dns://name:port", "file:///path" or a registered scheme
+  // (rpc/naming_services.h). Does not connect yet.
   static absl::StatusOr<std::unique_ptr<Channel>> Create(absl::string_view target,
                                                          const ChannelOptions& options = {});
   // Endpoints from a naming service (shared: it may outlive the channel).
@@ -164,6 +191,12 @@ class Channel {
   // wrap it in typed readers and writers). Only a protocol with streams
   // carries it (ChannelOptions::protocol "grpc"); otherwise, and when the
   // call cannot start, the stream fails: Finish() reports why.
+  // The load balancer picks the endpoint (options.hash_key); a stream is
+  // never retried nor hedged. Applied: the deadline (options.timeout /
+  // deadline, else the channel's timeout), options.cancel, metadata, trace
+  // (traceparent) and compress_type (gzip, zlib); interceptors' BeforeCall
+  // (may add metadata or reject) and AfterCall with the final status (byte
+  // counts 0). Not counted in in_flight() nor in method metrics.
   std::shared_ptr<ClientStreamCore> NewStream(absl::string_view service, absl::string_view method,
                                               const CallOptions& options = {});
 
@@ -171,6 +204,8 @@ class Channel {
   size_t in_flight() const;
   // Attempts (first tries, retries, backups) sent so far.
   int64_t attempts() const;
+  // Outlier ejections so far and now (zeros when detection is off).
+  OutlierStats outlier_stats() const;
 
  private:
   Channel(std::shared_ptr<ChannelCore> core, netpoll::EventLoopGroup* loops,

@@ -4,9 +4,13 @@
 //   "list://10.0.0.1:80,10.0.0.2:80"    a static list
 //   "list://a:80 w=3,b:80 w=1"          with weights (weighted round-robin)
 //
-// A naming service may change the list at run time (DNS and etcd resolvers
-// come later behind the same interface); StaticNamingService::Update() lets a
-// program or a test do it by hand.
+//   "dns://name:port"                   every A/AAAA address, followed
+//   "file:///etc/backends"              one endpoint per line, followed
+//
+// (CreateNamingService in rpc/naming_services.h maps a target to a service;
+// DnsNamingService and FileNamingService are in their own headers.) A
+// naming service may change the list at run time; StaticNamingService::
+// Update() lets a program or a test do it by hand.
 //
 // Thread safety: every method is safe from any thread. Watchers are called
 // on the thread that changed the list, never while a lock of the service is
@@ -28,9 +32,12 @@ namespace nprpc {
 struct ServerNode {
   std::string address;  // host:port, [v6]:port or unix:/path
   int weight = 1;
+  // Free-form label from the naming service (file:// "tag=..."); the channel
+  // does not interpret it.
+  std::string tag{};
 
   bool operator==(const ServerNode& other) const {
-    return address == other.address && weight == other.weight;
+    return address == other.address && weight == other.weight && tag == other.tag;
   }
 };
 
@@ -43,6 +50,9 @@ class NamingService {
   // `watcher` runs with the full list now and after every change, until the
   // service is destroyed. It must outlive the service.
   virtual void Watch(Watcher watcher) = 0;
+  // A channel could not connect to `address` (one of ours): a service that
+  // resolves names looks again soon (DNS). Any thread; must not block.
+  virtual void OnEndpointFailure(const std::string& /*address*/) {}
 };
 
 // A list set at construction and changed by Update().

@@ -12,8 +12,10 @@
 #include "netpoll/link_buffer.h"
 #include "netpoll/logging.h"
 #include "netpoll/server.h"
+#include "rpc/health_service.h"
 #include "rpc/internal/baidu_std_protocol.h"
 #include "rpc/internal/builtin_pages.h"
+#include "rpc/internal/grpc_protocol.h"
 #include "rpc/internal/http_protocol.h"
 #include "rpc/internal/http_request_decoder.h"
 #include "rpc/internal/memory_releaser.h"
@@ -22,13 +24,17 @@
 #include "rpc/internal/transport_metrics.h"
 #include "rpc/internal/worker_pool.h"
 #include "rpc/metrics.h"
+#include "rpc/reflection_service.h"
 
 namespace nprpc {
 
 Server::Server(ServerOptions options)
-    : options_(std::move(options)), core_(std::make_shared<ServerCore>(options_)) {
+    : options_(std::move(options)),
+      core_(std::make_shared<ServerCore>(options_)),
+      health_(options_.serve_health ? std::make_unique<HealthService>() : nullptr) {
   core_->AddProtocol(BaiduStdProtocol::Get());
   if (options_.serve_http) core_->AddProtocol(HttpProtocol::Get());
+  if (options_.serve_grpc) core_->AddProtocol(GrpcProtocol::Get());
 }
 
 Server::Server(ServerOptions options, AdminTag)
@@ -86,6 +92,25 @@ absl::Status Server::AddService(Service* service) {
   return core_->AddService(service);
 }
 
+absl::Status Server::AddStandardServices() {
+  if (health_ != nullptr && !core_->HasService(HealthService::kServiceName)) {
+    if (absl::Status s = core_->AddService(health_.get()); !s.ok()) return s;
+  }
+  if (options_.serve_reflection && !is_admin_ &&
+      !core_->HasService(ReflectionService::kServiceName)) {
+    std::vector<std::string> names = core_->service_names();
+    names.emplace_back(ReflectionService::kServiceName);
+    std::sort(names.begin(), names.end());
+    reflection_ = std::make_unique<ReflectionService>(std::move(names));
+    if (absl::Status s = core_->AddService(reflection_.get()); !s.ok()) return s;
+  }
+  if (health_ != nullptr) {
+    health_->SetServingStatus("", true);
+    for (const std::string& name : core_->service_names()) health_->SetServingStatus(name, true);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Server::Start(absl::string_view address) {
   absl::StatusOr<netpoll::SocketAddress> parsed = netpoll::SocketAddress::Parse(address);
   if (!parsed.ok()) return parsed.status();
@@ -105,6 +130,7 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   if (options_.max_in_flight_per_connection < 1) {
     return absl::InvalidArgumentError("max_in_flight_per_connection must be >= 1");
   }
+  if (absl::Status s = AddStandardServices(); !s.ok()) return s;
   started_at_ = absl::Now();
   using BuiltinPagesWhere = ServerOptions::BuiltinPages;
   if (!is_admin_ && options_.serve_http &&
@@ -266,6 +292,9 @@ void Server::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   const absl::Time deadline = absl::Now() + grace;
+  // Health checkers hear NOT_SERVING first (and their watches end), while
+  // calls are still taken.
+  if (health_ != nullptr) health_->Shutdown();
   // New calls get ELOGOFF, new connections are refused in on_prepare.
   core_->BeginStopping();
   if (metrics_collector_ != 0) {
@@ -278,6 +307,14 @@ void Server::Shutdown(absl::Duration grace) {
     transport = transport_.get();  // reset below, only here, under mu_
   }
   if (transport != nullptr) {
+    // 0. Peers that can be told (HTTP/2: GOAWAY) stop sending new calls.
+    for (const netpoll::ConnectionPtr& conn : transport->Connections()) {
+      conn->loop()->RunInLoop([conn] {
+        if (ServerConnection* state = ServerConnection::Find(*conn); state != nullptr) {
+          state->OnServerStopping(conn);
+        }
+      });
+    }
     // 1. Calls in flight may finish.
     if (int64_t left = core_->WaitForCalls(deadline); left > 0) {
       NP_LOG(WARNING) << "shutting down with " << left << " calls still in flight";

@@ -59,7 +59,9 @@ struct TransportStatsSnapshot;
 
 namespace nprpc {
 
+class HealthService;
 class HttpPages;
+class ReflectionService;
 class PrometheusWriter;
 class ServerCore;
 class MemoryReleaser;
@@ -99,6 +101,12 @@ class Server {
   // Shutdown()).
   ServerStats Stats() const;
 
+  // The gRPC health service this server serves (ServerOptions::serve_health;
+  // null without it), to mark single services:
+  //   server.health()->SetServingStatus("example.EchoService", false);
+  // Any thread, for the server's lifetime.
+  HealthService* health() const { return health_.get(); }
+
  private:
   // The admin port's server: HTTP only, the pages of its owner, no metrics
   // of its own.
@@ -111,6 +119,9 @@ class Server {
   ServerStats StatsAndLoops(netpoll::TransportStatsSnapshot* loops) const;
   // The built-in pages of this server (rpc/internal/builtin_pages.h).
   std::shared_ptr<const HttpPages> MakePages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds the health and reflection services (ServerOptions) and marks every
+  // service SERVING. From Start().
+  absl::Status AddStandardServices() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ServerOptions options_;
   // Shared with connections and calls, which may outlive the Server.
@@ -118,6 +129,9 @@ class Server {
 
   netpoll::Mutex mu_;  // serializes AddService(), Start() and Shutdown()
   std::vector<std::unique_ptr<Service>> owned_services_ ABSL_GUARDED_BY(mu_);
+  // ServerOptions::serve_health / serve_reflection; added by Start().
+  const std::unique_ptr<HealthService> health_;
+  std::unique_ptr<ReflectionService> reflection_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Created by Start(); destroyed in this order after Shutdown().

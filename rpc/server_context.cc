@@ -1,6 +1,7 @@
 #include "rpc/server_context.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/match.h"
 
@@ -21,6 +22,27 @@ bool ServerContext::IsCancelled() const {
   return cancelled_.load(std::memory_order_acquire) ||
          (connection_closed_ && connection_closed_->load(std::memory_order_acquire)) ||
          deadline_exceeded();
+}
+
+void ServerContext::Cancel() {
+  std::vector<absl::AnyInvocable<void()>> callbacks;
+  {
+    netpoll::MutexLock lock(&cancel_mu_);
+    if (cancelled_.exchange(true, std::memory_order_acq_rel)) return;
+    callbacks.swap(on_cancel_);
+  }
+  for (absl::AnyInvocable<void()>& callback : callbacks) callback();
+}
+
+void ServerContext::OnCancel(absl::AnyInvocable<void()> callback) {
+  {
+    netpoll::MutexLock lock(&cancel_mu_);
+    if (!cancelled_.load(std::memory_order_acquire)) {
+      on_cancel_.push_back(std::move(callback));
+      return;
+    }
+  }
+  callback();
 }
 
 const std::string* ServerContext::FindRequestUserField(absl::string_view key) const {

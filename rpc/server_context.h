@@ -16,7 +16,7 @@
 // tests and generated code can build one directly with the setters.
 //
 // Thread safety: one thread at a time may use a context, except IsCancelled(),
-// deadline_exceeded() and Cancel(), which are safe from any thread. The server
+// deadline_exceeded(), OnCancel() and Cancel(), which are safe from any thread. The server
 // hands the context to the handler and reads the response side only after the
 // handler completed the call (the completion is the hand-off).
 //
@@ -34,9 +34,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "netpoll/link_buffer.h"
+#include "netpoll/mutex.h"
 #include "netpoll/socket_address.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
@@ -85,6 +88,16 @@ class ServerContext {
   // forced shutdown) or lost the connection. A handler may stop early then;
   // its completion is dropped. Any thread.
   bool IsCancelled() const;
+  // Runs `callback` once when the server cancels the call: its deadline
+  // timer fired, the server answered for the handler (forced shutdown, a
+  // refusal), or, for a gRPC call, the client reset its stream (RST_STREAM:
+  // the client cancelled or its own deadline passed) or the connection was
+  // lost. At once, on the calling thread, when the call is cancelled
+  // already; otherwise on the thread that cancels it (often the connection's
+  // loop thread: the callback must not block). Never runs for a call the
+  // handler completed first. A baidu_std or HTTP/1.1 connection lost while
+  // its handler runs is seen by IsCancelled() only. Any thread.
+  void OnCancel(absl::AnyInvocable<void()> callback);
 
   // ---------------------------------------------------------- Request side
 
@@ -129,6 +142,12 @@ class ServerContext {
   // Sent in the response meta's user_fields, sorted by key. Also sent with an
   // error answer.
   UserFields& response_user_fields() { return response_user_fields_; }
+  // gRPC only: trailing metadata, sent with grpc-status after the last
+  // response message (response_user_fields() are the initial metadata, the
+  // response headers). Keys are lower case; a key ending in "-bin" carries
+  // bytes (base64 on the wire). Other protocols have no trailers and ignore
+  // it.
+  UserFields& response_trailers() { return response_trailers_; }
   // How to compress the response payload; default none (brpc's default too:
   // compressed requests are answered uncompressed unless the handler asks).
   CompressType response_compress_type() const { return response_compress_type_; }
@@ -156,8 +175,9 @@ class ServerContext {
   void set_protocol(absl::string_view protocol) { protocol_ = protocol; }
   void set_peer_address(const netpoll::SocketAddress& a) { peer_address_ = a; }
   void set_local_address(const netpoll::SocketAddress& a) { local_address_ = a; }
-  // Marks the call cancelled (IsCancelled() turns true). Any thread.
-  void Cancel() { cancelled_.store(true, std::memory_order_release); }
+  // Marks the call cancelled (IsCancelled() turns true) and runs the
+  // OnCancel() callbacks, the first time only. Any thread.
+  void Cancel();
   // A flag the server raises when the call's connection closes; IsCancelled()
   // reads it. Shared by every call of one connection.
   void set_connection_closed_flag(std::shared_ptr<const std::atomic<bool>> flag) {
@@ -171,6 +191,9 @@ class ServerContext {
   absl::Time deadline_ = absl::InfiniteFuture();
   std::optional<int32_t> timeout_ms_;
   std::atomic<bool> cancelled_{false};
+  netpoll::Mutex cancel_mu_;
+  // OnCancel() callbacks waiting for Cancel(); taken (and run) by it.
+  std::vector<absl::AnyInvocable<void()>> on_cancel_ ABSL_GUARDED_BY(cancel_mu_);
   std::shared_ptr<const std::atomic<bool>> connection_closed_;  // may be null
 
   UserFields request_user_fields_;
@@ -186,6 +209,7 @@ class ServerContext {
 
   netpoll::LinkBuffer response_attachment_;
   UserFields response_user_fields_;
+  UserFields response_trailers_;
   CompressType response_compress_type_ = CompressType::kNone;
 };
 

@@ -146,6 +146,35 @@ struct ServerOptions {
   // HTTP: the request line and header fields of one request at most (431
   // beyond, and the connection closes). Bodies are bounded by max_body_size.
   size_t max_http_header_size = size_t{64} << 10;
+  // gRPC over HTTP/2 on the serving port (h2c: a connection that opens with
+  // the HTTP/2 client preface; docs/protocol.md, "gRPC (HTTP/2)"). Its
+  // header block is bounded by max_http_header_size.
+  bool serve_grpc = true;
+  // gRPC: streams (calls) one connection may have open at once
+  // (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with RST_STREAM
+  // REFUSED_STREAM.
+  uint32_t grpc_max_concurrent_streams = 100;
+  // gRPC: the largest request message, on the wire and decompressed;
+  // larger answers RESOURCE_EXHAUSTED, refused from its 5-byte prefix.
+  size_t grpc_max_receive_message_size = size_t{4} << 20;
+  // gRPC: the HTTP/2 flow-control window of each stream
+  // (SETTINGS_INITIAL_WINDOW_SIZE): how far a client may send ahead of its
+  // handler's reads. A handler that does not read stops its client there.
+  uint32_t grpc_stream_window_bytes = 1 << 20;
+  // gRPC: streams a client may reset (RST_STREAM) per second on one
+  // connection before it is closed with GOAWAY ENHANCE_YOUR_CALM (the
+  // "rapid reset" attack, CVE-2023-44487).
+  int grpc_max_resets_per_second = 200;
+  // gRPC's standard health service, grpc.health.v1.Health
+  // (rpc/health_service.h): SERVING from Start(), NOT_SERVING as soon as
+  // Shutdown() begins; Server::health() marks single services. Not added
+  // when the application adds its own service of that name.
+  bool serve_health = true;
+  // gRPC server reflection, grpc.reflection.v1alpha.ServerReflection
+  // (rpc/reflection_service.h), for grpcurl and the like. Off by default: it
+  // shows every service's schema to anyone who can connect.
+  bool serve_reflection = false;
+
   // Where the built-in pages (/health, /metrics, /status, /rpcz,
   // /connections) are served. They show internals: move them to an admin
   // port reachable only by operators, or turn them off.

@@ -111,6 +111,13 @@ class ClientStreamCore {
   // Finish()'s callback ran. Lower-case keys; `-bin` values decoded.
   virtual Metadata initial_metadata() const = 0;
   virtual Metadata trailing_metadata() const = 0;
+
+  // True on a thread that runs this stream's callbacks (one of its
+  // channel's loop threads), where waiting for a callback could deadlock:
+  // the blocking readers and writers (rpc/client_streaming.h) refuse to wait
+  // there with FAILED_PRECONDITION, as the sync Channel::CallMethod does.
+  // Any thread.
+  virtual bool OnLoopThread() const { return false; }
 };
 
 // A client stream that failed before it started: every Read/Write/WritesDone

@@ -12,9 +12,14 @@
 //   }, nprpc::CallOptions());
 //   absl::StatusOr<example::EchoResponse> a = co_await stub->EchoAsync(request);
 //
-// Which context propagates: blocking and callback calls take
+// Streaming methods (rpc/client_streaming.h) start a call with
+// Channel::NewStream() and wrap it: a blocking reader/writer, a reactor the
+// caller owns, or (awaited) a coroutine stream.
+//
+// Which context propagates: blocking and callback calls (and streams) take
 // CurrentServerContext() of the calling thread (set while a generated handler
-// runs); awaitable calls take the context of the coroutine that awaits them.
+// runs); awaitable calls (and awaited streams) take the context of the
+// coroutine that awaits them.
 // StubOptions::propagate_context = false turns both off.
 //
 // Thread safety: const and safe from any thread. The channel must outlive the
@@ -34,7 +39,9 @@
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/channel_async.h"
+#include "rpc/client_streaming.h"
 #include "rpc/context_propagation.h"
+#include "rpc/stream_core.h"
 #include "rpc/task.h"
 
 namespace nprpc {
@@ -105,7 +112,67 @@ class StubCore {
     co_return std::move(response);
   }
 
+  // ---------------------------------------------------------- Streaming
+
+  // A new call of a streaming method, with the thread's context merged in.
+  std::shared_ptr<ClientStreamCore> NewStream(absl::string_view method,
+                                              const CallOptions& options) const;
+
+  // Sync forms: the call starts at once; the typed stream blocks.
+  template <typename Response>
+  std::unique_ptr<ClientReader<Response>> ServerStreamingCall(
+      absl::string_view method, const google::protobuf::Message& request,
+      const CallOptions& options) const {
+    return std::make_unique<ClientReader<Response>>(NewStream(method, options), request);
+  }
+  template <typename Request>
+  std::unique_ptr<ClientWriter<Request>> ClientStreamingCall(absl::string_view method,
+                                                             google::protobuf::Message* response,
+                                                             const CallOptions& options) const {
+    return std::make_unique<ClientWriter<Request>>(NewStream(method, options), response);
+  }
+  template <typename Request, typename Response>
+  std::unique_ptr<ClientReaderWriter<Request, Response>> BidiStreamingCall(
+      absl::string_view method, const CallOptions& options) const {
+    return std::make_unique<ClientReaderWriter<Request, Response>>(NewStream(method, options));
+  }
+
+  // Callback forms: binds `reactor` (not owned) to a new call. `request`: a
+  // server-streaming call's request; `response`: a client-streaming call's.
+  void ReactorCall(absl::string_view method, stream_internal::ClientReactorBase* reactor,
+                   const google::protobuf::Message* request, google::protobuf::Message* response,
+                   const CallOptions& options) const;
+
+  // Coroutine forms: lazy; awaiting starts the call with the awaiting
+  // coroutine's context and yields the stream. `request` must outlive the
+  // await (it is sent when the await starts).
+  template <typename Response>
+  Task<ClientStreamReader<Response>> AwaitableServerStreamingCall(
+      absl::string_view method, const google::protobuf::Message& request,
+      CallOptions options) const {
+    const ServerContext* context = co_await CurrentTaskContext();
+    co_return ClientStreamReader<Response>(
+        NewStreamWithContext(method, context, std::move(options)), request);
+  }
+  template <typename Request, typename Response>
+  Task<ClientStreamWriter<Request, Response>> AwaitableClientStreamingCall(
+      absl::string_view method, CallOptions options) const {
+    const ServerContext* context = co_await CurrentTaskContext();
+    co_return ClientStreamWriter<Request, Response>(
+        NewStreamWithContext(method, context, std::move(options)));
+  }
+  template <typename Request, typename Response>
+  Task<ClientStream<Request, Response>> AwaitableBidiStreamingCall(absl::string_view method,
+                                                                   CallOptions options) const {
+    const ServerContext* context = co_await CurrentTaskContext();
+    co_return ClientStream<Request, Response>(
+        NewStreamWithContext(method, context, std::move(options)));
+  }
+
  private:
+  std::shared_ptr<ClientStreamCore> NewStreamWithContext(absl::string_view method,
+                                                         const ServerContext* context,
+                                                         CallOptions options) const;
   absl::Status Call(absl::string_view method, const google::protobuf::Message& request,
                     google::protobuf::Message* response, const CallOptions& options) const;
   void Call(absl::string_view method, const google::protobuf::Message& request,

@@ -7,12 +7,25 @@
 // absl::Cord are invisible to TSan, so freeing a Status rep that two threads
 // shared looks like a race. Project code synchronizes through netpoll::Mutex
 // (annotated for TSan, see netpoll/mutex.h); these entries cover only what
-// happens inside the uninstrumented library.
+// happens inside the uninstrumented libraries.
 // NOLINTNEXTLINE(bugprone-reserved-identifier): the name the TSan runtime looks up.
 extern "C" const char* __tsan_default_suppressions() {
   // race:<module> matches a report with any frame in that library.
   return "called_from_lib:libabsl_status.so\n"
          "called_from_lib:libabsl_cord.so\n"
          "race:libabsl_status.so\n"
-         "race:libabsl_cord.so\n";
+         "race:libabsl_cord.so\n"
+         "race:libabsl_cord_internal.so\n"
+         // Debian's gRPC C++ (the peer of the gRPC interop tests), likewise
+         // uninstrumented: its event engine and call state race only with
+         // themselves as TSan sees them.
+         "called_from_lib:libgrpc.so\n"
+         "called_from_lib:libgpr.so\n"
+         "race:libgrpc.so\n"
+         "race:libgpr.so\n"
+         "race:libgrpc++.so\n"
+         // absl::Mutex, which gRPC locks with (project code uses
+         // netpoll::Mutex, which TSan sees).
+         "race:libabsl_graphcycles_internal.so\n"
+         "race:libabsl_synchronization.so\n";
 }

@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<ClientProtocol>> BaiduStdClientProtocol::Create(
     pool_options.max_body_size = options.max_body_size;
     pool_options.max_unwritten_bytes = options.max_unwritten_bytes;
     pool_options.write_timeout = options.write_timeout;
+    pool_options.keepalive = options.keepalive;
     pool_options.tls = options.tls;
     auto made = PooledTransport::MakePool(options.loops, pool_options);
     if (!made.ok()) return made.status();
@@ -48,6 +49,7 @@ std::shared_ptr<Transport> BaiduStdClientProtocol::NewTransport(const std::strin
     transport_options.max_unwritten_bytes = options_.max_unwritten_bytes;
     transport_options.write_timeout = options_.write_timeout;
     transport_options.authenticator = options_.authenticator;
+    transport_options.keepalive = options_.keepalive;
     transport_options.tls = options_.tls;
     return SingleConnectionTransport::Create(address, options_.loops->Next(), transport_options);
   }

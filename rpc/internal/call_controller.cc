@@ -34,6 +34,10 @@ struct CallController::Attempt {
   std::unique_ptr<CallInfo> private_info;
   absl::Time start;
   bool done = false;  // guarded by the controller's mu_
+  // The call completed without it and gave up on it (another attempt won,
+  // the call was cancelled, or it failed otherwise): its outcome says
+  // nothing about its endpoint. Guarded by the controller's mu_.
+  bool abandoned = false;
 };
 
 CallController::CallController(std::shared_ptr<ChannelCore> core, ClientRequest request,
@@ -96,6 +100,7 @@ void CallController::StartAttempt() {
   }
   EndpointPtr endpoint = core_->Select(hash_key_, tried);
   if (!endpoint) {
+    if (WaitForEndpoints(now)) return;
     Finish(MakeRpcError(EFAILEDSOCKET, "no server available (empty server list)"), nullptr);
     return;
   }
@@ -133,6 +138,53 @@ void CallController::StartAttempt() {
   endpoint->transport->Send(attempt->call, request_, deadline_, timeout);
 }
 
+bool CallController::WaitForEndpoints(absl::Time now) {
+  absl::Time give_up;
+  {
+    netpoll::MutexLock lock(&mu_);
+    if (finished_) return true;  // nothing to fail: the call has completed
+    if (first_wait_ == absl::InfinitePast()) first_wait_ = now;
+    give_up = std::min(deadline_, first_wait_ + core_->options().naming_wait);
+    if (now >= give_up) return false;
+    waiting_for_endpoints_ = true;
+  }
+  const ChannelCore::AwaitResult awaited = core_->AwaitEndpoints(weak_from_this());
+  if (awaited != ChannelCore::AwaitResult::kWaiting) {
+    {
+      netpoll::MutexLock lock(&mu_);
+      waiting_for_endpoints_ = false;
+    }
+    if (awaited == ChannelCore::AwaitResult::kClosed) return false;
+    // Non-empty again already: one more look, which ends in an attempt, a
+    // new wait, or the failure.
+    StartAttempt();
+    return true;
+  }
+  std::weak_ptr<CallController> weak = shared_from_this();
+  Clock::TimerId timer = core_->clock().RunAfter(give_up - now, [weak] {
+    auto call = weak.lock();
+    if (!call) return;
+    {
+      netpoll::MutexLock lock(&call->mu_);
+      if (!call->waiting_for_endpoints_) return;
+      call->waiting_for_endpoints_ = false;
+    }
+    call->Finish(MakeRpcError(EFAILEDSOCKET, "no server available (empty server list)"), nullptr);
+  });
+  netpoll::MutexLock lock(&mu_);
+  retry_timer_ = timer;
+  return true;
+}
+
+void CallController::OnEndpointsAvailable() {
+  {
+    netpoll::MutexLock lock(&mu_);
+    if (finished_ || !waiting_for_endpoints_) return;
+    waiting_for_endpoints_ = false;
+  }
+  StartAttempt();
+}
+
 void CallController::MaybeStartBackup() {
   {
     netpoll::MutexLock lock(&mu_);
@@ -154,9 +206,17 @@ void CallController::OnAttemptDone(const std::shared_ptr<Attempt>& attempt, absl
   }
   bool others_running = false;
   int retries = 0;
+  bool abandoned = false;
   {
     netpoll::MutexLock lock(&mu_);
     attempt->done = true;
+    abandoned = attempt->abandoned;
+  }
+  if (!abandoned) {
+    core_->ReportOutcome(*attempt->endpoint, status, answered, clock.Now() - attempt->start);
+  }
+  {
+    netpoll::MutexLock lock(&mu_);
     if (finished_) return;
     for (const auto& other : attempts_) others_running |= !other->done;
     retries = static_cast<int>(attempts_.size()) - 1;
@@ -188,8 +248,14 @@ void CallController::Finish(absl::Status status, const std::shared_ptr<Attempt>&
     netpoll::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
+    // At the deadline the attempts still running timed out: that counts
+    // against their endpoints. Otherwise they are merely given up.
+    const bool deadline = winner == nullptr && ErrorCodeOf(status) == ERPCTIMEDOUT;
     for (const auto& attempt : attempts_) {
-      if (attempt != winner && !attempt->done) losers.push_back(attempt);
+      if (attempt != winner && !attempt->done) {
+        attempt->abandoned = !deadline;
+        losers.push_back(attempt);
+      }
     }
     retry_timer = retry_timer_;
   }

@@ -20,7 +20,10 @@
 // budget allows); each overlapping attempt parses into its own message and
 // the winner's is swapped into the caller's. Without backups, the caller's
 // message is cleared before each attempt, so a retry never merges into what
-// a failed attempt left there.
+// a failed attempt left there. An attempt that finds no endpoint at all
+// waits for the naming service (ChannelCore::AwaitEndpoints) up to the
+// core's naming_wait, never past the deadline, then fails with
+// EFAILEDSOCKET "no server available".
 //
 // Thread safety: Start() once, from the thread that made the controller;
 // Cancel() and the transports' completions from any thread. Timers run on
@@ -67,6 +70,7 @@ class CallObserver {
 };
 
 class CallController final : public InFlightCall,
+                             public EndpointWaiter,
                              public std::enable_shared_from_this<CallController> {
  public:
   using DoneCallback = absl::AnyInvocable<void(absl::Status)>;
@@ -87,12 +91,17 @@ class CallController final : public InFlightCall,
   void Start();
   // Completes a call still running with `status` (channel shutdown).
   void Cancel(absl::Status status) override;
+  // The endpoint set is non-empty again: starts the attempt that waited.
+  void OnEndpointsAvailable() override;
 
  private:
   struct Attempt;
 
   bool hedging() const { return backup_delay_ != absl::InfiniteDuration(); }
   void StartAttempt();
+  // No endpoint: waits for one (true) or gives up (false: the wait or the
+  // deadline is over, or the channel is shut down).
+  bool WaitForEndpoints(absl::Time now);
   void MaybeStartBackup();
   void OnAttemptDone(const std::shared_ptr<Attempt>& attempt, absl::Status status);
   // Completes the call once: `winner` (may be null) supplies the response.
@@ -122,7 +131,10 @@ class CallController final : public InFlightCall,
   netpoll::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<Attempt>> attempts_ ABSL_GUARDED_BY(mu_);
+  // The retry backoff timer, or the timer ending a wait for endpoints.
   Clock::TimerId retry_timer_ ABSL_GUARDED_BY(mu_) = Clock::kNoTimer;
+  bool waiting_for_endpoints_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time first_wait_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace nprpc

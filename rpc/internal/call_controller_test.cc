@@ -474,13 +474,63 @@ TEST_F(CallControllerTest, NoBackupWhenTheDeadlineComesFirst) {
   EXPECT_EQ(ErrorCodeOf(outcome->status), ERPCTIMEDOUT);
 }
 
-TEST_F(CallControllerTest, EmptyServerListFailsWithUnavailable) {
-  MakeCore(DefaultOptions(), "rr", {});
+TEST_F(CallControllerTest, EmptyServerListFailsWithUnavailableAfterTheNamingWait) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.naming_wait = absl::Milliseconds(50);
+  MakeCore(core_options, "rr", {});
+  EchoResponse response;
+  auto outcome = Start(CallOptions(), &response);
+  clock_->Advance(absl::Milliseconds(49));
+  EXPECT_EQ(outcome->completions, 0);
+  clock_->Advance(absl::Milliseconds(1));
+  EXPECT_EQ(outcome->completions, 1);
+  EXPECT_EQ(ErrorCodeOf(outcome->status), EFAILEDSOCKET) << outcome->status;
+  EXPECT_EQ(network_->attempts(), 0u);
+}
+
+TEST_F(CallControllerTest, ZeroNamingWaitFailsAnEmptyListAtOnce) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.naming_wait = absl::ZeroDuration();
+  MakeCore(core_options, "rr", {});
   EchoResponse response;
   auto outcome = Start(CallOptions(), &response);
   EXPECT_EQ(outcome->completions, 1);
   EXPECT_EQ(ErrorCodeOf(outcome->status), EFAILEDSOCKET);
+}
+
+// Issue #18 (the c_hash race, channel side): a naming update that empties
+// the list and refills it must not fail the calls that arrive in between.
+TEST_F(CallControllerTest, CallMeetingAnEmptyListDuringAnUpdateWaitsForTheNewList) {
+  for (const std::string policy : {"rr", "c_hash"}) {
+    MakeCore(DefaultOptions(), policy, {"10.0.0.1:80"});
+    SetEndpoints({});
+    EchoResponse response;
+    CallOptions options;
+    options.hash_key = "user-42";
+    auto outcome = Start(options, &response);
+    clock_->Advance(absl::Milliseconds(10));
+    EXPECT_EQ(outcome->completions, 0) << policy;
+    SetEndpoints({"10.0.0.2:80", "10.0.0.3:80"});
+    ASSERT_EQ(network_->attempts(), 1u) << policy;
+    network_->Answer(0, Reply("after the update"));
+    EXPECT_EQ(outcome->completions, 1) << policy;
+    EXPECT_TRUE(outcome->status.ok()) << policy << ": " << outcome->status;
+    EXPECT_EQ(response.message(), "after the update");
+  }
+}
+
+TEST_F(CallControllerTest, WaitForEndpointsNeverOutlastsTheDeadline) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.naming_wait = absl::Seconds(10);
+  MakeCore(core_options, "rr", {});
+  EchoResponse response;
+  auto outcome = Start(CallOptions(), &response);  // 100 ms
+  clock_->Advance(absl::Milliseconds(100));
+  EXPECT_EQ(outcome->completions, 1);
+  EXPECT_FALSE(outcome->status.ok());
+  SetEndpoints(kAddresses);  // too late: no attempt
   EXPECT_EQ(network_->attempts(), 0u);
+  EXPECT_EQ(outcome->completions, 1);
 }
 
 // ------------------------------------------------------------- Channel core
@@ -526,6 +576,66 @@ TEST_F(CallControllerTest, ConnectionFailureTakesTheEndpointOutUntilAProbeSuccee
     network_->Answer(network_->attempts() - 1, Reply("ok"));
   }
   EXPECT_TRUE(seen.contains(bad));
+}
+
+TEST_F(CallControllerTest, EndpointWhoseCallsFailIsEjectedThenGetsALittleTrafficAgain) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.outlier.enabled = true;
+  core_options.outlier.interval = absl::Milliseconds(100);
+  core_options.outlier.min_requests = 5;
+  core_options.outlier.base_ejection_time = absl::Seconds(1);
+  MakeCore(core_options);
+  core_->Watch(std::make_shared<StaticNamingService>(std::vector<ServerNode>{
+      ServerNode{kAddresses[0]}, ServerNode{kAddresses[1]}, ServerNode{kAddresses[2]}}));
+  const std::string& bad = kAddresses[0];
+  CallOptions options;
+  options.max_retries = 0;
+  EchoResponse response;
+  // The server at `bad` answers every call with EINTERNAL.
+  auto run_calls = [&](int n) {
+    int to_bad = 0;
+    for (int i = 0; i < n; ++i) {
+      Start(options, &response);
+      const size_t last = network_->attempts() - 1;
+      if (network_->attempt(last).address == bad) {
+        ++to_bad;
+        network_->AnswerError(last, EINTERNAL, "broken");
+      } else {
+        network_->Answer(last, Reply("ok"));
+      }
+    }
+    return to_bad;
+  };
+  EXPECT_EQ(run_calls(30), 10);
+  clock_->Advance(absl::Milliseconds(100));  // judged
+  EXPECT_EQ(core_->outlier_stats().ejections, 1);
+  EXPECT_EQ(core_->outlier_stats().ejected_now, 1);
+  EXPECT_EQ(run_calls(30), 0) << "an ejected endpoint gets no calls";
+  clock_->Advance(absl::Seconds(1));  // the ejection is over: probation
+  EXPECT_EQ(core_->outlier_stats().on_probation, 1);
+  const int trial = run_calls(240);
+  EXPECT_GT(trial, 0);
+  EXPECT_LT(trial, 40) << "about 1/8 of its share of 80";
+}
+
+TEST_F(CallControllerTest, AbandonedAttemptsDoNotCountAgainstTheirEndpoint) {
+  ChannelCoreOptions core_options = DefaultOptions();
+  core_options.outlier.enabled = true;
+  core_options.outlier.interval = absl::Milliseconds(100);
+  core_options.outlier.min_requests = 1;
+  MakeCore(core_options, "rr", {kAddresses[0], kAddresses[1]});
+  core_->Watch(std::make_shared<StaticNamingService>(
+      std::vector<ServerNode>{ServerNode{kAddresses[0]}, ServerNode{kAddresses[1]}}));
+  EchoResponse response;
+  for (int i = 0; i < 10; ++i) {
+    CancellationToken cancel;
+    CallOptions options;
+    options.cancel = cancel;
+    Start(options, &response);
+    cancel.Cancel();  // the attempt is given up, not failed
+  }
+  clock_->Advance(absl::Milliseconds(100));
+  EXPECT_EQ(core_->outlier_stats().ejections, 0);
 }
 
 TEST_F(CallControllerTest, ServerAnsweredConnectionErrorKeepsTheEndpointHealthy) {

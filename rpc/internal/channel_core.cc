@@ -21,6 +21,8 @@ ChannelCore::ChannelCore(const ChannelCoreOptions& options, std::unique_ptr<Load
       lb_(std::move(lb)),
       protocol_(std::move(protocol)),
       clock_(std::move(clock)),
+      outlier_(options.outlier.enabled ? std::make_unique<OutlierDetector>(options.outlier)
+                                       : nullptr),
       budget_(options.retry) {}
 
 ChannelCore::~ChannelCore() = default;
@@ -31,10 +33,37 @@ void ChannelCore::Watch(std::shared_ptr<NamingService> naming) {
   naming_->Watch([weak](const std::vector<ServerNode>& nodes) {
     if (auto self = weak.lock()) self->OnNodes(nodes);
   });
+  if (outlier_) ScheduleOutlierEvaluation();
+}
+
+void ChannelCore::ScheduleOutlierEvaluation() {
+  std::weak_ptr<ChannelCore> weak = weak_from_this();
+  clock_->RunAfter(options_.outlier.interval, [weak] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<EndpointPtr> endpoints;
+    {
+      netpoll::MutexLock lock(&self->mu_);
+      if (self->calls_gate_.closed()) return;
+      for (auto& [address, endpoint] : self->endpoints_) endpoints.push_back(endpoint);
+    }
+    self->outlier_->Evaluate(endpoints, self->clock_->Now());
+    self->ScheduleOutlierEvaluation();
+  });
+}
+
+void ChannelCore::ReportOutcome(Endpoint& endpoint, const absl::Status& status, bool answered,
+                                absl::Duration latency) {
+  if (outlier_) OutlierDetector::Record(endpoint, IsEndpointFailure(status, answered), latency);
+}
+
+OutlierStats ChannelCore::outlier_stats() const {
+  return outlier_ ? outlier_->stats() : OutlierStats();
 }
 
 void ChannelCore::OnNodes(const std::vector<ServerNode>& nodes) {
   std::vector<EndpointPtr> list;
+  std::vector<std::weak_ptr<EndpointWaiter>> waiters;
   {
     netpoll::MutexLock lock(&mu_);
     if (calls_gate_.closed()) return;
@@ -54,12 +83,32 @@ void ChannelCore::OnNodes(const std::vector<ServerNode>& nodes) {
     for (auto& [address, endpoint] : endpoints_) draining_.push_back(endpoint);
     endpoints_ = std::move(next);
     for (auto& [address, endpoint] : endpoints_) list.push_back(endpoint);
+    // The balancer is updated under mu_, so a waiter registered after this
+    // block finds the new list (AwaitEndpoints checks endpoints_).
+    std::sort(list.begin(), list.end(), [](const EndpointPtr& a, const EndpointPtr& b) {
+      return a->node.address < b->node.address;
+    });
+    lb_->Update(list);
+    if (!list.empty()) waiters.swap(waiters_);
   }
-  std::sort(list.begin(), list.end(), [](const EndpointPtr& a, const EndpointPtr& b) {
-    return a->node.address < b->node.address;
-  });
-  lb_->Update(std::move(list));
+  for (auto& weak : waiters) {
+    if (auto waiter = weak.lock()) waiter->OnEndpointsAvailable();
+  }
   ReapDrained();
+}
+
+ChannelCore::AwaitResult ChannelCore::AwaitEndpoints(std::weak_ptr<EndpointWaiter> waiter) {
+  netpoll::MutexLock lock(&mu_);
+  if (calls_gate_.closed()) return AwaitResult::kClosed;
+  if (!endpoints_.empty()) return AwaitResult::kReady;
+  if (waiters_.size() >= waiters_prune_at_) {
+    waiters_.erase(
+        std::remove_if(waiters_.begin(), waiters_.end(), [](const auto& w) { return w.expired(); }),
+        waiters_.end());
+    waiters_prune_at_ = std::max<size_t>(16, waiters_.size() * 2);
+  }
+  waiters_.push_back(std::move(waiter));
+  return AwaitResult::kWaiting;
 }
 
 void ChannelCore::ReapDrained() {
@@ -91,6 +140,7 @@ void ChannelCore::ReportConnectionFailure(const EndpointPtr& endpoint) {
   if (!endpoint->healthy_flag.exchange(false)) return;  // a probe is already on
   NP_LOG(INFO) << "endpoint " << endpoint->node.address << " unhealthy; probing";
   ScheduleProbe(endpoint, options_.health_check_interval);
+  if (naming_) naming_->OnEndpointFailure(endpoint->node.address);
 }
 
 void ChannelCore::ScheduleProbe(const EndpointPtr& endpoint, absl::Duration delay) {
@@ -153,6 +203,7 @@ void ChannelCore::Shutdown() {
     for (auto& endpoint : draining_) endpoints.push_back(endpoint);
     endpoints_.clear();
     draining_.clear();
+    waiters_.clear();
   }
   for (auto& call : calls) call->Cancel(absl::CancelledError("channel destroyed"));
   for (auto& endpoint : endpoints) endpoint->transport->Shutdown();

@@ -15,7 +15,16 @@
 // and drains removed ones: their in-flight attempts finish, then their
 // transport shuts down. A connection failure takes an endpoint out of load
 // balancing until a probe (ClientProtocol::Probe) succeeds, after
-// health_check_interval, doubling up to max_health_check_interval.
+// health_check_interval, doubling up to max_health_check_interval, and tells
+// the naming service (NamingService::OnEndpointFailure: DNS re-resolves).
+//
+// With outlier detection on, every attempt's outcome is recorded
+// (ReportOutcome) and the endpoints are judged every outlier.interval on the
+// core's clock (rpc/outlier_detection.h).
+//
+// A call that finds no endpoint at all (the naming service has not answered
+// yet, or an update emptied the list) waits for one (AwaitEndpoints) up to
+// naming_wait, never past its deadline.
 //
 // Thread safety: every method is safe from any thread, except Shutdown(),
 // which blocks and must not run on one of the transports' loop threads.
@@ -39,7 +48,9 @@
 #include "rpc/internal/clock.h"
 #include "rpc/internal/gate.h"
 #include "rpc/internal/load_balancer.h"
+#include "rpc/internal/outlier_detector.h"
 #include "rpc/naming_service.h"
+#include "rpc/outlier_detection.h"
 #include "rpc/retry_policy.h"
 
 namespace nprpc {
@@ -50,6 +61,17 @@ struct ChannelCoreOptions {
   absl::Duration backup_request_delay = absl::InfiniteDuration();
   absl::Duration health_check_interval = absl::Milliseconds(100);
   absl::Duration max_health_check_interval = absl::Seconds(5);
+  absl::Duration naming_wait = absl::Seconds(1);
+  OutlierDetectionOptions outlier;
+};
+
+// A call waiting for the endpoint set to become non-empty (CallController).
+class EndpointWaiter {
+ public:
+  virtual ~EndpointWaiter() = default;
+  // The set has endpoints now. Runs on the thread that updated it, without
+  // the core's lock held.
+  virtual void OnEndpointsAvailable() = 0;
 };
 
 // A call the core can cancel at shutdown (CallController).
@@ -85,6 +107,18 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   }
   // A connection-level failure: takes the endpoint out until a probe succeeds.
   void ReportConnectionFailure(const EndpointPtr& endpoint);
+  // An attempt on `endpoint` ended by itself (not abandoned by its call) or
+  // by the call's deadline; `answered`: the server sent the status.
+  void ReportOutcome(Endpoint& endpoint, const absl::Status& status, bool answered,
+                     absl::Duration latency);
+  // Zeros when outlier detection is off.
+  OutlierStats outlier_stats() const;
+
+  // Tells `waiter` once when the endpoint set is next non-empty (kWaiting);
+  // registers nothing when the set is non-empty now (kReady) or the core is
+  // shut down (kClosed).
+  enum class AwaitResult { kWaiting, kReady, kClosed };
+  AwaitResult AwaitEndpoints(std::weak_ptr<EndpointWaiter> waiter);
 
   // Registers a call; false after Shutdown().
   bool Register(std::shared_ptr<InFlightCall> call);
@@ -112,6 +146,8 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   // again later while some still have attempts.
   void ReapDrained();
   void ScheduleProbe(const EndpointPtr& endpoint, absl::Duration delay);
+  // Judges the endpoints every outlier.interval, until shutdown.
+  void ScheduleOutlierEvaluation();
   bool IsMember(const EndpointPtr& endpoint) const;
 
   // Constant after construction.
@@ -121,6 +157,7 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   // Shutdown() once, at the end of Shutdown().
   const std::unique_ptr<ClientProtocol> protocol_;
   const std::unique_ptr<Clock> clock_;
+  const std::unique_ptr<OutlierDetector> outlier_;  // null when off
 
   RetryBudget budget_;
   std::atomic<int64_t> attempts_{0};
@@ -134,6 +171,10 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   absl::flat_hash_map<std::string, EndpointPtr> endpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<EndpointPtr> draining_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::shared_ptr<InFlightCall>> calls_ ABSL_GUARDED_BY(mu_);
+  // Calls waiting for a non-empty endpoint set; expired ones are pruned as
+  // the list grows, so calls that gave up do not pile up.
+  std::vector<std::weak_ptr<EndpointWaiter>> waiters_ ABSL_GUARDED_BY(mu_);
+  size_t waiters_prune_at_ ABSL_GUARDED_BY(mu_) = 16;
 };
 
 }  // namespace nprpc

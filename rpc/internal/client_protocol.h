@@ -18,8 +18,9 @@
 // and error mapping into absl::Status with brpc error numbers (rpc/errors.h).
 // Above it, the load balancer, retries, hedging and deadlines never see a
 // byte of it. "baidu_std" (baidu_std_client_protocol.h) is the first
-// implementation; client_protocols.h picks one by name
-// (ChannelOptions::protocol).
+// implementation, "grpc" (grpc_client_protocol.h) the second, and the one
+// whose transports also carry streaming calls (Transport::NewStream);
+// client_protocols.h picks one by name (ChannelOptions::protocol).
 //
 // Thread safety: NewTransport() and Probe() are safe from any thread;
 // Shutdown() and the destructor run on the thread that destroys the channel,
@@ -36,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/socket.h"
 #include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
@@ -64,6 +66,13 @@ struct ClientProtocolOptions {
   // ChannelOptions::authenticator: the first request of every new connection
   // carries its credential. Null: none.
   std::shared_ptr<const Authenticator> authenticator{};
+  // grpc: ChannelOptions::max_receive_message_size, keepalive_time and
+  // keepalive_timeout.
+  size_t max_receive_message_size = size_t{4} << 20;
+  absl::Duration keepalive_time = absl::InfiniteDuration();
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // ChannelOptions::keepalive, for every connection.
+  netpoll::TcpKeepAliveOptions keepalive{};
   // ChannelOptions::tls: every connection is TLS. Null: plaintext.
   std::shared_ptr<const netpoll::TlsContext> tls{};
 };

@@ -12,7 +12,7 @@
 
 namespace nprpc {
 
-// "baidu_std". InvalidArgument for an unknown name.
+// "baidu_std" or "grpc". InvalidArgument for an unknown name.
 absl::StatusOr<std::unique_ptr<ClientProtocol>> CreateClientProtocol(
     absl::string_view name, const ClientProtocolOptions& options);
 

@@ -25,52 +25,74 @@ uint64_t RandomIndex(uint64_t n) {
   return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng);
 }
 
+// What one Update() published: the list and, for c_hash, its ring. Select()
+// works on one snapshot from start to end.
+struct View {
+  EndpointList list;
+  std::unique_ptr<const ConsistentHashRing> ring;  // c_hash only
+};
+
 // Holds the endpoint snapshot and the acceptance rule shared by all policies.
 class ListBalancer : public LoadBalancer {
  public:
   void Update(std::vector<EndpointPtr> endpoints) override {
-    auto list = std::make_shared<const EndpointList>(std::move(endpoints));
+    auto view = std::make_shared<View>();
+    view->ring = MakeRing(endpoints);
+    view->list = std::move(endpoints);
     netpoll::MutexLock lock(&mu_);
-    list_ = std::move(list);
-    OnUpdateLocked(*list_);
+    view_ = std::move(view);
+    OnUpdateLocked(view_->list);
   }
 
   EndpointPtr Select(absl::string_view key, const std::vector<const Endpoint*>& exclude) override {
-    std::shared_ptr<const EndpointList> list = Snapshot();
-    if (list->empty()) return nullptr;
-    // Strictest first: healthy and untried; then healthy; then anything (an
-    // attempt on an unhealthy endpoint fails fast, which beats no attempt).
+    std::shared_ptr<const View> view = Snapshot();
+    if (view->list.empty()) return nullptr;
+    // Strictest first: available (healthy, not ejected) and untried; then
+    // available; then anything (an attempt on an unhealthy endpoint fails
+    // fast, which beats no attempt). The probation draw is made once per
+    // endpoint per Select, so both strict passes agree.
+    std::vector<const Endpoint*> skipped_trial;
+    for (const EndpointPtr& e : view->list) {
+      if (e->on_probation() && RandomIndex(kProbationShare) != 0) skipped_trial.push_back(e.get());
+    }
     for (int pass = 0; pass < 3; ++pass) {
       auto accept = [&](const Endpoint& e) {
-        if (pass < 2 && !e.healthy()) return false;
+        if (pass < 2) {
+          if (!e.healthy() || e.ejected()) return false;
+          if (std::find(skipped_trial.begin(), skipped_trial.end(), &e) != skipped_trial.end()) {
+            return false;
+          }
+        }
         if (pass == 0 && std::find(exclude.begin(), exclude.end(), &e) != exclude.end()) {
           return false;
         }
         return true;
       };
-      if (EndpointPtr picked = Pick(*list, key, accept)) return picked;
+      if (EndpointPtr picked = Pick(*view, key, accept)) return picked;
     }
     return nullptr;
   }
 
  protected:
   using Accept = std::function<bool(const Endpoint&)>;
-  virtual EndpointPtr Pick(const EndpointList& list, absl::string_view key,
-                           const Accept& accept) = 0;
+  virtual EndpointPtr Pick(const View& view, absl::string_view key, const Accept& accept) = 0;
+  virtual std::unique_ptr<const ConsistentHashRing> MakeRing(const EndpointList&) {
+    return nullptr;
+  }
   virtual void OnUpdateLocked(const EndpointList&) {}
 
-  std::shared_ptr<const EndpointList> Snapshot() {
+  std::shared_ptr<const View> Snapshot() {
     netpoll::MutexLock lock(&mu_);
-    return list_;
+    return view_;
   }
 
   netpoll::Mutex mu_;
-  std::shared_ptr<const EndpointList> list_ ABSL_GUARDED_BY(mu_) =
-      std::make_shared<const EndpointList>();
+  std::shared_ptr<const View> view_ ABSL_GUARDED_BY(mu_) = std::make_shared<const View>();
 };
 
 class RoundRobin : public ListBalancer {
-  EndpointPtr Pick(const EndpointList& list, absl::string_view, const Accept& accept) override {
+  EndpointPtr Pick(const View& view, absl::string_view, const Accept& accept) override {
+    const EndpointList& list = view.list;
     uint64_t start = next_.fetch_add(1, std::memory_order_relaxed);
     for (size_t k = 0; k < list.size(); ++k) {
       const EndpointPtr& e = list[(start + k) % list.size()];
@@ -88,7 +110,8 @@ class WeightedRoundRobin : public ListBalancer {
     netpoll::MutexLock lock(&state_mu_);
     current_.assign(list.size(), 0);
   }
-  EndpointPtr Pick(const EndpointList& list, absl::string_view, const Accept& accept) override {
+  EndpointPtr Pick(const View& view, absl::string_view, const Accept& accept) override {
+    const EndpointList& list = view.list;
     netpoll::MutexLock lock(&state_mu_);
     if (current_.size() != list.size()) current_.assign(list.size(), 0);
     int64_t total = 0;
@@ -108,7 +131,8 @@ class WeightedRoundRobin : public ListBalancer {
 };
 
 class Random : public ListBalancer {
-  EndpointPtr Pick(const EndpointList& list, absl::string_view, const Accept& accept) override {
+  EndpointPtr Pick(const View& view, absl::string_view, const Accept& accept) override {
+    const EndpointList& list = view.list;
     uint64_t start = RandomIndex(list.size());
     for (size_t k = 0; k < list.size(); ++k) {
       const EndpointPtr& e = list[(start + k) % list.size()];
@@ -120,10 +144,10 @@ class Random : public ListBalancer {
 
 // Power of two choices on outstanding attempts, then latency.
 class LeastOutstanding : public ListBalancer {
-  EndpointPtr Pick(const EndpointList& list, absl::string_view, const Accept& accept) override {
+  EndpointPtr Pick(const View& view, absl::string_view, const Accept& accept) override {
     std::vector<const EndpointPtr*> ok;
-    ok.reserve(list.size());
-    for (const EndpointPtr& e : list) {
+    ok.reserve(view.list.size());
+    for (const EndpointPtr& e : view.list) {
       if (accept(*e)) ok.push_back(&e);
     }
     if (ok.empty()) return nullptr;
@@ -144,27 +168,16 @@ class LeastOutstanding : public ListBalancer {
 };
 
 class ConsistentHash : public ListBalancer {
-  void OnUpdateLocked(const EndpointList& list) override {
+  std::unique_ptr<const ConsistentHashRing> MakeRing(const EndpointList& list) override {
     std::vector<ConsistentHashRing::Member> members;
+    members.reserve(list.size());
     for (const EndpointPtr& e : list) members.push_back({e->node.address, e->node.weight});
-    auto ring = std::make_shared<const ConsistentHashRing>(members);
-    netpoll::MutexLock lock(&ring_mu_);
-    ring_ = std::move(ring);
-    ring_list_ = &list;
+    return std::make_unique<const ConsistentHashRing>(members);
   }
-  EndpointPtr Pick(const EndpointList& list, absl::string_view key, const Accept& accept) override {
-    std::shared_ptr<const ConsistentHashRing> ring;
-    {
-      netpoll::MutexLock lock(&ring_mu_);
-      if (ring_list_ != &list) return nullptr;  // raced with Update: caller retries
-      ring = ring_;
-    }
-    int index = ring->Find(key, [&](int i) { return accept(*list[i]); });
-    return index < 0 ? nullptr : list[index];
+  EndpointPtr Pick(const View& view, absl::string_view key, const Accept& accept) override {
+    int index = view.ring->Find(key, [&](int i) { return accept(*view.list[i]); });
+    return index < 0 ? nullptr : view.list[index];
   }
-  netpoll::Mutex ring_mu_;
-  std::shared_ptr<const ConsistentHashRing> ring_ ABSL_GUARDED_BY(ring_mu_);
-  const EndpointList* ring_list_ ABSL_GUARDED_BY(ring_mu_) = nullptr;
 };
 
 }  // namespace

@@ -9,10 +9,18 @@
 //   "c_hash" consistent hashing on CallOptions::hash_key (ketama ring with
 //           virtual nodes; see consistent_hash.h)
 //
-// Endpoints that are unhealthy (failed to connect, waiting for their probe)
-// and those in `exclude` (already tried by this call) are skipped; when every
-// endpoint is excluded, excluded ones are allowed again so a retry still goes
-// somewhere.
+// Endpoints that are unhealthy (failed to connect, waiting for their probe),
+// ejected (OutlierDetector: their calls fail or are slow) and those in
+// `exclude` (already tried by this call) are skipped; an endpoint on
+// probation after an ejection gets about one pick in kProbationShare. When
+// every endpoint is excluded, excluded ones are allowed again so a retry
+// still goes somewhere; then unhealthy and ejected ones (an attempt that
+// fails fast beats no attempt). Select() returns null only when the list is
+// empty.
+//
+// Each Update() publishes one immutable snapshot (the list and, for c_hash,
+// its ring), so a Select() racing an Update() sees the old or the new set,
+// never a mix of both.
 //
 // Thread safety: Select() and Update() are safe from any thread.
 #ifndef RPC_INTERNAL_LOAD_BALANCER_H_
@@ -38,6 +46,8 @@ struct Endpoint {
       : node(std::move(n)), transport(std::move(t)) {}
 
   bool healthy() const { return healthy_flag.load(std::memory_order_relaxed); }
+  bool ejected() const { return ejected_flag.load(std::memory_order_relaxed); }
+  bool on_probation() const { return probation_flag.load(std::memory_order_relaxed); }
   // Folds a call's latency into the moving average (weight 1/8).
   void RecordLatency(absl::Duration latency);
 
@@ -46,7 +56,19 @@ struct Endpoint {
   std::atomic<int64_t> outstanding{0};  // attempts in flight here
   std::atomic<int64_t> latency_us{0};   // EWMA of successful attempts
   std::atomic<bool> healthy_flag{true};
+  // Set by the channel's OutlierDetector (rpc/internal/outlier_detector.h).
+  std::atomic<bool> ejected_flag{false};
+  std::atomic<bool> probation_flag{false};
+  // The outlier detector's current window: attempts ended here, how many of
+  // them failed, and the summed latency of the successful ones.
+  std::atomic<int64_t> window_attempts{0};
+  std::atomic<int64_t> window_failures{0};
+  std::atomic<int64_t> window_latency_us{0};
 };
+
+// An endpoint on probation gets about 1 of this many of the picks it would
+// get otherwise.
+inline constexpr int kProbationShare = 8;
 
 using EndpointPtr = std::shared_ptr<Endpoint>;
 

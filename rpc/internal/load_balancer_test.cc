@@ -1,7 +1,9 @@
 #include "rpc/internal/load_balancer.h"
 
+#include <atomic>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -118,6 +120,26 @@ TEST(LoadBalancer, FallsBackToExcludedThenUnhealthyRatherThanNothing) {
     eps[1]->healthy_flag = false;
     EXPECT_NE(lb->Select("k", {}), nullptr) << policy;
   }
+}
+
+// Issue #18: a Select() racing a naming update used to see the new ring with
+// the old list (or the reverse) and return null ("no server available")
+// although every list it could see was non-empty.
+TEST(ConsistentHashLb, SelectDuringUpdatesNeverFindsNothing) {
+  auto lb = Make("c_hash", MakeEndpoints({1, 1, 1}));
+  std::atomic<bool> stop{false};
+  std::thread updater([&] {
+    for (int i = 0; i < 5000; ++i) lb->Update(MakeEndpoints({1, 1, 1 + i % 2}));
+    stop = true;
+  });
+  int64_t misses = 0;
+  int64_t picks = 0;
+  while (!stop.load()) {
+    misses += lb->Select(absl::StrCat("k", picks), {}) == nullptr;
+    ++picks;
+  }
+  updater.join();
+  EXPECT_EQ(misses, 0) << "of " << picks << " picks";
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include "netpoll/connection_pool.h"
 #include "netpoll/event_loop_group.h"
 #include "netpoll/mutex.h"
+#include "netpoll/socket.h"
 #include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/internal/frame_codec.h"
@@ -52,6 +53,7 @@ struct PooledTransportOptions {
   // ChannelOptions::max_unwritten_bytes and write_timeout.
   size_t max_unwritten_bytes = size_t{64} << 20;
   absl::Duration write_timeout = absl::Seconds(30);
+  netpoll::TcpKeepAliveOptions keepalive{};
   // ChannelOptions::tls; null: plaintext.
   std::shared_ptr<const netpoll::TlsContext> tls{};
 };

@@ -58,6 +58,9 @@ class ServerSession {
   virtual void OnPeerClosed(const netpoll::ConnectionPtr& conn) = 0;
   // The connection closed (any reason); nothing arrives after this.
   virtual void OnClosed(const netpoll::ConnectionPtr& conn) = 0;
+  // The server began a graceful shutdown (new calls are refused from now
+  // on): a protocol that can say so tells its peer (HTTP/2 GOAWAY).
+  virtual void OnServerStopping(const netpoll::ConnectionPtr& /*conn*/) {}
 };
 
 class ServerProtocol {

@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "netpoll/logging.h"
 #include "rpc/errors.h"
+#include "rpc/stream_core.h"
 
 namespace nprpc {
 namespace {
@@ -44,6 +46,16 @@ void ServerCall::Run(Where where) {
     }
     return;
   }
+  std::shared_ptr<ServerStreamCore> stream;
+  if (method_->stream_kind != StreamKind::kUnary) {
+    stream = StreamCore();
+    if (stream == nullptr) {
+      FinishByServer(ENOMETHOD, absl::StrCat(method_->full_name, " is a ",
+                                             StreamKindName(method_->stream_kind),
+                                             " method: call it over gRPC"));
+      return;
+    }
+  }
   if (!core_->options().interceptors.empty()) {
     if (!RunBeforeCalls()) return;
     // The chain may have taken the rest of the call's time.
@@ -52,6 +64,12 @@ void ServerCall::Run(Where where) {
                      "Call cancelled while its interceptors ran");
       return;
     }
+  }
+  if (stream != nullptr) {
+    (where == Where::kPool ? method_->ran_on_pool : method_->ran_on_loop)
+        .fetch_add(1, std::memory_order_relaxed);
+    method_->handler->CallStream(std::move(stream));
+    return;
   }
   request_ = method_->handler->NewRequest();
   if (absl::Status s = ParseRequest(*request_); !s.ok()) {
@@ -166,6 +184,13 @@ void ServerCall::ReleaseBudget(size_t n) {
   core_->budget().Add(-static_cast<int64_t>(n));
 }
 
+void ServerCall::Deliver(netpoll::LinkBuffer answer, netpoll::TimerId timer) {
+  core_->Send(conn_, std::move(answer), timer,
+              [session = session_, conn = conn_, held = held_bytes_] {
+                session->OnCallDone(conn, held);
+              });
+}
+
 void ServerCall::FinishByServer(int32_t code, absl::string_view text) {
   Finish(MakeRpcError(code, text), /*by_handler=*/false);
 }
@@ -190,9 +215,7 @@ void ServerCall::Finish(const absl::Status& status, bool by_handler) {
   if (size_t charged = budget_charge_.exchange(0, std::memory_order_acq_rel); charged > 0) {
     core_->budget().Add(-static_cast<int64_t>(charged));
   }
-  core_->Send(conn_, std::move(out), timer, [session = session_, conn = conn_, held = held_bytes_] {
-    session->OnCallDone(conn, held);
-  });
+  Deliver(std::move(out), timer);
   // After the answer left, before the call gate opens (Shutdown waits for
   // the interceptors too).
   Observe(status, ok ? 0 : (status.ok() ? EINTERNAL : ErrorCodeOf(status)), response_bytes);

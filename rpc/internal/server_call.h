@@ -71,6 +71,9 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   // The server's own answer (a brpc number, rpc/errors.h); the handler, if
   // running, is told through IsCancelled() and its answer is dropped.
   void FinishByServer(int32_t code, absl::string_view text);
+  // The same with any status (e.g. CANCELLED when a gRPC client reset its
+  // stream).
+  void FinishByServer(const absl::Status& status) { Finish(status, /*by_handler=*/false); }
 
  protected:
   // Worker or loop, once, before the handler: fills `request` from what the
@@ -86,7 +89,21 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   virtual bool EncodeAnswer(const absl::Status& status, const google::protobuf::Message* response,
                             bool by_handler, netpoll::LinkBuffer& out) = 0;
 
+  // Any thread, once, from Finish(): hands the encoded answer to the
+  // connection and cancels the deadline `timer`. The default queues `answer`
+  // on the connection (ServerCore::Send) and then tells the session
+  // (ServerSession::OnCallDone) on the loop. A protocol that multiplexes
+  // calls on one connection (gRPC) hands the answer to its stream on the
+  // loop instead, and tells the session itself.
+  virtual void Deliver(netpoll::LinkBuffer answer, netpoll::TimerId timer);
+  // A call of a protocol that carries streams returns its ServerStreamCore
+  // (this call, for a streaming method); the others return null and their
+  // streaming methods are refused (ENOMETHOD) before the handler runs.
+  virtual std::shared_ptr<ServerStreamCore> StreamCore() { return nullptr; }
+
   ServerCore& core() { return *core_; }
+  const std::shared_ptr<ServerSession>& session() const { return session_; }
+  size_t held_bytes() const { return held_bytes_; }
   // Worker: charges n more bytes (a decompressed payload) to the memory
   // budget until the call answers; false when the budget cannot take them.
   bool TryChargeBudget(size_t n);

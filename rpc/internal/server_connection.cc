@@ -66,6 +66,11 @@ void ServerConnection::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
   }
 }
 
+void ServerConnection::OnServerStopping(const netpoll::ConnectionPtr& conn) {
+  conn->loop()->AssertInLoopThread();
+  if (session_ != nullptr) session_->OnServerStopping(conn);
+}
+
 void ServerConnection::OnClosed(const netpoll::ConnectionPtr& conn) {
   if (session_ != nullptr) session_->OnClosed(conn);
 }

@@ -28,6 +28,8 @@ class ServerConnection {
   void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input);
   void OnPeerClosed(const netpoll::ConnectionPtr& conn);
   void OnClosed(const netpoll::ConnectionPtr& conn);
+  // ServerSession::OnServerStopping() of its session, if it has one.
+  void OnServerStopping(const netpoll::ConnectionPtr& conn);
 
   // The connection's ServerConnection (it must be a server connection).
   static ServerConnection& Of(netpoll::Connection& conn);

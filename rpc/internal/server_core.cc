@@ -1,5 +1,6 @@
 #include "rpc/internal/server_core.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,14 @@ ServerCore::ServerCore(const ServerOptions& options)
       budget_(std::make_shared<netpoll::MemoryBudget>(options.memory_budget_bytes > 0
                                                           ? options.memory_budget_bytes
                                                           : netpoll::DefaultMemoryBudget())) {}
+
+std::vector<std::string> ServerCore::service_names() const {
+  std::vector<std::string> names;
+  names.reserve(services_.size());
+  for (const auto& entry : services_) names.push_back(entry.first);
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 absl::Status ServerCore::AddService(Service* service) {
   std::vector<std::string> names = service->method_names();
@@ -35,6 +44,7 @@ absl::Status ServerCore::AddService(Service* service) {
     entry->nested_on_loop =
         options_.handler_threads == ServerOptions::HandlerThreads::kIoLoop ||
         entry->handler->execution_mode() == MethodHandler::ExecutionMode::kIoLoop;
+    entry->stream_kind = entry->handler->stream_kind();
     it->second.emplace(name, std::move(entry));
   }
   return absl::OkStatus();
@@ -113,7 +123,7 @@ void ServerCore::Start(const std::shared_ptr<ServerCall>& call) {
     return;
   }
   if (options_.handler_threads == ServerOptions::HandlerThreads::kAdaptive &&
-      method->placement.OnLoop()) {
+      method->stream_kind == StreamKind::kUnary && method->placement.OnLoop()) {
     // After this turn's reads, so that the calls of one read run back to
     // back and their answers leave in one write; if the handler blocks, the
     // loop moves to another thread and the method to the pool.
@@ -142,6 +152,12 @@ void ServerCore::Send(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer fr
     NP_LOG(WARNING) << "closing connection from " << conn->peer_address().ToString() << ": " << s;
     conn->Close(s);
   }
+  loops_.Leave();
+}
+
+void ServerCore::QueueOnLoop(netpoll::EventLoop* loop, absl::AnyInvocable<void()> task) {
+  if (!loops_.TryEnter()) return;
+  loop->QueueInLoop(std::move(task));
   loops_.Leave();
 }
 

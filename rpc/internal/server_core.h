@@ -44,6 +44,7 @@
 #include "rpc/metrics.h"
 #include "rpc/server_options.h"
 #include "rpc/service.h"
+#include "rpc/stream_core.h"
 
 namespace nprpc {
 
@@ -60,6 +61,10 @@ struct MethodEntry {
   // Runs nested in the loop's read (HandlerThreads::kIoLoop, or a method
   // declared ExecutionMode::kIoLoop); otherwise placed at each call.
   bool nested_on_loop;
+  // handler->stream_kind(): a streaming method runs only over gRPC, and
+  // never on the loop unless nested_on_loop (a sync streaming handler
+  // blocks for the whole call).
+  StreamKind stream_kind = StreamKind::kUnary;
   std::atomic<int64_t> in_flight{0};
   std::atomic<int64_t> received{0};
   std::atomic<int64_t> succeeded{0};
@@ -91,6 +96,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void set_http_pages(std::shared_ptr<const HttpPages> pages) { http_pages_ = std::move(pages); }
 
   const ServerOptions& options() const { return options_; }
+  // Full names of the services added so far, sorted.
+  std::vector<std::string> service_names() const;
+  bool HasService(absl::string_view full_name) const { return services_.contains(full_name); }
   // The server-wide memory budget (ServerOptions::memory_budget_bytes),
   // shared with every connection.
   netpoll::MemoryBudget& budget() const { return *budget_; }
@@ -121,6 +129,10 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   void Send(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer frame,
             netpoll::TimerId timer = netpoll::kInvalidTimerId,
             absl::AnyInvocable<void()> on_loop = nullptr);
+  // Queues `task` on `loop` (never runs it inside the caller), unless the
+  // loops are gone (late completions after Shutdown() drop it). For
+  // protocols whose answers are not one write (gRPC streams).
+  void QueueOnLoop(netpoll::EventLoop* loop, absl::AnyInvocable<void()> task);
   // "[addr][E<code>]text" (or just text without brpc_error_prefix).
   std::string ErrorText(int32_t code, absl::string_view text) const;
   // Counts an answer of `method` (may be null: unknown method).

@@ -41,6 +41,7 @@
 #include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/mutex.h"
+#include "netpoll/socket.h"
 #include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/internal/client_call.h"
@@ -59,6 +60,7 @@ struct TransportOptions {
   absl::Duration write_timeout = absl::Seconds(30);
   // ChannelOptions::authenticator; null: no credential is sent.
   std::shared_ptr<const Authenticator> authenticator{};
+  netpoll::TcpKeepAliveOptions keepalive{};
   // ChannelOptions::tls; null: plaintext.
   std::shared_ptr<const netpoll::TlsContext> tls{};
 };

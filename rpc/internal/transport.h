@@ -13,15 +13,21 @@
 #define RPC_INTERNAL_TRANSPORT_H_
 
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "netpoll/event_loop.h"
 #include "netpoll/link_buffer.h"
 #include "rpc/baidu_std.h"
+#include "rpc/call_options.h"
 #include "rpc/internal/client_call.h"
+#include "rpc/stream_core.h"
 #include "rpc/trace_context.h"
 
 namespace nprpc {
@@ -38,6 +44,24 @@ struct ClientRequest {
   bool checksum = false;                             // CRC32C over the payload
   netpoll::LinkBuffer payload;                       // the serialized request
   netpoll::LinkBuffer attachment;
+};
+
+// How a streaming call starts (Transport::NewStream), besides its request
+// headers (a ClientRequest whose payload and attachment are empty).
+struct ClientStreamStart {
+  // The call's deadline (InfiniteFuture: none) and the time left before it
+  // (InfiniteDuration: none), which the protocol tells the server. At the
+  // deadline the stream ends with DEADLINE_EXCEEDED and the server is told.
+  absl::Time deadline = absl::InfiniteFuture();
+  absl::Duration timeout = absl::InfiniteDuration();
+  // Cancels the stream (CANCELLED) when cancelled.
+  std::optional<CancellationToken> cancel{};
+  // Runs once, with the call's final status, when the stream ends (on a loop
+  // thread, or inside NewStream() when the stream cannot start).
+  absl::AnyInvocable<void(const absl::Status&)> on_end{};
+  // Where a transport without streams runs the failed stream's callbacks
+  // (not owned; outlives the stream).
+  netpoll::EventLoop* loop = nullptr;
 };
 
 class Transport {
@@ -65,6 +89,14 @@ class Transport {
 
   // Attempts sent and not yet completed.
   virtual size_t in_flight() const = 0;
+
+  // Starts a streaming call (rpc/stream_core.h): `request` names the method
+  // and carries the trace, metadata and compression; its payload is unused.
+  // Streams are not retried or hedged. The default: a protocol without
+  // streams, whose stream fails with FAILED_PRECONDITION (its callbacks run
+  // on start.loop; start.on_end runs at once).
+  virtual std::shared_ptr<ClientStreamCore> NewStream(const ClientRequest& request,
+                                                      ClientStreamStart start);
 };
 
 }  // namespace nprpc
