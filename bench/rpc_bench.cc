@@ -33,6 +33,7 @@
 #include "bench/load_flags.h"
 #include "bench/load_report.h"
 #include "netpoll/event_loop_group.h"
+#include "netpoll/tls_context.h"
 #include "proto/echo.pb.h"
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
@@ -47,6 +48,11 @@ ABSL_FLAG(std::string, protocol, "baidu_std",
           "wire protocol (ChannelOptions::protocol): baidu_std or grpc; the echo server serves "
           "both on its one port");
 ABSL_FLAG(bool, method_metrics, true, "per-method client metrics (ChannelOptions::method_metrics)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA file: connect with TLS and verify the server against it (empty: plaintext)");
+ABSL_FLAG(std::string, tls_server_name, "", "with --tls_ca: SNI and the name to verify");
+ABSL_FLAG(std::string, tls_cert, "", "with --tls_ca: PEM client certificate (mTLS)");
+ABSL_FLAG(std::string, tls_key, "", "with --tls_cert: its PEM private key");
 ABSL_FLAG(int, trace_per_second, -1,
           "traces sampled per second at the edge (-1: the default, 100; 0: none)");
 
@@ -118,6 +124,20 @@ int main(int argc, char** argv) {
   }
   options.connection_type = *type;
   options.timeout = config->timeout;
+  if (const std::string ca = absl::GetFlag(FLAGS_tls_ca); !ca.empty()) {
+    netpoll::TlsClientOptions tls;
+    tls.ca_file = ca;
+    tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
+    tls.key_pair.cert_chain_file = absl::GetFlag(FLAGS_tls_cert);
+    tls.key_pair.private_key_file = absl::GetFlag(FLAGS_tls_key);
+    absl::StatusOr<std::shared_ptr<netpoll::TlsContext>> context =
+        netpoll::TlsContext::NewClient(tls);
+    if (!context.ok()) {
+      std::fprintf(stderr, "rpc_bench: %s\n", context.status().ToString().c_str());
+      return 2;
+    }
+    options.tls = *std::move(context);
+  }
   std::vector<std::unique_ptr<nprpc::Channel>> channels;
   for (int i = 0; i < config->channels; ++i) {
     absl::StatusOr<std::unique_ptr<nprpc::Channel>> channel =

@@ -26,6 +26,8 @@ set(NPRPC_NETPOLL_SOURCES
   netpoll/socket_address.cc
   netpoll/stats.cc
   netpoll/timer_queue.cc
+  netpoll/tls_context.cc
+  netpoll/tls_session.cc
   netpoll/udp_socket.cc
   netpoll/zero_copy_stream.cc
 )

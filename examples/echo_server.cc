@@ -25,6 +25,7 @@
 #include "absl/flags/parse.h"
 #include "examples/server_flags.h"
 #include "examples/token_authenticator.h"
+#include "netpoll/tls_context.h"
 #include "rpc/etcd_registration.h"
 #include "rpc/server.h"
 #include "tests/harness/echo_service.h"
@@ -38,6 +39,10 @@ ABSL_FLAG(std::string, advertise, "",
 ABSL_FLAG(int, register_ttl_s, 3, "--register_at: the lease's time to live in seconds");
 ABSL_FLAG(std::string, auth_token, "",
           "when set, the only credential accepted (ERPCAUTH otherwise)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS beside plaintext");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates (mTLS)");
+ABSL_FLAG(bool, tls_required, false, "with --tls_cert: refuse plaintext connections");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -52,6 +57,23 @@ int main(int argc, char** argv) {
   nprpc::ServerOptions options = examples::ServerOptionsFromFlags();
   if (const std::string token = absl::GetFlag(FLAGS_auth_token); !token.empty()) {
     options.authenticator = std::make_shared<examples::TokenAuthenticator>(token);
+  }
+  if (const std::string cert = absl::GetFlag(FLAGS_tls_cert); !cert.empty()) {
+    netpoll::TlsServerOptions tls;
+    tls.key_pair.cert_chain_file = cert;
+    tls.key_pair.private_key_file = absl::GetFlag(FLAGS_tls_key);
+    if (const std::string ca = absl::GetFlag(FLAGS_tls_client_ca); !ca.empty()) {
+      tls.ca_file = ca;
+      tls.client_cert = netpoll::TlsServerOptions::ClientCert::kRequire;
+    }
+    absl::StatusOr<std::shared_ptr<netpoll::TlsContext>> context =
+        netpoll::TlsContext::NewServer(tls);
+    if (!context.ok()) {
+      std::cerr << "TLS: " << context.status() << "\n";
+      return 1;
+    }
+    options.tls = *std::move(context);
+    options.tls_required = absl::GetFlag(FLAGS_tls_required);
   }
   nprpc::Server server(std::move(options));
   if (absl::Status s = server.AddService(nprpc::testing::NewEchoService()); !s.ok()) {

@@ -6,8 +6,10 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "netpoll/logging.h"
+#include "netpoll/tls_session.h"
 
 namespace netpoll {
 namespace {
@@ -20,6 +22,8 @@ constexpr size_t kMinReadHint = 4096;
 // much (see SyncBudget): the budget's shared counter is touched rarely, and
 // it is off by less than this per connection.
 constexpr int64_t kBudgetGranule = 16 << 10;
+// The first byte of a TLS handshake record (a ClientHello).
+constexpr char kTlsHandshakeRecord = 0x16;
 }  // namespace
 
 ConnectionPtr Connection::Create(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
@@ -82,6 +86,12 @@ absl::Status Connection::Start() {
   state_.store(ConnectionState::kActive, std::memory_order_release);
   loop_->stats().Add(loop_->stats().connections_active, 1);
   ArmTimeoutTimer();
+  if (options_.tls != nullptr) {
+    if (absl::Status s = StartTls(); !s.ok()) {
+      CloseInLoop(s);
+      return s;
+    }
+  }
   // A copy: the callback may close the connection, which releases self_.
   if (callbacks_->on_connect) callbacks_->on_connect(ConnectionPtr(self_));
   // Bytes may have arrived before registration; edge-triggered epoll reports
@@ -130,7 +140,8 @@ void Connection::HandleRead(bool stop_at_short_read) {
       }
       room = std::min(room, prepaid_input_);
     }
-    absl::StatusOr<size_t> n = input_.ReadFromFd(fd_.get(), room);
+    absl::StatusOr<size_t> n =
+        (tls_state_ == TlsState::kOff ? input_ : tls_wire_in_).ReadFromFd(fd_.get(), room);
     if (!n.ok()) {
       error = n.status();
       break;
@@ -165,6 +176,12 @@ void Connection::HandleRead(bool stop_at_short_read) {
       break;
     }
   }
+  if (got_bytes && tls_state_ != TlsState::kOff) {
+    absl::Status tls_error;
+    got_bytes = DecryptInput(tls_error);
+    if (!tls_error.ok() && (error.ok() || !absl::IsOutOfRange(tls_error))) error = tls_error;
+    if (state() == ConnectionState::kClosed) return;
+  }
   if (got_bytes) {
     last_read_ = loop_->turn_time();
     if (callbacks_->on_request && state() != ConnectionState::kClosed) {
@@ -187,6 +204,8 @@ void Connection::HandleRead(bool stop_at_short_read) {
         CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
       }
     } else {
+      // A TLS alert owed to the peer leaves before the close.
+      if (tls_ != nullptr && !output_.empty()) (void)WriteOutputOnce();
       CloseInLoop(error);
     }
     return;
@@ -294,6 +313,14 @@ absl::Status Connection::Write(LinkBuffer data, absl::AnyInvocable<void()> then)
 
 void Connection::TakePendingLocked() {
   if (pending_.empty()) return;
+  if (tls_state_ != TlsState::kOff) {
+    // Plaintext: EncryptOutput() makes it output_ once the handshake is done.
+    const int64_t before = static_cast<int64_t>(tls_plain_out_.BlockBytes()) +
+                           static_cast<int64_t>(pending_.BlockBytes());
+    tls_plain_out_.Append(std::move(pending_));
+    AddOutputMemory(static_cast<int64_t>(tls_plain_out_.BlockBytes()) - before);
+    return;
+  }
   // Write progress is measured from when output became pending.
   if (output_.empty()) last_write_ = loop_->turn_time();
   const int64_t before =
@@ -323,6 +350,7 @@ void Connection::FlushEarlyInLoop() {
     MutexLock lock(&mu_);
     TakePendingLocked();
   }
+  if (tls_ != nullptr) EncryptOutput();
   if (state() == ConnectionState::kClosed || !registered_ || output_.empty()) return;
   (void)WriteOutputOnce();
 }
@@ -343,6 +371,15 @@ void Connection::FlushInLoop() {
     after_flush.swap(after_flush_);
   }
   if (state() == ConnectionState::kClosed || !registered_) return;
+  if (tls_ != nullptr) {
+    EncryptOutput();
+    if (state() == ConnectionState::kClosed) return;
+    if (state() == ConnectionState::kClosing && tls_plain_out_.empty() && tls_->handshake_done()) {
+      LinkBuffer wire;
+      tls_->Shutdown(wire);  // close_notify, after the last answer
+      AppendWire(std::move(wire));
+    }
+  }
   while (!output_.empty()) {
     absl::StatusOr<size_t> n = WriteOutputOnce();
     if (!n.ok()) {
@@ -431,6 +468,24 @@ void Connection::CloseInLoop(const absl::Status& reason) {
   for (auto& callback : after_flush) loop_->QueueInLoop(std::move(callback));
   output_.Clear();
   input_.Clear();
+  if (tls_state_ != TlsState::kOff) {
+    tls_wire_in_.Clear();
+    tls_plain_out_.Clear();
+    loop_->Cancel(tls_timer_);
+    tls_timer_ = kInvalidTimerId;
+    tls_.reset();
+    if (on_tls_handshake_ != nullptr) {
+      auto done = std::move(on_tls_handshake_);
+      on_tls_handshake_ = nullptr;
+      if (absl::StartsWith(reason.message(), "TLS")) {
+        done(reason);
+      } else {
+        done(absl::Status(reason.ok() ? absl::StatusCode::kUnavailable : reason.code(),
+                          absl::StrCat("TLS handshake not finished: ",
+                                       reason.ok() ? "connection closed" : reason.message())));
+      }
+    }
+  }
   output_bytes_.store(0, std::memory_order_relaxed);
   output_memory_.store(0, std::memory_order_relaxed);
   prepaid_input_ = 0;
@@ -593,6 +648,142 @@ void Connection::CheckTimeouts() {
     return;
   }
   ArmTimeoutTimer();
+}
+
+}  // namespace netpoll
+
+namespace netpoll {
+
+std::shared_ptr<const TlsInfo> Connection::tls_info() const {
+  MutexLock lock(&mu_);
+  return tls_info_;
+}
+
+void Connection::SetTlsHandshakeCallback(absl::AnyInvocable<void(const absl::Status&)> done) {
+  loop_->AssertInLoopThread();
+  on_tls_handshake_ = std::move(done);
+}
+
+absl::Status Connection::StartTls() {
+  if (options_.tls->is_server()) {
+    tls_state_ = TlsState::kSniffing;
+    return absl::OkStatus();
+  }
+  return BeginTlsSession();
+}
+
+absl::Status Connection::BeginTlsSession() {
+  const TlsContext& context = *options_.tls;
+  std::string peer_ip;
+  if (!peer_.is_unix()) {
+    peer_ip = peer_.ToString();
+    // "1.2.3.4:80" / "[::1]:80" -> the address alone.
+    peer_ip = peer_ip.substr(0, peer_ip.rfind(':'));
+    if (!peer_ip.empty() && peer_ip.front() == '[') peer_ip = peer_ip.substr(1, peer_ip.size() - 2);
+  }
+  absl::StatusOr<std::unique_ptr<TlsSession>> session =
+      TlsSession::Create(options_.tls, context.is_server() ? "" : peer_.ToString(), peer_ip);
+  if (!session.ok()) return session.status();
+  tls_ = *std::move(session);
+  tls_state_ = TlsState::kOn;
+  std::weak_ptr<Connection> weak = weak_from_this();
+  const absl::Duration timeout = context.handshake_timeout();
+  tls_timer_ = loop_->RunAfter(timeout, [weak, timeout] {
+    auto self = weak.lock();
+    if (self == nullptr) return;
+    self->tls_timer_ = kInvalidTimerId;
+    if (self->tls_ == nullptr || self->tls_->handshake_done()) return;
+    absl::Status s = absl::DeadlineExceededError(
+        absl::StrCat("TLS handshake timed out after ", absl::FormatDuration(timeout)));
+    if (self->options_.tls->is_server()) {
+      NP_LOG(WARNING) << "closing connection from " << self->peer_.ToString() << ": " << s;
+    }
+    self->CloseInLoop(s);
+  });
+  LinkBuffer wire;
+  absl::Status s = tls_->Start(wire);
+  AppendWire(std::move(wire));
+  if (!s.ok()) return s;
+  if (!output_.empty()) FlushInLoop();
+  return absl::OkStatus();
+}
+
+bool Connection::DecryptInput(absl::Status& error) {
+  if (tls_state_ == TlsState::kSniffing) {
+    char first = 0;
+    if (!tls_wire_in_.PeekCopy(1, &first)) return false;
+    if (first != kTlsHandshakeRecord) {
+      if (options_.tls_required) {
+        error = absl::UnavailableError(
+            absl::StrCat("plaintext on a TLS-only port (first byte 0x",
+                         absl::Hex(static_cast<unsigned char>(first), absl::kZeroPad2), ")"));
+        NP_LOG(WARNING) << "closing connection from " << peer_.ToString() << ": " << error;
+        return false;
+      }
+      tls_state_ = TlsState::kOff;
+      input_.Append(std::move(tls_wire_in_));
+      output_.Append(std::move(tls_plain_out_));
+      return true;
+    }
+    if (error = BeginTlsSession(); !error.ok()) return false;
+  }
+  const bool was_done = tls_->handshake_done();
+  const size_t before = input_.Len();
+  LinkBuffer wire;
+  absl::Status s = tls_->Receive(tls_wire_in_, input_, wire);
+  AppendWire(std::move(wire));
+  if (!s.ok()) {
+    if (!absl::IsOutOfRange(s) && tls_->is_server()) {
+      NP_LOG(WARNING) << "closing connection from " << peer_.ToString() << ": " << s;
+    }
+    error = s;
+  } else if (!was_done && tls_->handshake_done()) {
+    OnTlsHandshakeDone(absl::OkStatus());
+    EncryptOutput();
+  }
+  if (state() != ConnectionState::kClosed && !output_.empty()) {
+    MutexLock lock(&mu_);
+    if (!flush_queued_) {
+      flush_queued_ = true;
+      loop_->QueueInLoop([self = shared_from_this()] { self->FlushInLoop(); });
+    }
+  }
+  return input_.Len() > before;
+}
+
+void Connection::OnTlsHandshakeDone(const absl::Status& status) {
+  loop_->Cancel(tls_timer_);
+  tls_timer_ = kInvalidTimerId;
+  {
+    MutexLock lock(&mu_);
+    tls_info_ = tls_->info();
+  }
+  if (on_tls_handshake_ != nullptr) {
+    auto done = std::move(on_tls_handshake_);
+    on_tls_handshake_ = nullptr;
+    done(status);
+  }
+}
+
+void Connection::EncryptOutput() {
+  if (tls_ == nullptr || !tls_->handshake_done() || tls_plain_out_.empty()) return;
+  const size_t plain = tls_plain_out_.Len();
+  const size_t plain_memory = tls_plain_out_.BlockBytes();
+  LinkBuffer wire;
+  absl::Status s = tls_->Send(tls_plain_out_, wire);
+  output_bytes_.fetch_sub(plain, std::memory_order_relaxed);
+  AddOutputMemory(-static_cast<int64_t>(plain_memory));
+  AppendWire(std::move(wire));
+  if (!s.ok()) CloseInLoop(s);
+}
+
+void Connection::AppendWire(LinkBuffer wire) {
+  if (wire.empty()) return;
+  if (output_.empty()) last_write_ = loop_->turn_time();
+  const size_t before = output_.BlockBytes();
+  output_bytes_.fetch_add(wire.Len(), std::memory_order_relaxed);
+  output_.Append(std::move(wire));
+  AddOutputMemory(static_cast<int64_t>(output_.BlockBytes()) - static_cast<int64_t>(before));
 }
 
 }  // namespace netpoll

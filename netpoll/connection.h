@@ -46,6 +46,18 @@
 // connection before stopping its loop: one still registered when the loop
 // stops for good keeps itself alive (a leak).
 //
+// TLS (optional, ConnectionOptions::tls; netpoll/tls_context.h): the
+// connection runs a TlsSession between the socket and its buffers, on its
+// loop: bytes read are decrypted into the input before on_request, writes
+// are encrypted on their way to the socket, so the layer above sees
+// plaintext as without TLS. A client context handshakes at Start(); a server
+// context sniffs the first byte: 0x16 (a TLS handshake record) starts TLS,
+// anything else is plaintext unless tls_required. Writes made before the
+// handshake finishes wait for it. A failed handshake closes the connection
+// with Unavailable naming the cause; one not done within the context's
+// handshake_timeout with DeadlineExceeded. Once done, tls_info() has the
+// peer's identity.
+//
 // Thread safety: Write(), Close(), CloseAfterFlush(), PauseRead(),
 // ResumeRead(), AddCloseCallback() and the const accessors are safe from any
 // thread. Start(), ChargeHeld(), SetPrepaidInput() and the callbacks run on
@@ -77,6 +89,9 @@
 namespace netpoll {
 
 class Connection;
+class TlsContext;
+class TlsSession;
+struct TlsInfo;
 using ConnectionPtr = std::shared_ptr<Connection>;
 
 enum class ConnectionState { kConnecting, kActive, kClosing, kClosed };
@@ -113,6 +128,12 @@ struct ConnectionOptions {
   // they fill what they offer).
   size_t read_chunk_bytes = 64 << 10;
   bool tcp_nodelay = true;
+  // TLS (see above): a server context (TLS when the peer starts with a
+  // handshake record) or a client context (the connection handshakes at
+  // Start()). Null: plaintext.
+  std::shared_ptr<const TlsContext> tls;
+  // Server context: refuse peers that do not start with TLS.
+  bool tls_required = false;
 };
 
 // Shared by every connection of a server or dialer. Unset callbacks are
@@ -180,6 +201,18 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   // Runs `callback` once when the connection closes (at once, on the loop
   // thread, if it already has).
   void AddCloseCallback(absl::AnyInvocable<void()> callback);
+
+  // Loop thread, before Start(), client TLS only: `done` runs once, on the
+  // loop thread, when the handshake finishes (OK) or the connection closes
+  // before that (the close reason). Null clears it.
+  void SetTlsHandshakeCallback(absl::AnyInvocable<void(const absl::Status&)> done);
+  // What the TLS handshake established (peer identity, ALPN, version,
+  // cipher); null without TLS or before the handshake finished (it finishes
+  // before on_request sees the first plaintext byte). Any thread.
+  std::shared_ptr<const TlsInfo> tls_info() const;
+  // Whether the connection speaks TLS (decided at Start() for clients, at
+  // the first byte for servers). Loop thread.
+  bool is_tls() const { return tls_ != nullptr; }
 
   // Changes the timeouts (takes effect at the next check).
   void SetTimeouts(absl::Duration read, absl::Duration write, absl::Duration idle);
@@ -251,6 +284,18 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   }
   void CheckTimeouts();
   void ArmTimeoutTimer();
+  // TLS (loop thread). StartTls(): at Start(), a client handshakes, a server
+  // waits for the first byte. DecryptInput(): the bytes read this turn
+  // (tls_wire_in_) go through the session into input_; returns whether
+  // input_ got plaintext, sets `error` when the connection must close.
+  absl::Status StartTls();
+  bool DecryptInput(absl::Status& error);
+  absl::Status BeginTlsSession();
+  // Encrypts tls_plain_out_ into output_ once the handshake is done.
+  void EncryptOutput();
+  // Appends bytes for the socket (ciphertext) to output_, counted.
+  void AppendWire(LinkBuffer wire);
+  void OnTlsHandshakeDone(const absl::Status& status);
   absl::Duration MinTimeout() const;
 
   // Constant after construction.
@@ -294,8 +339,18 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   absl::Time last_read_;
   absl::Time last_write_;
   TimerId timeout_timer_ = kInvalidTimerId;
+  // TLS, loop thread only. kSniffing: a server context waits for the first
+  // byte to pick TLS or plaintext.
+  enum class TlsState : uint8_t { kOff, kSniffing, kOn };
+  TlsState tls_state_ = TlsState::kOff;
+  std::unique_ptr<TlsSession> tls_;
+  LinkBuffer tls_wire_in_;               // ciphertext read, before decryption
+  LinkBuffer tls_plain_out_;             // written plaintext waiting for encryption
+  TimerId tls_timer_ = kInvalidTimerId;  // handshake timeout
+  absl::AnyInvocable<void(const absl::Status&)> on_tls_handshake_;
 
-  Mutex mu_;
+  mutable Mutex mu_;
+  std::shared_ptr<const TlsInfo> tls_info_ ABSL_GUARDED_BY(mu_);
   LinkBuffer pending_ ABSL_GUARDED_BY(mu_);  // written by Write(), not yet in output_
   bool flush_queued_ ABSL_GUARDED_BY(mu_) = false;
   int pending_writes_ ABSL_GUARDED_BY(mu_) = 0;  // since the last flush

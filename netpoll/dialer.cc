@@ -113,14 +113,40 @@ class Connector : public IoHandler {
     ConnectionPtr conn = Connection::Create(loop_, std::move(fd_), local.ok() ? *local : address_,
                                             address_, options_.connection, options_.callbacks);
     loop_->stats().Add(loop_->stats().connections_dialed, 1);
+    if (options_.connection.tls == nullptr) {
+      absl::Status started = conn->Start();
+      if (!started.ok()) return Finish(started);
+      return Finish(std::move(conn));
+    }
+    // TLS: done when the handshake is (the connect timer still runs).
+    conn_ = conn;
+    conn->SetTlsHandshakeCallback([this](const absl::Status& status) {
+      if (!status.ok()) {
+        conn_ = nullptr;  // it is closing
+        return Finish(absl::Status(
+            status.code() == absl::StatusCode::kDeadlineExceeded ? status.code()
+                                                                 : absl::StatusCode::kUnavailable,
+            absl::StrCat("connect ", address_.ToString(), ": ", status.message())));
+      }
+      Finish(ConnectionPtr(std::move(conn_)));
+    });
     absl::Status started = conn->Start();
-    if (!started.ok()) return Finish(started);
-    Finish(std::move(conn));
+    if (!started.ok() && done_ != nullptr) {
+      conn_ = nullptr;
+      Finish(started);
+    }
   }
 
   void Finish(absl::StatusOr<ConnectionPtr> result) {
+    if (done_ == nullptr) return;  // finished already
     if (registered_) (void)loop_->RemoveFd(fd_.get());
     loop_->Cancel(timer_);
+    if (conn_ != nullptr) {
+      // A TLS handshake cut short (timeout): the connection goes too.
+      ConnectionPtr conn = std::move(conn_);
+      conn->SetTlsHandshakeCallback(nullptr);
+      conn->Close(result.ok() ? absl::CancelledError("dial finished") : result.status());
+    }
     Dialer::DoneCallback done = std::move(done_);
     // The epoll entry is gone; delete at the end of the turn in case this
     // turn still holds an event for us.
@@ -133,6 +159,7 @@ class Connector : public IoHandler {
   const DialOptions options_;
   Dialer::DoneCallback done_;
   UniqueFd fd_;
+  ConnectionPtr conn_;  // TLS: the connection while it handshakes
   bool registered_ = false;
   TimerId timer_ = kInvalidTimerId;
 };

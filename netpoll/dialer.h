@@ -14,6 +14,12 @@
 // (on_connect has run), or with DeadlineExceeded on timeout, Unavailable when
 // the connect failed, or the resolver's error.
 //
+// TLS: with a client context in options.connection.tls, `done` waits for
+// the handshake too (bounded by `timeout` and the context's handshake
+// timeout) and a failed one completes it with Unavailable naming the cause
+// ("certificate has expired", "unable to get local issuer certificate",
+// "hostname mismatch", ...).
+//
 // Thread safety: Dial() is safe from any thread; DialSync() must not run on a
 // loop thread (it blocks).
 #ifndef NETPOLL_DIALER_H_

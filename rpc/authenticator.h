@@ -33,22 +33,31 @@
 #ifndef RPC_AUTHENTICATOR_H_
 #define RPC_AUTHENTICATOR_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "netpoll/socket_address.h"
+#include "netpoll/tls_context.h"
 
 namespace nprpc {
 
-// What a verified credential says about the caller (brpc's AuthContext).
+// What a verified credential says about the caller (brpc's AuthContext),
+// and what TLS established about the connection.
 struct AuthContext {
   std::string user;
   std::string group;
   std::string roles;
   std::string starter;
   bool is_service = false;
+  // The connection's TLS handshake (netpoll/tls_context.h): peer certificate
+  // subject and SANs and whether it verified (mTLS), ALPN, version, cipher.
+  // Null on a plaintext connection. Set before VerifyCredential() runs, so an
+  // authenticator may decide by the certificate; on a TLS connection of a
+  // server without an authenticator the AuthContext carries only this.
+  std::shared_ptr<const netpoll::TlsInfo> tls{};
 };
 
 class Authenticator {

@@ -157,6 +157,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.keepalive_time = options.keepalive_time;
   protocol_options.keepalive_timeout = options.keepalive_timeout;
   protocol_options.tcp_keepalive = options.tcp_keepalive;
+  protocol_options.tls = options.tls;
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
 

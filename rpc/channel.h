@@ -59,6 +59,7 @@
 #include "google/protobuf/message.h"
 #include "netpoll/event_loop_group.h"
 #include "netpoll/socket.h"
+#include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/call_options.h"
@@ -148,6 +149,12 @@ struct ChannelOptions {
   ClientInterceptors interceptors{};
   // Per-method client metrics (rpc/metrics.h, nprpc_client_* in /metrics).
   bool method_metrics = true;
+  // TLS for every connection (netpoll/tls_context.h, a client context from
+  // netpoll::TlsContext::NewClient: CAs, server name for SNI and
+  // verification, client certificate for mTLS, ALPN, session resumption).
+  // A failed handshake fails the calls waiting for it with UNAVAILABLE
+  // naming the cause. Null: plaintext.
+  std::shared_ptr<const netpoll::TlsContext> tls{};
 };
 
 // The process-wide client loops (created on first use, never destroyed).

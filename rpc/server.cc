@@ -207,6 +207,8 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
   transport.connection.output_high_watermark = options_.output_high_watermark;
   transport.connection.output_low_watermark = options_.output_low_watermark;
   transport.connection.pause_read_above_high_watermark = true;
+  transport.connection.tls = options_.tls;
+  transport.connection.tls_required = options_.tls_required;
   // A whole frame of the largest allowed body must fit in the input buffer,
   // and no more: with the frames queued behind max_in_flight_per_connection,
   // this bounds what one connection can make the server hold.

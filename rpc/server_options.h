@@ -117,6 +117,18 @@ struct ServerOptions {
   // stop here unless named. The deadline and trace context always flow.
   MetadataForwarding forward_metadata{};
 
+  // TLS on the serving port (netpoll/tls_context.h: a server context from
+  // netpoll::TlsContext::NewServer with the certificate and key, the CA and
+  // policy for client certificates (mTLS), ALPN, handshake timeout).
+  // Connections that start with a TLS handshake are decrypted and then
+  // served as any other: baidu_std, HTTP/1.1 and HTTP/2 alike; the peer's
+  // identity is ServerContext::auth_context()->tls. Plaintext connections
+  // are still served unless tls_required. ReloadKeyPair() on the context
+  // changes the certificate for new connections. Null: plaintext only.
+  std::shared_ptr<const netpoll::TlsContext> tls{};
+  // With tls: close connections that do not start with TLS.
+  bool tls_required = false;
+
   // Verifies each connection's credential on its first request
   // (rpc/authenticator.h); null: every peer may call.
   std::shared_ptr<const Authenticator> authenticator{};

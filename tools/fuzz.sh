@@ -37,7 +37,8 @@ for arg in "$@"; do
   esac
 done
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(frame_decoder_fuzz link_buffer_fuzz server_dispatch_fuzz http_request_decoder_fuzz)
+  TARGETS=(frame_decoder_fuzz link_buffer_fuzz server_dispatch_fuzz http_request_decoder_fuzz
+           tls_record_fuzz)
 fi
 OUT="${OUT:-/tmp/nprpc-fuzz}"
 BAZEL=(bazel ${BAZEL_STARTUP:-})
@@ -66,7 +67,7 @@ CFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer
   -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr
   -fno-sanitize-recover=undefined -I. -I"$BIN"
   $(pkg-config --cflags protobuf $ABSL_MODULES))
-LIBS=($(pkg-config --libs protobuf $ABSL_MODULES snappy zlib) -lhttp_parser -lpthread)
+LIBS=($(pkg-config --libs protobuf $ABSL_MODULES snappy zlib libssl libcrypto) -lhttp_parser -lpthread)
 
 # Compiles one source to an object, again only when the source or one of the
 # project headers it includes (from clang's -MMD list) is newer than the

@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<ClientProtocol>> BaiduStdClientProtocol::Create(
     pool_options.max_unwritten_bytes = options.max_unwritten_bytes;
     pool_options.write_timeout = options.write_timeout;
     pool_options.keepalive = options.tcp_keepalive;
+    pool_options.tls = options.tls;
     auto made = PooledTransport::MakePool(options.loops, pool_options);
     if (!made.ok()) return made.status();
     pool = std::move(*made);
@@ -49,6 +50,7 @@ std::shared_ptr<Transport> BaiduStdClientProtocol::NewTransport(const std::strin
     transport_options.write_timeout = options_.write_timeout;
     transport_options.authenticator = options_.authenticator;
     transport_options.keepalive = options_.tcp_keepalive;
+    transport_options.tls = options_.tls;
     return SingleConnectionTransport::Create(address, options_.loops->Next(), transport_options);
   }
   netpoll::MutexLock lock(&mu_);
@@ -61,6 +63,7 @@ void BaiduStdClientProtocol::Probe(const std::string& address,
   netpoll::EventLoop* loop = options_.loops->Next();
   netpoll::DialOptions dial;
   dial.timeout = options_.connect_timeout;
+  dial.connection.tls = options_.tls;  // a probe proves the handshake too
   // Queued, so that `done` never runs inside Probe().
   loop->QueueInLoop([loop, address, dial, done = std::move(done)]() mutable {
     netpoll::Dialer::Dial(

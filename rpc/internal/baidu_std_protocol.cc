@@ -172,9 +172,11 @@ bool BaiduStdCall::EncodeAnswer(const absl::Status& status,
 class BaiduStdSession final : public ServerSession,
                               public std::enable_shared_from_this<BaiduStdSession> {
  public:
-  explicit BaiduStdSession(std::shared_ptr<ServerCore> core)
+  // `tls_identity`: the AuthContext of a TLS connection (null: plaintext).
+  BaiduStdSession(std::shared_ptr<ServerCore> core, std::shared_ptr<const AuthContext> tls_identity)
       : core_(std::move(core)),
-        decoder_(FrameDecoderOptions{.max_body_size = core_->options().max_body_size}) {}
+        decoder_(FrameDecoderOptions{.max_body_size = core_->options().max_body_size}),
+        auth_context_(std::move(tls_identity)) {}
 
   void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) override;
   void OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) override;
@@ -400,6 +402,7 @@ void BaiduStdSession::ReplyError(const netpoll::ConnectionPtr& conn, const Decod
 bool BaiduStdSession::Authenticate(const netpoll::ConnectionPtr& conn, const DecodedFrame& frame) {
   // The first frame of the connection: nothing is queued or running yet.
   auto context = std::make_shared<AuthContext>();
+  context->tls = conn->tls_info();
   absl::Status verified = core_->options().authenticator->VerifyCredential(
       frame.meta.authentication_data(), conn->peer_address(), *context);
   if (verified.ok()) {
@@ -483,8 +486,14 @@ SniffResult BaiduStdProtocol::Sniff(const netpoll::LinkBuffer& input) const {
 }
 
 std::shared_ptr<ServerSession> BaiduStdProtocol::NewSession(
-    std::shared_ptr<ServerCore> core, const netpoll::ConnectionPtr& /*conn*/) const {
-  return std::make_shared<BaiduStdSession>(std::move(core));
+    std::shared_ptr<ServerCore> core, const netpoll::ConnectionPtr& conn) const {
+  std::shared_ptr<const AuthContext> tls_identity;
+  if (conn->is_tls()) {
+    auto context = std::make_shared<AuthContext>();
+    context->tls = conn->tls_info();
+    tls_identity = std::move(context);
+  }
+  return std::make_shared<BaiduStdSession>(std::move(core), std::move(tls_identity));
 }
 
 }  // namespace nprpc

@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "netpoll/event_loop_group.h"
 #include "netpoll/socket.h"
+#include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/baidu_std.h"
 #include "rpc/internal/transport.h"
@@ -72,6 +73,8 @@ struct ClientProtocolOptions {
   absl::Duration keepalive_timeout = absl::Seconds(20);
   // ChannelOptions::tcp_keepalive, for every connection.
   netpoll::TcpKeepAliveOptions tcp_keepalive{};
+  // ChannelOptions::tls: every connection is TLS. Null: plaintext.
+  std::shared_ptr<const netpoll::TlsContext> tls{};
 };
 
 class ClientProtocol {

@@ -167,11 +167,13 @@ bool HttpCall::EncodeAnswer(const absl::Status& status, const google::protobuf::
 // One HTTP connection. Loop thread only.
 class HttpSession final : public ServerSession, public std::enable_shared_from_this<HttpSession> {
  public:
-  explicit HttpSession(std::shared_ptr<ServerCore> core)
+  // `tls_identity`: the AuthContext of a TLS connection (null: plaintext).
+  HttpSession(std::shared_ptr<ServerCore> core, std::shared_ptr<const AuthContext> tls_identity)
       : core_(std::move(core)),
         decoder_(
             HttpRequestDecoderOptions{.max_header_bytes = core_->options().max_http_header_size,
-                                      .max_body_bytes = core_->options().max_body_size}) {}
+                                      .max_body_bytes = core_->options().max_body_size}),
+        auth_context_(std::move(tls_identity)) {}
 
   void OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) override;
   void OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) override;
@@ -282,6 +284,7 @@ void HttpSession::HandleRequest(const netpoll::ConnectionPtr& conn, HttpRequest 
     // verifies a connection once); every later call shares what it said.
     const std::string* credential = request.headers.Find("authorization");
     AuthContext context;
+    context.tls = conn->tls_info();
     absl::Status verified = auth->VerifyCredential(
         credential != nullptr ? *credential : absl::string_view(), conn->peer_address(), context);
     if (!verified.ok()) {
@@ -539,9 +542,15 @@ SniffResult HttpProtocol::Sniff(const netpoll::LinkBuffer& input) const {
   return need_more ? SniffResult::kNeedMore : SniffResult::kNotMine;
 }
 
-std::shared_ptr<ServerSession> HttpProtocol::NewSession(
-    std::shared_ptr<ServerCore> core, const netpoll::ConnectionPtr& /*conn*/) const {
-  return std::make_shared<HttpSession>(std::move(core));
+std::shared_ptr<ServerSession> HttpProtocol::NewSession(std::shared_ptr<ServerCore> core,
+                                                        const netpoll::ConnectionPtr& conn) const {
+  std::shared_ptr<const AuthContext> tls_identity;
+  if (conn->is_tls()) {
+    auto context = std::make_shared<AuthContext>();
+    context->tls = conn->tls_info();
+    tls_identity = std::move(context);
+  }
+  return std::make_shared<HttpSession>(std::move(core), std::move(tls_identity));
 }
 
 }  // namespace nprpc

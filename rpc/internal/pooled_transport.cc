@@ -162,6 +162,7 @@ absl::StatusOr<std::unique_ptr<netpoll::ConnectionPool>> PooledTransport::MakePo
   pool_options.connection.max_output_bytes = options.max_unwritten_bytes;
   pool_options.connection.write_timeout = options.write_timeout;
   pool_options.keepalive = options.keepalive;
+  pool_options.connection.tls = options.tls;
   if (options.short_connections) {
     pool_options.max_idle_per_address = 0;
     pool_options.max_idle_global = 0;

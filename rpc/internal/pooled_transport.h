@@ -35,6 +35,7 @@
 #include "netpoll/event_loop_group.h"
 #include "netpoll/mutex.h"
 #include "netpoll/socket.h"
+#include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/internal/frame_codec.h"
 #include "rpc/internal/transport.h"
@@ -53,6 +54,8 @@ struct PooledTransportOptions {
   size_t max_unwritten_bytes = size_t{64} << 20;
   absl::Duration write_timeout = absl::Seconds(30);
   netpoll::TcpKeepAliveOptions keepalive{};
+  // ChannelOptions::tls; null: plaintext.
+  std::shared_ptr<const netpoll::TlsContext> tls{};
 };
 
 class PooledTransport : public Transport, public std::enable_shared_from_this<PooledTransport> {

@@ -123,6 +123,7 @@ void SingleConnectionTransport::StartDialLocked() {
   options.connection.max_output_bytes = options_.max_unwritten_bytes;
   options.connection.write_timeout = options_.write_timeout;
   options.keepalive = options_.keepalive;
+  options.connection.tls = options_.tls;
   std::weak_ptr<SingleConnectionTransport> weak = weak_from_this();
   netpoll::Dialer::Dial(loop_, address_, options,
                         [weak](absl::StatusOr<netpoll::ConnectionPtr> conn) {

@@ -42,6 +42,7 @@
 #include "netpoll/link_buffer.h"
 #include "netpoll/mutex.h"
 #include "netpoll/socket.h"
+#include "netpoll/tls_context.h"
 #include "rpc/authenticator.h"
 #include "rpc/internal/client_call.h"
 #include "rpc/internal/frame_codec.h"
@@ -60,6 +61,8 @@ struct TransportOptions {
   // ChannelOptions::authenticator; null: no credential is sent.
   std::shared_ptr<const Authenticator> authenticator{};
   netpoll::TcpKeepAliveOptions keepalive{};
+  // ChannelOptions::tls; null: plaintext.
+  std::shared_ptr<const netpoll::TlsContext> tls{};
 };
 
 class SingleConnectionTransport : public Transport,
