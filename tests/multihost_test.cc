@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <ranges>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -81,10 +83,8 @@ class Load {
     return WaitFor(
         [&] {
           netpoll::MutexLock lock(&mu_);
-          for (const auto& call : calls_) {
-            if (call->completions == 0) return false;
-          }
-          return true;
+          return std::ranges::all_of(calls_,
+                                     [](const auto& call) { return call->completions > 0; });
         },
         timeout);
   }
@@ -120,16 +120,16 @@ class Load {
   // The last call issued that `remote` answered (InfinitePast if none).
   absl::Time LastAnsweredBy(const std::string& remote) {
     netpoll::MutexLock lock(&mu_);
-    for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
-      if ((*it)->completions > 0 && (*it)->remote == remote) return (*it)->issued;
+    for (const auto& call : std::ranges::reverse_view(calls_)) {
+      if (call->completions > 0 && call->remote == remote) return call->issued;
     }
     return absl::InfinitePast();
   }
   // The issue time of the last failed call (InfinitePast if none).
   absl::Time LastFailure() {
     netpoll::MutexLock lock(&mu_);
-    for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
-      if ((*it)->completions > 0 && !(*it)->ok) return (*it)->issued;
+    for (const auto& call : std::ranges::reverse_view(calls_)) {
+      if (call->completions > 0 && !call->ok) return call->issued;
     }
     return absl::InfinitePast();
   }
@@ -167,7 +167,7 @@ class Load {
       CallOptions options;
       options.info = &slot->info;
       channel_->CallMethod("example.EchoService", "Echo", slot->request, &slot->response, options,
-                           [this, slot](absl::Status status) {
+                           [this, slot](const absl::Status& status) {
                              netpoll::MutexLock lock(&mu_);
                              Call& call = *slot->call;
                              ++call.completions;
