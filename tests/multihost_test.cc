@@ -21,7 +21,6 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <ranges>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -120,16 +119,18 @@ class Load {
   // The last call issued that `remote` answered (InfinitePast if none).
   absl::Time LastAnsweredBy(const std::string& remote) {
     netpoll::MutexLock lock(&mu_);
-    for (const auto& call : std::ranges::reverse_view(calls_)) {
-      if (call->completions > 0 && call->remote == remote) return call->issued;
+    for (size_t i = calls_.size(); i-- > 0;) {  // newest first
+      const Call& call = *calls_[i];
+      if (call.completions > 0 && call.remote == remote) return call.issued;
     }
     return absl::InfinitePast();
   }
   // The issue time of the last failed call (InfinitePast if none).
   absl::Time LastFailure() {
     netpoll::MutexLock lock(&mu_);
-    for (const auto& call : std::ranges::reverse_view(calls_)) {
-      if (call->completions > 0 && !call->ok) return call->issued;
+    for (size_t i = calls_.size(); i-- > 0;) {  // newest first
+      const Call& call = *calls_[i];
+      if (call.completions > 0 && !call.ok) return call.issued;
     }
     return absl::InfinitePast();
   }
