@@ -27,13 +27,13 @@ SchemeRegistry& Registry() {
 
 }  // namespace
 
-absl::Status RegisterNamingScheme(const std::string& scheme, NamingSchemeFactory factory) {
+absl::Status RegisterNamingScheme(const std::string& scheme, const NamingSchemeFactory& factory) {
   if (IsBuiltIn(scheme)) {
     return absl::AlreadyExistsError(absl::StrCat("naming scheme '", scheme, "' is built in"));
   }
   SchemeRegistry& registry = Registry();
   netpoll::MutexLock lock(&registry.mu);
-  if (!registry.factories.emplace(scheme, std::move(factory)).second) {
+  if (!registry.factories.emplace(scheme, factory).second) {
     return absl::AlreadyExistsError(
         absl::StrCat("naming scheme '", scheme, "' is already registered"));
   }

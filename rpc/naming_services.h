@@ -36,7 +36,7 @@ using NamingSchemeFactory =
     std::function<absl::StatusOr<std::shared_ptr<NamingService>>(absl::string_view rest)>;
 
 // Adds a scheme. ALREADY_EXISTS for a built-in or already registered one.
-absl::Status RegisterNamingScheme(const std::string& scheme, NamingSchemeFactory factory);
+absl::Status RegisterNamingScheme(const std::string& scheme, const NamingSchemeFactory& factory);
 
 // INVALID_ARGUMENT for an unknown scheme or a malformed target; the
 // service's own errors otherwise (a file that cannot be read, ...).

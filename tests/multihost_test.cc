@@ -89,10 +89,8 @@ class Load {
     return WaitFor(
         [&] {
           netpoll::MutexLock lock(&mu_);
-          for (const auto& call : calls_) {
-            if (call->completions == 0) return false;
-          }
-          return true;
+          return std::ranges::all_of(calls_,
+                                     [](const auto& call) { return call->completions > 0; });
         },
         timeout);
   }
@@ -128,16 +126,18 @@ class Load {
   // The last call issued that `remote` answered (InfinitePast if none).
   absl::Time LastAnsweredBy(const std::string& remote) {
     netpoll::MutexLock lock(&mu_);
-    for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
-      if ((*it)->completions > 0 && (*it)->remote == remote) return (*it)->issued;
+    for (size_t i = calls_.size(); i-- > 0;) {  // newest first
+      const Call& call = *calls_[i];
+      if (call.completions > 0 && call.remote == remote) return call.issued;
     }
     return absl::InfinitePast();
   }
   // The issue time of the last failed call (InfinitePast if none).
   absl::Time LastFailure() {
     netpoll::MutexLock lock(&mu_);
-    for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
-      if ((*it)->completions > 0 && !(*it)->ok) return (*it)->issued;
+    for (size_t i = calls_.size(); i-- > 0;) {  // newest first
+      const Call& call = *calls_[i];
+      if (call.completions > 0 && !call.ok) return call.issued;
     }
     return absl::InfinitePast();
   }
@@ -175,7 +175,7 @@ class Load {
       CallOptions options;
       options.info = &slot->info;
       channel_->CallMethod("example.EchoService", "Echo", slot->request, &slot->response, options,
-                           [this, slot](absl::Status status) {
+                           [this, slot](const absl::Status& status) {
                              netpoll::MutexLock lock(&mu_);
                              Call& call = *slot->call;
                              ++call.completions;

@@ -63,10 +63,7 @@ class ListBalancer : public LoadBalancer {
             return false;
           }
         }
-        if (pass == 0 && std::find(exclude.begin(), exclude.end(), &e) != exclude.end()) {
-          return false;
-        }
-        return true;
+        return pass != 0 || std::find(exclude.begin(), exclude.end(), &e) == exclude.end();
       };
       if (EndpointPtr picked = Pick(*view, key, accept)) return picked;
     }

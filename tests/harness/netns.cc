@@ -181,7 +181,7 @@ NetnsNetwork::~NetnsNetwork() {
       process->WaitExit(absl::Seconds(5));
     }
   }
-  for (auto it = created_.rbegin(); it != created_.rend(); ++it) (void)RunIp({"netns", "del", *it});
+  for (const std::string& name : created_) (void)RunIp({"netns", "del", name});
 }
 
 absl::StatusOr<CommandResult> NetnsNetwork::Run(int host, const std::vector<std::string>& argv,
