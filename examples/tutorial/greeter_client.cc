@@ -1,7 +1,9 @@
-// The tutorial's client: a Channel, the generated Stub, and the three ways
-// to call: blocking, callback, and co_await.
+// The tutorial's client: a Channel, the generated Stub, and the ways to
+// call: blocking, co_await, and a server stream over gRPC.
 //
 //   greeter_client [address] [name]
+//
+// `address` may also name a service in etcd: etcd://host:port/prefix.
 #include <cstdio>
 #include <string>
 
@@ -55,5 +57,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("%s\n", twice->c_str());
+
+  // 3. Streaming, over gRPC (the same port speaks it; streams need it).
+  nprpc::ChannelOptions grpc_options;
+  grpc_options.protocol = "grpc";
+  auto grpc_channel = nprpc::Channel::Create(address, grpc_options);
+  if (!grpc_channel.ok()) return 1;
+  tutorial::Greeter::Stub grpc_stub(grpc_channel->get());
+  auto greetings = grpc_stub.SayHelloStream(request, options);
+  tutorial::HelloReply greeting;
+  while (greetings->Read(&greeting)) std::printf("%s\n", greeting.message().c_str());
+  if (absl::Status status = greetings->Finish(); !status.ok()) {
+    std::fprintf(stderr, "SayHelloStream failed: %s\n", status.ToString().c_str());
+    return 1;
+  }
   return 0;
 }

@@ -1,7 +1,10 @@
 // The tutorial's server: derive from the generated base, override the
 // method, add the service to a Server.
 //
-//   greeter_server [address]   (default 127.0.0.1:50051; port 0: any)
+//   greeter_server [address] [etcd://host:port/prefix]
+//
+// Address default 127.0.0.1:50051 (port 0: any). With an etcd target it
+// registers itself there under a lease and, on shutdown, deregisters first.
 #include <unistd.h>
 
 #include <cinttypes>
@@ -13,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "examples/tutorial/greeter.nprpc.h"
+#include "rpc/etcd_registration.h"
 #include "rpc/interceptor.h"
 #include "rpc/server.h"
 
@@ -27,6 +31,17 @@ class GreeterImpl final : public tutorial::Greeter::Service {
                         tutorial::HelloReply* reply) override {
     reply->set_message(absl::StrCat("Hello, ", request.name(), "!"));
     context.Annotate("greeting built");  // shown in this call's span at /rpcz
+    return absl::OkStatus();
+  }
+
+  absl::Status SayHelloStream(nprpc::ServerContext& context, const tutorial::HelloRequest& request,
+                              nprpc::ServerWriter<tutorial::HelloReply>* writer) override {
+    for (const char* hello : {"Hello", "Bonjour", "Hola"}) {
+      tutorial::HelloReply reply;
+      reply.set_message(absl::StrCat(hello, ", ", request.name(), "!"));
+      // Blocks while the client is slow to read (flow control).
+      if (!writer->Write(reply)) return absl::CancelledError("the client went away");
+    }
     return absl::OkStatus();
   }
 };
@@ -53,6 +68,11 @@ int main(int argc, char** argv) {
   nprpc::Server server(options);
   absl::Status status = server.AddService(&greeter);
   if (status.ok()) status = server.Start(address);
+  if (status.ok() && argc > 2) {  // e.g. etcd://127.0.0.1:2379/services/greeter
+    auto registration = nprpc::EtcdRegistration::Start(argv[2], server.listen_address().ToString());
+    status = registration.ok() ? server.AddRegistration(*std::move(registration))
+                               : registration.status();
+  }
   if (!status.ok()) {
     std::fprintf(stderr, "cannot serve: %s\n", status.ToString().c_str());
     return 1;

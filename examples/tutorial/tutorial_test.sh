@@ -19,7 +19,10 @@ fi
 result="$("${client}" "${address}" tutorial)" || { echo "FAIL: client failed"; exit 1; }
 echo "${result}"
 expected="Hello, tutorial!
-Hello, tutorial! Hello, tutorial!"
+Hello, tutorial! Hello, tutorial!
+Hello, tutorial!
+Bonjour, tutorial!
+Hola, tutorial!"
 if [ "${result}" != "${expected}" ]; then
   echo "FAIL: expected:"; echo "${expected}"; exit 1
 fi

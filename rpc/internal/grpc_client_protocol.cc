@@ -113,7 +113,7 @@ GrpcClientProtocol::GrpcClientProtocol(const ClientProtocolOptions& options) : o
   transport_options_.write_timeout = options.write_timeout;
   transport_options_.keepalive_time = options.keepalive_time;
   transport_options_.keepalive_timeout = options.keepalive_timeout;
-  transport_options_.tcp_keepalive = options.keepalive;
+  transport_options_.tcp_keepalive = options.tcp_keepalive;
 }
 
 std::shared_ptr<Transport> GrpcClientProtocol::NewTransport(const std::string& address) {
