@@ -1,7 +1,10 @@
 # The files CMake compiles, mirroring the non-test Bazel targets:
 #   NPRPC_NETPOLL_SOURCES  //netpoll/...        -> nprpc::netpoll
 #   NPRPC_RUNTIME_SOURCES  //rpc/...            -> nprpc::nprpc
-#   NPRPC_RUNTIME_PROTOS   //proto:rpc_meta_proto (compiled into nprpc::nprpc)
+#   NPRPC_RUNTIME_PROTOS   every .proto the runtime libraries depend on
+#                          (//proto:*_proto), compiled into nprpc::nprpc
+#   NPRPC_RUNTIME_NPRPC_PROTOS  those also run through protoc-gen-nprpc
+#                          (nprpc_cc_library, e.g. //proto:etcd_rpc_nprpc)
 #   NPRPC_PLUGIN_SOURCES   //codegen/...        -> protoc-gen-nprpc
 # BUILD.bazel is the source of truth: tools/check_cmake_sources.py (run by
 # .ci/run) fails when a list differs from `bazel query`, and `--print` writes
@@ -36,8 +39,14 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/call_options.cc
   rpc/channel.cc
   rpc/channel_async.cc
+  rpc/client_streaming.cc
   rpc/context_propagation.cc
+  rpc/dns_naming_service.cc
   rpc/errors.cc
+  rpc/etcd_naming_service.cc
+  rpc/etcd_registration.cc
+  rpc/file_naming_service.cc
+  rpc/health_service.cc
   rpc/internal/adaptive_placement.cc
   rpc/internal/baidu_std_client_codec.cc
   rpc/internal/baidu_std_client_protocol.cc
@@ -77,29 +86,33 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/transport_metrics.cc
   rpc/internal/worker_pool.cc
   rpc/method_handlers.cc
-  rpc/dns_naming_service.cc
-  rpc/file_naming_service.cc
   rpc/metrics.cc
   rpc/naming_service.cc
   rpc/naming_services.cc
+  rpc/reflection_service.cc
   rpc/retry_policy.cc
   rpc/server.cc
   rpc/server_context.cc
-  rpc/trace_context.cc
-  rpc/tracing.cc
   rpc/server_options.cc
-  rpc/health_service.cc
-  rpc/reflection_service.cc
+  rpc/server_streaming.cc
   rpc/service.cc
   rpc/stream_core.cc
-  rpc/client_streaming.cc
-  rpc/server_streaming.cc
   rpc/stream_handlers.cc
   rpc/stub_core.cc
+  rpc/trace_context.cc
+  rpc/tracing.cc
 )
 
 set(NPRPC_RUNTIME_PROTOS
+  proto/etcd/kv.proto
+  proto/etcd/rpc.proto
+  proto/grpc/health/v1/health.proto
+  proto/grpc/reflection/v1alpha/reflection.proto
   proto/rpc_meta.proto
+)
+
+set(NPRPC_RUNTIME_NPRPC_PROTOS
+  proto/etcd/rpc.proto
 )
 
 set(NPRPC_PLUGIN_SOURCES
