@@ -1,11 +1,15 @@
 // rpc_echo_server: serves example.EchoService (tests/harness/echo_service.h) over
-// baidu_std, answering like the brpc server of tests/data/baidu_std/.
+// baidu_std (and HTTP/1.1 and gRPC on the same port), answering like the brpc
+// server of tests/data/baidu_std/.
 //
 //   bazel run //examples:rpc_echo_server -- --listen=127.0.0.1:8000 --threads=4
 //
 // Every ServerOptions limit is a flag (examples/server_flags.h), e.g.
 // --memory_budget_mb=256 --write_timeout_ms=10000. --auth_token=T accepts only
 // connections whose first request carries T (examples/token_authenticator.h).
+// --register_at=etcd://10.0.0.5:2379/services/echo puts the server's address in
+// etcd under a lease (rpc/etcd_registration.h) and takes it out first when
+// stopping.
 //
 // Prints "listening on <address>" once it accepts (port 0 picks one), then
 // serves until SIGINT/SIGTERM, and shuts down gracefully.
@@ -22,10 +26,17 @@
 #include "examples/server_flags.h"
 #include "examples/token_authenticator.h"
 #include "netpoll/tls_context.h"
+#include "rpc/etcd_registration.h"
 #include "rpc/server.h"
 #include "tests/harness/echo_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8000", "address to serve on (ip:port or unix:/path)");
+ABSL_FLAG(std::string, register_at, "",
+          "etcd://host:port[,...]/prefix: register this server there under a lease "
+          "(deregistered first on SIGTERM/SIGINT)");
+ABSL_FLAG(std::string, advertise, "",
+          "the address to register (default: the bound one; set it when listening on 0.0.0.0)");
+ABSL_FLAG(int, register_ttl_s, 3, "--register_at: the lease's time to live in seconds");
 ABSL_FLAG(std::string, auth_token, "",
           "when set, the only credential accepted (ERPCAUTH otherwise)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS beside plaintext");
@@ -72,6 +83,19 @@ int main(int argc, char** argv) {
   if (absl::Status s = server.Start(absl::GetFlag(FLAGS_listen)); !s.ok()) {
     std::cerr << "Start: " << s << "\n";
     return 1;
+  }
+  if (const std::string target = absl::GetFlag(FLAGS_register_at); !target.empty()) {
+    std::string address = absl::GetFlag(FLAGS_advertise);
+    if (address.empty()) address = server.listen_address().ToString();
+    nprpc::EtcdRegistrationOptions registration_options;
+    registration_options.ttl = absl::Seconds(absl::GetFlag(FLAGS_register_ttl_s));
+    auto registration = nprpc::EtcdRegistration::Start(target, address, registration_options);
+    if (!registration.ok()) {
+      std::cerr << "register at " << target << ": " << registration.status() << "\n";
+      return 1;
+    }
+    std::cout << "registered " << (*registration)->key() << std::endl;
+    (void)server.AddRegistration(*std::move(registration));
   }
   std::cout << "listening on " << server.listen_address().ToString() << std::endl;
 

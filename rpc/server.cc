@@ -25,6 +25,7 @@
 #include "rpc/internal/worker_pool.h"
 #include "rpc/metrics.h"
 #include "rpc/reflection_service.h"
+#include "rpc/registration.h"
 
 namespace nprpc {
 
@@ -108,6 +109,14 @@ absl::Status Server::AddStandardServices() {
     health_->SetServingStatus("", true);
     for (const std::string& name : core_->service_names()) health_->SetServingStatus(name, true);
   }
+  return absl::OkStatus();
+}
+
+absl::Status Server::AddRegistration(std::unique_ptr<Registration> registration) {
+  if (registration == nullptr) return absl::InvalidArgumentError("null registration");
+  netpoll::MutexLock lock(&mu_);
+  if (shut_down_) return absl::FailedPreconditionError("AddRegistration after Shutdown");
+  registrations_.push_back(std::move(registration));
   return absl::OkStatus();
 }
 
@@ -291,6 +300,17 @@ void Server::Shutdown(absl::Duration grace) {
   netpoll::MutexLock lock(&mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  // Out of the naming systems first: clients stop picking this server while
+  // it still serves whoever picked it already.
+  if (!registrations_.empty()) {
+    for (const std::unique_ptr<Registration>& registration : registrations_) {
+      if (absl::Status s = registration->Deregister(); !s.ok()) {
+        NP_LOG(WARNING) << "deregistering: " << s;
+      }
+    }
+    registrations_.clear();
+    absl::SleepFor(std::min(options_.deregistration_delay, grace));
+  }
   const absl::Time deadline = absl::Now() + grace;
   // Health checkers hear NOT_SERVING first (and their watches end), while
   // calls are still taken.

@@ -62,6 +62,7 @@ namespace nprpc {
 class HealthService;
 class HttpPages;
 class ReflectionService;
+class Registration;
 class PrometheusWriter;
 class ServerCore;
 class MemoryReleaser;
@@ -101,6 +102,12 @@ class Server {
   // Shutdown()).
   ServerStats Stats() const;
 
+  // Hands the server its entry in a naming system (rpc/registration.h, e.g.
+  // EtcdRegistration): Shutdown() deregisters it first, waits
+  // ServerOptions::deregistration_delay, and only then stops taking calls.
+  // Any time before Shutdown(); InvalidArgument for null.
+  absl::Status AddRegistration(std::unique_ptr<Registration> registration);
+
   // The gRPC health service this server serves (ServerOptions::serve_health;
   // null without it), to mark single services:
   //   server.health()->SetServingStatus("example.EchoService", false);
@@ -132,6 +139,7 @@ class Server {
   // ServerOptions::serve_health / serve_reflection; added by Start().
   const std::unique_ptr<HealthService> health_;
   std::unique_ptr<ReflectionService> reflection_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Registration>> registrations_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Created by Start(); destroyed in this order after Shutdown().

@@ -174,6 +174,12 @@ struct ServerOptions {
   // (rpc/reflection_service.h), for grpcurl and the like. Off by default: it
   // shows every service's schema to anyone who can connect.
   bool serve_reflection = false;
+  // Shutdown() with registrations (Server::AddRegistration): after taking
+  // the server out of its naming systems it keeps serving this long, so
+  // clients hear of it (an etcd watch event takes milliseconds) before new
+  // calls are refused. Calls refused anyway are retried elsewhere (ELOGOFF,
+  // GOAWAY), so this only spares them the round trip.
+  absl::Duration deregistration_delay = absl::Milliseconds(100);
 
   // Where the built-in pages (/health, /metrics, /status, /rpcz,
   // /connections) are served. They show internals: move them to an admin

@@ -39,37 +39,51 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(std::vector<Etcd
   for (const EtcdMember& m : members) {
     initial.push_back(absl::StrCat(m.name, "=", Url(m.ip, m.peer_port)));
   }
-  const std::string initial_cluster = absl::StrJoin(initial, ",");
-  const std::string token = absl::StrCat("nprpc-test-", getpid());
   std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(std::move(members), dir));
+  cluster->initial_cluster_ = absl::StrJoin(initial, ",");
+  cluster->token_ = absl::StrCat("nprpc-test-", getpid());
   for (const EtcdMember& m : cluster->members_) {
-    std::vector<std::string> argv = m.exec_prefix;
-    const std::vector<std::string> args = {
-        kEtcd,
-        "--name=" + m.name,
-        absl::StrCat("--data-dir=", dir, "/", m.name, ".etcd"),
-        "--listen-client-urls=" + Url(m.ip, m.client_port),
-        "--advertise-client-urls=" + Url(m.ip, m.client_port),
-        "--listen-peer-urls=" + Url(m.ip, m.peer_port),
-        "--initial-advertise-peer-urls=" + Url(m.ip, m.peer_port),
-        "--initial-cluster=" + initial_cluster,
-        "--initial-cluster-state=new",
-        "--initial-cluster-token=" + token,
-        // Fast raft: elections within a second on loopback or veth.
-        "--heartbeat-interval=50",
-        "--election-timeout=500",
-        "--logger=zap",
-        "--log-level=warn",
-    };
-    argv.insert(argv.end(), args.begin(), args.end());
-    cluster->processes_.push_back(
-        std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir, "/", m.name, ".log")));
+    cluster->processes_.push_back(cluster->Launch(m));
     if (!cluster->processes_.back()->started()) {
       return absl::InternalError(absl::StrCat("could not start etcd member ", m.name));
     }
   }
   if (absl::Status s = cluster->WaitHealthy(timeout); !s.ok()) return s;
   return cluster;
+}
+
+std::unique_ptr<BackgroundProcess> EtcdCluster::Launch(const EtcdMember& m) const {
+  std::vector<std::string> argv = m.exec_prefix;
+  const std::vector<std::string> args = {
+      kEtcd,
+      "--name=" + m.name,
+      absl::StrCat("--data-dir=", dir_, "/", m.name, ".etcd"),
+      "--listen-client-urls=" + Url(m.ip, m.client_port),
+      "--advertise-client-urls=" + Url(m.ip, m.client_port),
+      "--listen-peer-urls=" + Url(m.ip, m.peer_port),
+      "--initial-advertise-peer-urls=" + Url(m.ip, m.peer_port),
+      // Ignored by a member that restarts on its data.
+      "--initial-cluster=" + initial_cluster_,
+      "--initial-cluster-state=new",
+      "--initial-cluster-token=" + token_,
+      // Fast raft: elections within a second on loopback or veth.
+      "--heartbeat-interval=50",
+      "--election-timeout=500",
+      "--logger=zap",
+      "--log-level=warn",
+  };
+  argv.insert(argv.end(), args.begin(), args.end());
+  return std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", m.name, ".log"));
+}
+
+absl::Status EtcdCluster::Restart(int i, absl::Duration timeout) {
+  if (processes_[i] != nullptr) return absl::FailedPreconditionError("member is running");
+  processes_[i] = Launch(members_[i]);
+  if (!processes_[i]->started()) {
+    processes_[i].reset();
+    return absl::InternalError(absl::StrCat("could not restart etcd member ", members_[i].name));
+  }
+  return WaitHealthy(timeout);
 }
 
 EtcdCluster::~EtcdCluster() = default;  // each BackgroundProcess stops its member

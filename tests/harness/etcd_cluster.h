@@ -59,6 +59,9 @@ class EtcdCluster {
   // majority runs.
   void Stop(int i);
   bool running(int i) const { return processes_[i] != nullptr; }
+  // Starts a stopped member i again on its data (it rejoins the cluster,
+  // keeping the store and its revisions), waiting until it is healthy.
+  absl::Status Restart(int i, absl::Duration timeout = absl::Seconds(30));
 
   // Runs etcdctl (API v3) against the running members, through member
   // `via`'s exec prefix; its output, or an error with it.
@@ -68,9 +71,12 @@ class EtcdCluster {
   EtcdCluster(std::vector<EtcdMember> members, std::string dir)
       : members_(std::move(members)), dir_(std::move(dir)) {}
   absl::Status WaitHealthy(absl::Duration timeout) const;
+  std::unique_ptr<BackgroundProcess> Launch(const EtcdMember& m) const;
 
   std::vector<EtcdMember> members_;
   std::string dir_;
+  std::string initial_cluster_;
+  std::string token_;
   std::vector<std::unique_ptr<BackgroundProcess>> processes_;
 };
 

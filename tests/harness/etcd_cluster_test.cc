@@ -24,6 +24,13 @@ TEST(EtcdClusterTest, LocalMemberStoresWhatEtcdctlPuts) {
   absl::StatusOr<std::string> got = (*etcd)->Etcdctl({"get", "--prefix", "/nprpc/test/"});
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(absl::StrContains(*got, "127.0.0.1:1")) << *got;
+
+  // A restarted member keeps its store.
+  (*etcd)->Stop(0);
+  ASSERT_TRUE((*etcd)->Restart(0).ok());
+  got = (*etcd)->Etcdctl({"get", "--prefix", "/nprpc/test/"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(absl::StrContains(*got, "127.0.0.1:1")) << *got;
 }
 
 TEST(EtcdClusterTest, ThreeMembersKeepQuorumWhenOneStops) {
