@@ -52,6 +52,8 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/crc32c.cc
   rpc/internal/frame_codec.cc
   rpc/internal/gate.cc
+  rpc/internal/grpc_client_protocol.cc
+  rpc/internal/grpc_client_transport.cc
   rpc/internal/grpc_protocol.cc
   rpc/internal/grpc_wire.cc
   rpc/internal/http_message.cc
@@ -71,6 +73,7 @@ set(NPRPC_RUNTIME_SOURCES
   rpc/internal/server_core.cc
   rpc/internal/sharded_counter.cc
   rpc/internal/single_connection_transport.cc
+  rpc/internal/transport.cc
   rpc/internal/transport_metrics.cc
   rpc/internal/worker_pool.cc
   rpc/method_handlers.cc

@@ -1,5 +1,6 @@
-// Channel: the client side of baidu_std calls to one server or a group of
-// servers.
+// Channel: the client side of calls to one server or a group of servers, in
+// baidu_std or gRPC (ChannelOptions::protocol "grpc": any gRPC server, and
+// streaming calls through NewStream).
 //
 //   nprpc::ChannelOptions options;
 //   options.timeout = absl::Seconds(1);
@@ -138,7 +139,8 @@ struct ChannelOptions {
   std::shared_ptr<const Authenticator> authenticator{};
   // grpc: the largest response message accepted (RESOURCE_EXHAUSTED beyond).
   size_t max_receive_message_size = size_t{4} << 20;
-  // grpc: after this long, a PING checks the connection; not acked within
+  // grpc: after this long, an HTTP/2 PING checks the connection (besides the
+  // TCP `keepalive` above); not acked within
   // keepalive_timeout, the connection closes and its calls fail with
   // UNAVAILABLE. Infinite: no pings.
   absl::Duration keepalive_time = absl::InfiniteDuration();

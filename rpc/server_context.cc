@@ -39,10 +39,20 @@ void ServerContext::OnCancel(absl::AnyInvocable<void()> callback) {
     netpoll::MutexLock lock(&cancel_mu_);
     if (!cancelled_.load(std::memory_order_acquire)) {
       on_cancel_.push_back(std::move(callback));
+      has_on_cancel_.store(true, std::memory_order_release);
       return;
     }
   }
   callback();
+}
+
+void ServerContext::DropCancelCallbacks() {
+  if (!has_on_cancel_.load(std::memory_order_acquire)) return;  // the common case: none
+  std::vector<absl::AnyInvocable<void()>> callbacks;
+  {
+    netpoll::MutexLock lock(&cancel_mu_);
+    callbacks.swap(on_cancel_);
+  }
 }
 
 const std::string* ServerContext::FindRequestUserField(absl::string_view key) const {

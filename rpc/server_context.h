@@ -123,7 +123,7 @@ class ServerContext {
   // What ServerOptions::authenticator verified for this call's connection;
   // null when the server has no authenticator.
   const AuthContext* auth_context() const { return auth_context_.get(); }
-  // The protocol the call arrived in: "baidu_std", "http", ...
+  // The protocol the call arrived in: "baidu_std", "http", "grpc".
   absl::string_view protocol() const { return protocol_; }
 
   // The raw bytes after the request payload, sliced out of the connection's
@@ -178,6 +178,9 @@ class ServerContext {
   // Marks the call cancelled (IsCancelled() turns true) and runs the
   // OnCancel() callbacks, the first time only. Any thread.
   void Cancel();
+  // The handler completed the call: OnCancel() callbacks will never run and
+  // are destroyed now (they may hold the call). Any thread.
+  void DropCancelCallbacks();
   // A flag the server raises when the call's connection closes; IsCancelled()
   // reads it. Shared by every call of one connection.
   void set_connection_closed_flag(std::shared_ptr<const std::atomic<bool>> flag) {
@@ -194,6 +197,7 @@ class ServerContext {
   netpoll::Mutex cancel_mu_;
   // OnCancel() callbacks waiting for Cancel(); taken (and run) by it.
   std::vector<absl::AnyInvocable<void()>> on_cancel_ ABSL_GUARDED_BY(cancel_mu_);
+  std::atomic<bool> has_on_cancel_{false};                      // on_cancel_ may be non-empty
   std::shared_ptr<const std::atomic<bool>> connection_closed_;  // may be null
 
   UserFields request_user_fields_;

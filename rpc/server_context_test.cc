@@ -1,5 +1,6 @@
 #include "rpc/server_context.h"
 
+#include <atomic>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -65,6 +66,49 @@ TEST(ServerContextTest, ResponseSideIsWritable) {
   ctx.set_response_compress_type(CompressType::kGzip);
   EXPECT_EQ(ctx.response_user_fields().at("k"), "v");
   EXPECT_EQ(ctx.response_compress_type(), CompressType::kGzip);
+}
+
+TEST(ServerContextTest, OnCancelRunsOnceWhenCancelled) {
+  ServerContext ctx;
+  int runs = 0;
+  ctx.OnCancel([&runs] { ++runs; });
+  EXPECT_EQ(runs, 0);
+  ctx.Cancel();
+  ctx.Cancel();
+  EXPECT_EQ(runs, 1);
+}
+
+TEST(ServerContextTest, OnCancelOfACancelledCallRunsAtOnce) {
+  ServerContext ctx;
+  ctx.Cancel();
+  bool ran = false;
+  ctx.OnCancel([&ran] { ran = true; });
+  EXPECT_TRUE(ran);
+}
+
+TEST(ServerContextTest, DroppedCancelCallbacksNeverRun) {
+  ServerContext ctx;
+  bool ran = false;
+  ctx.OnCancel([&ran] { ran = true; });
+  ctx.DropCancelCallbacks();
+  ctx.Cancel();
+  EXPECT_FALSE(ran);
+}
+
+TEST(ServerContextTest, OnCancelFromAnotherThreadRunsOnce) {
+  ServerContext ctx;
+  std::atomic<int> runs{0};
+  std::thread canceller([&ctx] { ctx.Cancel(); });
+  ctx.OnCancel([&runs] { runs.fetch_add(1); });
+  canceller.join();
+  EXPECT_EQ(runs.load(), 1);
+}
+
+TEST(ServerContextTest, ResponseTrailersAreTheirOwnMap) {
+  ServerContext ctx;
+  ctx.response_trailers()["t"] = "v";
+  EXPECT_TRUE(ctx.response_user_fields().empty());
+  EXPECT_EQ(ctx.response_trailers().at("t"), "v");
 }
 
 }  // namespace

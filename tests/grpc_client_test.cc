@@ -2,7 +2,11 @@
 // libgrpc++) serving the interop TestService in this process: unary calls of
 // every shape, status codes, metadata both ways, deadlines, cancellation,
 // compression, each streaming kind, GOAWAY and retries.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +24,8 @@
 #include "netpoll/testing/wait.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
+#include "rpc/internal/client_protocol.h"
+#include "rpc/internal/client_protocols.h"
 #include "rpc/stream_core.h"
 #include "tests/interop/interop.grpc.pb.h"
 #include "tests/interop/interop.pb.h"
@@ -54,7 +60,7 @@ class TestServiceImpl final : public interop::TestService::Service {
     EchoMetadata(ctx);
     for (const auto& [key, value] : ctx->client_metadata()) {
       std::string k(key.data(), key.size());
-      if (k.rfind("x-", 0) == 0) {
+      if (k.rfind("x-", 0) == 0 || k == "traceparent") {
         response->add_seen_metadata(absl::StrCat(k, "=", std::string(value.data(), value.size())));
       }
       if (k == "x-fail-first") {
@@ -180,13 +186,23 @@ class TestServiceImpl final : public interop::TestService::Service {
 // A gRPC C++ server on 127.0.0.1 with an ephemeral port.
 class GrpcServer {
  public:
-  // `frequent_pings`: accepts keepalive pings at any rate (gRPC answers
-  // GOAWAY too_many_pings otherwise).
-  explicit GrpcServer(bool frequent_pings = false) {
+  struct Options {
+    // Accepts keepalive pings at any rate (gRPC answers GOAWAY
+    // too_many_pings otherwise).
+    bool frequent_pings = false;
+    // SETTINGS_MAX_CONCURRENT_STREAMS; 0: gRPC's default.
+    int max_concurrent_streams = 0;
+  };
+
+  GrpcServer() : GrpcServer(Options{}) {}
+  explicit GrpcServer(const Options& options) {
     grpc::ServerBuilder builder;
-    if (frequent_pings) {
+    if (options.frequent_pings) {
       builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1);
       builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    }
+    if (options.max_concurrent_streams > 0) {
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
     }
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&service_);
@@ -294,11 +310,12 @@ TEST_F(GrpcClientTest, EmptyMessagesBothWays) {
 
 TEST_F(GrpcClientTest, FourMiBMessagesBothWays) {
   auto channel = GrpcChannel(server_.address());
-  constexpr int kSize = (4 << 20) - 64;
+  constexpr int kSize = (4 << 20) - 1024;  // room for the rest of the message
   SimpleRequest request;
   request.set_payload(std::string(kSize, 'q'));
   SimpleResponse response;
-  ASSERT_TRUE(channel->CallMethod(kService, "UnaryCall", request, &response).ok());
+  absl::Status status = channel->CallMethod(kService, "UnaryCall", request, &response);
+  ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(response.payload().size(), static_cast<size_t>(kSize));
   request.set_payload("small");
   request.set_response_size(kSize);
@@ -339,6 +356,38 @@ TEST_F(GrpcClientTest, MetadataAsciiAndBinaryBothWays) {
   EXPECT_EQ(Find(info.response_metadata, "x-data-bin"), binary);
   EXPECT_EQ(Find(info.response_metadata, "x-trailer-ascii"), "hello world");
   EXPECT_EQ(Find(info.response_metadata, "x-trailer-data-bin"), binary);
+}
+
+TEST_F(GrpcClientTest, SampledTraceTravelsAsTraceparent) {
+  auto channel = GrpcChannel(server_.address());
+  SimpleRequest request;
+  SimpleResponse response;
+  CallOptions options;
+  options.trace.trace_id = 0x1234;
+  options.trace.span_id = 0x77;
+  options.trace.sampled = true;
+  ASSERT_TRUE(channel->CallMethod(kService, "UnaryCall", request, &response, options).ok());
+  ASSERT_EQ(response.seen_metadata_size(), 1);
+  const std::string& seen = response.seen_metadata(0);
+  EXPECT_EQ(seen.rfind("traceparent=00-", 0), 0u) << seen;
+  EXPECT_NE(seen.find("0000000000001234-"), std::string::npos) << seen;
+  EXPECT_EQ(seen.substr(seen.size() - 3), "-01") << seen;
+}
+
+TEST_F(GrpcClientTest, HedgedCallCancelsTheLosingStream) {
+  auto channel = GrpcChannel(server_.address());
+  SimpleRequest request;
+  request.set_sleep_ms(1000);
+  request.set_payload("hedged");
+  SimpleResponse response;
+  CallOptions options;
+  options.backup_request_delay = absl::Milliseconds(100);
+  options.timeout = absl::Seconds(20);
+  ASSERT_TRUE(channel->CallMethod(kService, "UnaryCall", request, &response, options).ok());
+  EXPECT_EQ(response.payload(), "hedged");
+  EXPECT_EQ(server_.service().calls(), 2);
+  // The backup lost: RST_STREAM CANCEL ends its handler.
+  EXPECT_TRUE(WaitFor([&] { return server_.service().cancelled() == 1; }));
 }
 
 TEST_F(GrpcClientTest, EveryStatusCodeAndUnicodeMessageArriveExactly) {
@@ -428,7 +477,7 @@ TEST_F(GrpcClientTest, ManyConcurrentCallsShareOneConnection) {
   for (int i = 0; i < kCalls; ++i) {
     requests[i].set_payload(absl::StrCat("call ", i));
     channel->CallMethod(kService, "UnaryCall", requests[i], &responses[i], {},
-                        [&](absl::Status s) {
+                        [&](const absl::Status& s) {
                           if (s.ok()) ok.fetch_add(1);
                           if (done.fetch_add(1) + 1 == kCalls) all.Notify();
                         });
@@ -600,8 +649,8 @@ TEST_F(GrpcClientTest, SlowReaderStopsTheServerWriter) {
   ASSERT_TRUE(Read(*stream, &response));
   // Without reads, flow control stops the server well before the end: the
   // condition must stay false for the whole (bounded) wait.
-  EXPECT_FALSE(WaitFor([&] { return server_.service().written() >= kMessages; },
-                       absl::Milliseconds(500)));
+  EXPECT_FALSE(
+      WaitFor([&] { return server_.service().written() >= kMessages; }, absl::Milliseconds(500)));
   EXPECT_LT(server_.service().written(), kMessages / 2);
   int read = 1;
   while (Read(*stream, &response)) ++read;
@@ -704,7 +753,7 @@ TEST(GrpcClientGoawayTest, ServerShutdownFinishesInFlightCallsAndMovesNewOnes) {
 }
 
 TEST(GrpcClientKeepaliveTest, KeepalivePingsKeepTheConnectionUsable) {
-  GrpcServer server(/*frequent_pings=*/true);
+  GrpcServer server(GrpcServer::Options{.frequent_pings = true, .max_concurrent_streams = 0});
   ChannelOptions options;
   options.keepalive_time = absl::Milliseconds(50);
   options.keepalive_timeout = absl::Seconds(5);
@@ -713,6 +762,90 @@ TEST(GrpcClientKeepaliveTest, KeepalivePingsKeepTheConnectionUsable) {
   request.set_sleep_ms(300);  // several pings while the call runs
   SimpleResponse response;
   EXPECT_TRUE(channel->CallMethod(kService, "UnaryCall", request, &response).ok());
+}
+
+TEST(GrpcClientConcurrencyTest, CallsBeyondMaxConcurrentStreamsWaitForAStream) {
+  GrpcServer server(GrpcServer::Options{.frequent_pings = false, .max_concurrent_streams = 2});
+  auto channel = GrpcChannel(server.address());
+  constexpr int kCalls = 12;
+  std::vector<SimpleRequest> requests(kCalls);
+  std::vector<SimpleResponse> responses(kCalls);
+  std::atomic<int> ok{0}, done{0};
+  netpoll::Notification all;
+  for (int i = 0; i < kCalls; ++i) {
+    requests[i].set_payload(absl::StrCat("queued ", i));
+    requests[i].set_sleep_ms(20);
+    channel->CallMethod(kService, "UnaryCall", requests[i], &responses[i], {},
+                        [&](const absl::Status& s) {
+                          if (s.ok()) ok.fetch_add(1);
+                          if (done.fetch_add(1) + 1 == kCalls) all.Notify();
+                        });
+  }
+  all.WaitForNotification();
+  EXPECT_EQ(ok.load(), kCalls);
+  EXPECT_EQ(server.service().calls(), kCalls);  // none refused and retried
+}
+
+// Probe() results, through the protocol a channel would use.
+class GrpcProbeTest : public ::testing::Test {
+ protected:
+  absl::Status Probe(const std::string& address) {
+    ClientProtocolOptions options;
+    options.loops = DefaultClientLoops();
+    options.connect_timeout = absl::Seconds(5);
+    auto protocol = CreateClientProtocol("grpc", options);
+    EXPECT_TRUE(protocol.ok()) << protocol.status();
+    netpoll::Notification done;
+    absl::Status result;
+    (*protocol)->Probe(address, [&](absl::Status s) {
+      result = std::move(s);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    (*protocol)->Shutdown();
+    return result;
+  }
+};
+
+TEST_F(GrpcProbeTest, SucceedsAgainstAGrpcServer) {
+  GrpcServer server;
+  EXPECT_TRUE(Probe(server.address()).ok());
+}
+
+TEST_F(GrpcProbeTest, FailsWhenNothingListens) {
+  std::string address;
+  {
+    GrpcServer gone;
+    address = gone.address();
+  }
+  EXPECT_FALSE(Probe(address).ok());
+}
+
+TEST_F(GrpcProbeTest, FailsAgainstAServerThatDoesNotSpeakHttp2) {
+  // Answers any connection with an HTTP/1.1 error and closes it.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::thread server([listener] {
+    int conn = accept(listener, nullptr, nullptr);
+    if (conn < 0) return;
+    constexpr char kAnswer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    (void)!write(conn, kAnswer, sizeof(kAnswer) - 1);
+    char buf[256];
+    while (read(conn, buf, sizeof(buf)) > 0) {
+    }
+    close(conn);
+  });
+  absl::Status status = Probe(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  server.join();
+  close(listener);
 }
 
 }  // namespace

@@ -30,9 +30,9 @@ class GrpcProbe : public std::enable_shared_from_this<GrpcProbe> {
     auto self = shared_from_this();
     timer_ = loop_->RunAfter(timeout_, [self] {
       self->timer_ = netpoll::kInvalidTimerId;
-      self->Done(absl::DeadlineExceededError(
-          absl::StrCat("no HTTP/2 SETTINGS from ", self->address_, " within ",
-                       absl::FormatDuration(self->timeout_))));
+      self->Done(absl::DeadlineExceededError(absl::StrCat("no HTTP/2 SETTINGS from ",
+                                                          self->address_, " within ",
+                                                          absl::FormatDuration(self->timeout_))));
     });
     netpoll::DialOptions dial;
     dial.timeout = timeout_;
@@ -42,9 +42,9 @@ class GrpcProbe : public std::enable_shared_from_this<GrpcProbe> {
     };
     callbacks->on_disconnect = [weak](const netpoll::ConnectionPtr&, const absl::Status& why) {
       if (auto self = weak.lock()) {
-        self->Done(absl::UnavailableError(
-            absl::StrCat(self->address_, " closed the probe: ",
-                         why.ok() ? "closed by the server" : why.message())));
+        self->Done(absl::UnavailableError(absl::StrCat(
+            self->address_,
+            " closed the probe: ", why.ok() ? "closed by the server" : why.message())));
       }
     };
     dial.callbacks = std::move(callbacks);
@@ -113,6 +113,7 @@ GrpcClientProtocol::GrpcClientProtocol(const ClientProtocolOptions& options) : o
   transport_options_.write_timeout = options.write_timeout;
   transport_options_.keepalive_time = options.keepalive_time;
   transport_options_.keepalive_timeout = options.keepalive_timeout;
+  transport_options_.tcp_keepalive = options.keepalive;
 }
 
 std::shared_ptr<Transport> GrpcClientProtocol::NewTransport(const std::string& address) {

@@ -88,7 +88,8 @@ absl::StatusOr<Headers> RequestHeaders(const ClientRequest& request, absl::Durat
   if (timeout != absl::InfiniteDuration()) {
     headers.emplace_back("grpc-timeout", grpc_wire::FormatTimeout(timeout));
   }
-  if (request.compress_type == CompressType::kGzip || request.compress_type == CompressType::kZlib) {
+  if (request.compress_type == CompressType::kGzip ||
+      request.compress_type == CompressType::kZlib) {
     headers.emplace_back("grpc-encoding",
                          std::string(grpc_wire::EncodingName(request.compress_type)));
   }
@@ -299,7 +300,6 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
     return it == streams_.end() ? nullptr : it->second;
   }
 
-  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
                       void* user_data);
@@ -319,8 +319,8 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   const GrpcTransportOptions options_;
 
   State state_ = State::kConnecting;
-  bool draining_ = false;  // GOAWAY received, or stream ids spent
-  bool proven_ = false;    // the server's SETTINGS arrived
+  bool draining_ = false;   // GOAWAY received, or stream ids spent
+  bool proven_ = false;     // the server's SETTINGS arrived
   int callback_depth_ = 0;  // inside nghttp2_session_mem_recv / mem_send
   netpoll::ConnectionPtr conn_;
   nghttp2_session* session_ = nullptr;
@@ -365,14 +365,14 @@ int GrpcStream::OnHeader(const nghttp2_frame& frame, absl::string_view name,
   if (ended_) return 0;
   header_bytes_ += name.size() + value.size();
   if (header_bytes_ > kMaxHeaderBytes) {
-    End(absl::ResourceExhaustedError(absl::StrCat("response metadata from ", address_,
-                                                  " exceeds ", kMaxHeaderBytes, " bytes")),
+    End(absl::ResourceExhaustedError(absl::StrCat("response metadata from ", address_, " exceeds ",
+                                                  kMaxHeaderBytes, " bytes")),
         false, NGHTTP2_CANCEL);
     return 0;
   }
   // Trailers: the second header block, or a trailers-only response.
-  const bool trailers = frame.headers.cat == NGHTTP2_HCAT_HEADERS ||
-                        (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  const bool trailers =
+      frame.headers.cat == NGHTTP2_HCAT_HEADERS || (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (name == ":status") {
     int status = 0;
     if (absl::SimpleAtoi(value, &status)) http_status_ = status;
@@ -444,9 +444,9 @@ absl::Status GrpcStream::RemoteStatus() const {
     return absl::Status(code, grpc_message_.value_or(""));
   }
   if (http_status_ != 0 && http_status_ != 200) {
-    return absl::Status(CodeForHttpStatus(http_status_),
-                        absl::StrCat("HTTP status ", http_status_, " from ", address_,
-                                     " without grpc-status"));
+    return absl::Status(
+        CodeForHttpStatus(http_status_),
+        absl::StrCat("HTTP status ", http_status_, " from ", address_, " without grpc-status"));
   }
   return absl::UnknownError(absl::StrCat("stream from ", address_, " ended without grpc-status"));
 }
@@ -523,9 +523,9 @@ absl::Status GrpcStream::DecodeMessage(grpc_wire::MessageDeframer::Message& mess
     if (absl::Status s = Decompress(*response_encoding_, message.payload, max_message_size_, plain);
         !s.ok()) {
       if (absl::IsResourceExhausted(s)) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("decompressed response message from ", address_,
-                         " exceeds the limit of ", max_message_size_, " bytes"));
+        return absl::ResourceExhaustedError(absl::StrCat("decompressed response message from ",
+                                                         address_, " exceeds the limit of ",
+                                                         max_message_size_, " bytes"));
       }
       return absl::InternalError(
           absl::StrCat("cannot decompress a message from ", address_, ": ", s.message()));
@@ -660,6 +660,7 @@ void GrpcConnection::Dial() {
   dial.timeout = options_.connect_timeout;
   dial.connection.max_output_bytes = options_.max_unwritten_bytes;
   dial.connection.write_timeout = options_.write_timeout;
+  dial.keepalive = options_.tcp_keepalive;
   auto callbacks = std::make_shared<netpoll::ConnectionCallbacks>();
   std::weak_ptr<GrpcConnection> weak = weak_from_this();
   callbacks->on_request = [weak](const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& in) {
@@ -677,14 +678,13 @@ void GrpcConnection::Dial() {
     }
   };
   dial.callbacks = std::move(callbacks);
-  netpoll::Dialer::Dial(loop_, address_, dial,
-                        [weak](absl::StatusOr<netpoll::ConnectionPtr> conn) {
-                          if (auto self = weak.lock()) {
-                            self->OnDialed(std::move(conn));
-                          } else if (conn.ok()) {
-                            (*conn)->Close(absl::CancelledError("channel destroyed"));
-                          }
-                        });
+  netpoll::Dialer::Dial(loop_, address_, dial, [weak](absl::StatusOr<netpoll::ConnectionPtr> conn) {
+    if (auto self = weak.lock()) {
+      self->OnDialed(std::move(conn));
+    } else if (conn.ok()) {
+      (*conn)->Close(absl::CancelledError("channel destroyed"));
+    }
+  });
 }
 
 void GrpcConnection::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn) {
@@ -704,7 +704,6 @@ void GrpcConnection::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn) {
   nghttp2_option* option = nullptr;
   NP_CHECK(nghttp2_session_callbacks_new(&callbacks) == 0);
   NP_CHECK(nghttp2_option_new(&option) == 0);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &OnBeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &OnHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &OnFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &OnDataChunk);
@@ -752,15 +751,14 @@ void GrpcConnection::Add(const std::shared_ptr<GrpcStream>& stream) {
 }
 
 void GrpcConnection::Submit(const std::shared_ptr<GrpcStream>& stream) {
-  const uint64_t max_open =
-      uint64_t{nghttp2_session_get_remote_settings(session_,
-                                                   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)} +
-      options_.max_queued_streams;
+  const uint64_t max_open = uint64_t{nghttp2_session_get_remote_settings(
+                                session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)} +
+                            options_.max_queued_streams;
   if (streams_.size() >= max_open) {
-    stream->End(MakeRpcError(EOVERCROWDED,
-                             absl::StrCat("too many calls waiting for a stream to ", address_,
-                                          " (server's MAX_CONCURRENT_STREAMS reached)")),
-                false, std::nullopt);
+    stream->End(
+        MakeRpcError(EOVERCROWDED, absl::StrCat("too many calls waiting for a stream to ", address_,
+                                                " (server's MAX_CONCURRENT_STREAMS reached)")),
+        false, std::nullopt);
     return;
   }
   std::vector<nghttp2_nv> nva;
@@ -831,8 +829,9 @@ void GrpcConnection::Flush() {
   }
   --callback_depth_;
   if (failed != 0) {
-    Terminate(MakeRpcError(EFAILEDSOCKET, absl::StrCat("HTTP/2 session to ", address_, " failed: ",
-                                                       nghttp2_strerror(static_cast<int>(failed)))));
+    Terminate(MakeRpcError(EFAILEDSOCKET,
+                           absl::StrCat("HTTP/2 session to ", address_,
+                                        " failed: ", nghttp2_strerror(static_cast<int>(failed)))));
     return;
   }
   if (!out.empty()) {
@@ -870,9 +869,9 @@ void GrpcConnection::OnInput(netpoll::LinkBuffer& input) {
   if (failed != 0) {
     NP_LOG(WARNING) << "closing HTTP/2 connection to " << address_ << ": "
                     << nghttp2_strerror(static_cast<int>(failed));
-    Terminate(MakeRpcError(EFAILEDSOCKET,
-                           absl::StrCat("bad HTTP/2 from ", address_, ": ",
-                                        nghttp2_strerror(static_cast<int>(failed)))));
+    Terminate(
+        MakeRpcError(EFAILEDSOCKET, absl::StrCat("bad HTTP/2 from ", address_, ": ",
+                                                 nghttp2_strerror(static_cast<int>(failed)))));
     return;
   }
   Flush();
@@ -928,16 +927,13 @@ void GrpcConnection::SendPing() {
   Flush();
 }
 
-int GrpcConnection::OnBeginHeaders(nghttp2_session*, const nghttp2_frame*, void*) { return 0; }
-
 int GrpcConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                              size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
                              void* user_data) {
   auto* self = static_cast<GrpcConnection*>(user_data);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   if (auto stream = self->Find(frame->hd.stream_id)) {
-    return stream->OnHeader(*frame,
-                            absl::string_view(reinterpret_cast<const char*>(name), namelen),
+    return stream->OnHeader(*frame, absl::string_view(reinterpret_cast<const char*>(name), namelen),
                             absl::string_view(reinterpret_cast<const char*>(value), valuelen));
   }
   return 0;
@@ -1000,8 +996,8 @@ int GrpcConnection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t 
   return 0;
 }
 
-int GrpcConnection::OnFrameNotSend(nghttp2_session*, const nghttp2_frame* frame,
-                                   int lib_error_code, void* user_data) {
+int GrpcConnection::OnFrameNotSend(nghttp2_session*, const nghttp2_frame* frame, int lib_error_code,
+                                   void* user_data) {
   auto* self = static_cast<GrpcConnection*>(user_data);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   auto it = self->streams_.find(frame->hd.stream_id);
@@ -1011,8 +1007,9 @@ int GrpcConnection::OnFrameNotSend(nghttp2_session*, const nghttp2_frame* frame,
   stream->conn = nullptr;
   if (lib_error_code == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED ||
       lib_error_code == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
-    stream->End(MakeRpcError(ELOGOFF, absl::StrCat(self->address_, " refused new streams (GOAWAY)")),
-                false, std::nullopt);
+    stream->End(
+        MakeRpcError(ELOGOFF, absl::StrCat(self->address_, " refused new streams (GOAWAY)")), false,
+        std::nullopt);
   } else {
     stream->End(absl::InternalError(absl::StrCat("cannot send a request to ", self->address_, ": ",
                                                  nghttp2_strerror(lib_error_code))),
@@ -1062,9 +1059,8 @@ class GrpcClientStreamHandle final : public ClientStreamCore {
     });
   }
   void Finish(absl::AnyInvocable<void(absl::Status)> done) override {
-    stream_->loop()->QueueInLoop([stream = stream_, done = std::move(done)]() mutable {
-      stream->Finish(std::move(done));
-    });
+    stream_->loop()->QueueInLoop(
+        [stream = stream_, done = std::move(done)]() mutable { stream->Finish(std::move(done)); });
   }
   void Cancel() override {
     stream_->loop()->QueueInLoop([stream = stream_] {
@@ -1092,7 +1088,10 @@ std::shared_ptr<GrpcClientTransport> GrpcClientTransport::Create(
 
 GrpcClientTransport::GrpcClientTransport(std::string address, netpoll::EventLoop* loop,
                                          const GrpcTransportOptions& options)
-    : address_(std::move(address)), loop_(loop), options_(options), backoff_(options.reconnect_backoff) {}
+    : address_(std::move(address)),
+      loop_(loop),
+      options_(options),
+      backoff_(options.reconnect_backoff) {}
 
 GrpcClientTransport::~GrpcClientTransport() = default;
 
@@ -1115,9 +1114,8 @@ void GrpcClientTransport::Send(ClientCallPtr call, const ClientRequest& request,
     call->Complete(headers.status());
     return;
   }
-  auto stream = std::make_shared<GrpcStream>(weak_from_this(), loop_, address_,
-                                             request.compress_type,
-                                             options_.max_receive_message_size);
+  auto stream = std::make_shared<GrpcStream>(
+      weak_from_this(), loop_, address_, request.compress_type, options_.max_receive_message_size);
   netpoll::LinkBuffer payload = request.payload.Clone();
   if (!request.attachment.empty()) {
     call->Complete(MakeRpcError(EREQUEST, "gRPC calls carry no attachment"));
@@ -1230,9 +1228,8 @@ void GrpcClientTransport::OnConnectionClosed(GrpcConnection* conn, bool proven) 
 
 std::shared_ptr<ClientStreamCore> GrpcClientTransport::NewStream(const ClientRequest& request,
                                                                  ClientStreamStart start) {
-  auto stream = std::make_shared<GrpcStream>(weak_from_this(), loop_, address_,
-                                             request.compress_type,
-                                             options_.max_receive_message_size);
+  auto stream = std::make_shared<GrpcStream>(
+      weak_from_this(), loop_, address_, request.compress_type, options_.max_receive_message_size);
   stream->on_end = std::move(start.on_end);
   auto handle = std::make_shared<grpc_client_internal::GrpcClientStreamHandle>(stream);
   absl::StatusOr<grpc_client_internal::Headers> headers =
@@ -1245,36 +1242,36 @@ std::shared_ptr<ClientStreamCore> GrpcClientTransport::NewStream(const ClientReq
     return handle;
   }
   stream->headers = *std::move(headers);
-  loop_->QueueInLoop([weak, stream, deadline = start.deadline,
-                      cancel = std::move(start.cancel)]() mutable {
-    auto self = weak.lock();
-    if (!self) {
-      stream->End(absl::CancelledError("channel destroyed"), false, std::nullopt);
-      return;
-    }
-    std::weak_ptr<GrpcStream> weak_stream = stream;
-    if (deadline != absl::InfiniteFuture()) {
-      stream->deadline_timer = self->loop_->RunAfter(deadline - absl::Now(), [weak_stream] {
-        if (auto s = weak_stream.lock()) {
-          s->deadline_timer = netpoll::kInvalidTimerId;
-          s->End(MakeRpcError(ERPCTIMEDOUT, "deadline exceeded during the stream"), false,
-                 NGHTTP2_CANCEL);
+  loop_->QueueInLoop(
+      [weak, stream, deadline = start.deadline, cancel = std::move(start.cancel)]() mutable {
+        auto self = weak.lock();
+        if (!self) {
+          stream->End(absl::CancelledError("channel destroyed"), false, std::nullopt);
+          return;
         }
+        std::weak_ptr<GrpcStream> weak_stream = stream;
+        if (deadline != absl::InfiniteFuture()) {
+          stream->deadline_timer = self->loop_->RunAfter(deadline - absl::Now(), [weak_stream] {
+            if (auto s = weak_stream.lock()) {
+              s->deadline_timer = netpoll::kInvalidTimerId;
+              s->End(MakeRpcError(ERPCTIMEDOUT, "deadline exceeded during the stream"), false,
+                     NGHTTP2_CANCEL);
+            }
+          });
+        }
+        if (cancel.has_value()) {
+          netpoll::EventLoop* loop = self->loop_;
+          stream->cancel = cancel;
+          stream->cancel_id = cancel->Register([weak_stream, loop] {
+            loop->QueueInLoop([weak_stream] {
+              if (auto s = weak_stream.lock()) {
+                s->End(absl::CancelledError("call cancelled"), false, NGHTTP2_CANCEL);
+              }
+            });
+          });
+        }
+        self->StartInLoop(stream);
       });
-    }
-    if (cancel.has_value()) {
-      netpoll::EventLoop* loop = self->loop_;
-      stream->cancel = cancel;
-      stream->cancel_id = cancel->Register([weak_stream, loop] {
-        loop->QueueInLoop([weak_stream] {
-          if (auto s = weak_stream.lock()) {
-            s->End(absl::CancelledError("call cancelled"), false, NGHTTP2_CANCEL);
-          }
-        });
-      });
-    }
-    self->StartInLoop(stream);
-  });
   return handle;
 }
 

@@ -65,6 +65,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "netpoll/connection.h"
+#include "netpoll/dialer.h"
 #include "netpoll/event_loop.h"
 #include "rpc/internal/client_call.h"
 #include "rpc/internal/grpc_wire.h"
@@ -82,7 +83,9 @@ struct GrpcTransportOptions {
   // ChannelOptions::max_unwritten_bytes and write_timeout.
   size_t max_unwritten_bytes = size_t{64} << 20;
   absl::Duration write_timeout = absl::Seconds(30);
-  // Infinite: no keepalive pings.
+  // ChannelOptions::keepalive (TCP keepalive on the connection).
+  netpoll::TcpKeepAliveOptions tcp_keepalive{};
+  // HTTP/2 PINGs (ChannelOptions::keepalive_time); infinite: none.
   absl::Duration keepalive_time = absl::InfiniteDuration();
   absl::Duration keepalive_timeout = absl::Seconds(20);
   // Streams waiting for a slot beyond the server's MAX_CONCURRENT_STREAMS.
@@ -136,8 +139,7 @@ class GrpcClientTransport final : public Transport,
   void StartInLoop(const GrpcStreamPtr& stream);
   // Loop thread, from connections.
   void OnConnectionReady(grpc_client_internal::GrpcConnection* conn);
-  void OnConnectionDialFailed(grpc_client_internal::GrpcConnection* conn,
-                              const absl::Status& why);
+  void OnConnectionDialFailed(grpc_client_internal::GrpcConnection* conn, const absl::Status& why);
   void OnConnectionProven();
   void OnConnectionDraining(grpc_client_internal::GrpcConnection* conn);
   void OnConnectionClosed(grpc_client_internal::GrpcConnection* conn, bool proven);

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <optional>
@@ -39,8 +42,59 @@ constexpr size_t kCallOverheadBytes = 1024;
 // The connection-level receive window: large, since each stream's own
 // window (ServerOptions::grpc_stream_window_bytes) bounds what it buffers.
 constexpr int32_t kConnectionWindowBytes = 16 << 20;
+// After a GOAWAY for an error, the peer's input is read and dropped for at
+// most this long and this much before the connection closes.
+constexpr absl::Duration kLingerTime = absl::Seconds(2);
+constexpr size_t kLingerBytes = size_t{1} << 20;
+// After the peer closed its side, answers still owed get this long.
+constexpr absl::Duration kPeerClosedGrace = absl::Seconds(10);
 
 using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// nghttp2's allocations of one session (HPACK tables, stream states, queued
+// frames), counted so that the session charges them to the memory budget.
+// Each block carries its size in a header.
+struct H2Memory {
+  int64_t allocated = 0;
+};
+constexpr size_t kAllocHeader = alignof(std::max_align_t);
+
+void* H2Malloc(size_t size, void* user) {
+  auto* base = static_cast<char*>(std::malloc(size + kAllocHeader));
+  if (base == nullptr) return nullptr;
+  std::memcpy(base, &size, sizeof(size));
+  static_cast<H2Memory*>(user)->allocated += static_cast<int64_t>(size);
+  return base + kAllocHeader;
+}
+
+void H2Free(void* ptr, void* user) {
+  if (ptr == nullptr) return;
+  char* base = static_cast<char*>(ptr) - kAllocHeader;
+  size_t size = 0;
+  std::memcpy(&size, base, sizeof(size));
+  static_cast<H2Memory*>(user)->allocated -= static_cast<int64_t>(size);
+  std::free(base);
+}
+
+void* H2Calloc(size_t n, size_t size, void* user) {
+  if (size != 0 && n > std::numeric_limits<size_t>::max() / size) return nullptr;
+  void* ptr = H2Malloc(n * size, user);
+  if (ptr != nullptr) std::memset(ptr, 0, n * size);
+  return ptr;
+}
+
+void* H2Realloc(void* ptr, size_t size, void* user) {
+  if (ptr == nullptr) return H2Malloc(size, user);
+  char* base = static_cast<char*>(ptr) - kAllocHeader;
+  size_t old_size = 0;
+  std::memcpy(&old_size, base, sizeof(old_size));
+  auto* moved = static_cast<char*>(std::realloc(base, size + kAllocHeader));
+  if (moved == nullptr) return nullptr;
+  std::memcpy(moved, &size, sizeof(size));
+  static_cast<H2Memory*>(user)->allocated +=
+      static_cast<int64_t>(size) - static_cast<int64_t>(old_size);
+  return moved + kAllocHeader;
+}
 
 class GrpcSession;
 class GrpcCall;
@@ -67,11 +121,13 @@ struct GrpcStream {
   google::protobuf::Message* read_msg = nullptr;
   StreamCallback read_done;
   // ------------------------------------------------ Response side
-  std::shared_ptr<GrpcCall> call;  // until the stream closes
-  bool answered = false;           // trailers (or RST) submitted: nothing more to send
+  // The call, while anyone (handler, queue, Responder) holds it: a handler
+  // that drops its stream without Finish() ends it (~GrpcCall).
+  std::weak_ptr<GrpcCall> call;
+  bool answered = false;  // trailers (or RST) submitted: nothing more to send
   bool headers_sent = false;
-  bool deferred = false;  // ReadData() returned NGHTTP2_ERR_DEFERRED
-  netpoll::LinkBuffer out;  // framed response messages waiting for the window
+  bool deferred = false;      // ReadData() returned NGHTTP2_ERR_DEFERRED
+  netpoll::LinkBuffer out;    // framed response messages waiting for the window
   StreamCallback write_done;  // runs when `out` is under kGrpcStreamSendBuffer
   bool finishing = false;     // send `trailers` once `out` is sent
   Metadata trailers;
@@ -119,6 +175,11 @@ class GrpcCall final : public ServerCall, public ServerStreamCore {
   GrpcCall(std::shared_ptr<ServerCore> core, netpoll::ConnectionPtr conn,
            std::shared_ptr<GrpcSession> session, MethodEntry* method,
            std::shared_ptr<GrpcStream> stream, std::vector<CompressType> accepted);
+  // A streaming handler that dropped its stream without Finish() ends the
+  // call with INTERNAL (the slot goes back, the client gets trailers).
+  ~GrpcCall() override {
+    if (!finished()) Complete(absl::InternalError("the handler dropped the stream unfinished"));
+  }
 
   // Unary: the request message, before Start().
   void set_request(grpc_wire::MessageDeframer::Message message, CompressType encoding) {
@@ -195,10 +256,9 @@ class GrpcSession final : public ServerSession, public std::enable_shared_from_t
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
                       void* user);
   static int OnFrameRecv(nghttp2_session* h2, const nghttp2_frame* frame, void* user);
-  static int OnDataChunk(nghttp2_session* h2, uint8_t flags, int32_t stream_id,
-                         const uint8_t* data, size_t len, void* user);
-  static int OnStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t error_code,
-                           void* user);
+  static int OnDataChunk(nghttp2_session* h2, uint8_t flags, int32_t stream_id, const uint8_t* data,
+                         size_t len, void* user);
+  static int OnStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t error_code, void* user);
   static int OnFrameSend(nghttp2_session* h2, const nghttp2_frame* frame, void* user);
   static ssize_t ReadData(nghttp2_session* h2, int32_t stream_id, uint8_t* buf, size_t length,
                           uint32_t* data_flags, nghttp2_data_source* source, void* user);
@@ -237,6 +297,8 @@ class GrpcSession final : public ServerSession, public std::enable_shared_from_t
   // output bound; closes when the session is over.
   void Flush();
   void Terminate(uint32_t error_code, absl::string_view why);
+  // Charges what nghttp2 holds now to the memory budget.
+  void SyncMemoryCharge();
   void CountReset();
 
   const std::shared_ptr<ServerCore> core_;
@@ -254,11 +316,16 @@ class GrpcSession final : public ServerSession, public std::enable_shared_from_t
   bool closed_ = false;
   bool closing_ = false;  // close once what nghttp2 has is written (Flush)
   absl::Status close_reason_ = absl::UnavailableError("HTTP/2 session ended");
+  bool close_requested_ = false;  // Flush() closed, or armed the linger timer
+  bool linger_ = false;           // Terminate(): drop input for kLingerTime before closing
+  size_t lingered_bytes_ = 0;
   bool peer_closed_ = false;
   bool shutdown_notice_sent_ = false;
   bool goaway_sent_ = false;
   bool authenticated_;
   std::shared_ptr<const AuthContext> auth_context_;
+  H2Memory memory_;             // what nghttp2 holds
+  int64_t memory_charged_ = 0;  // ChargeHeld() for it (SyncMemoryCharge)
   // Rapid reset: RST_STREAMs received in the current one-second window.
   absl::Time reset_window_start_ = absl::InfinitePast();
   int resets_in_window_ = 0;
@@ -289,9 +356,9 @@ absl::Status GrpcCall::ParseRequest(google::protobuf::Message& request) {
                                                  "maximum of ",
                                                  max, " bytes"));
       }
-      return MakeRpcError(EINTERNAL, absl::StrCat("Fail to decompress request (",
-                                                  grpc_wire::EncodingName(request_encoding_),
-                                                  "): ", s.message()));
+      return MakeRpcError(
+          EINTERNAL, absl::StrCat("Fail to decompress request (",
+                                  grpc_wire::EncodingName(request_encoding_), "): ", s.message()));
     }
     if (!TryChargeBudget(plain.Len())) {
       core().CountRefusedDecompression();
@@ -358,37 +425,35 @@ bool GrpcCall::EncodeAnswer(const absl::Status& status, const google::protobuf::
 void GrpcCall::Deliver(netpoll::LinkBuffer answer, netpoll::TimerId timer) {
   // Queued, never run here: a streaming handler's Write()s queued before
   // its Finish() must reach the stream first.
-  core().QueueOnLoop(connection()->loop(),
-                     [session = grpc_session_, conn = connection(), stream = stream_,
-                      message = std::move(answer), answer = std::move(answer_), timer,
-                      held = held_bytes()]() mutable {
-                       session->OnAnswer(conn, stream, std::move(message), std::move(answer),
-                                         timer, held);
-                     });
+  core().QueueOnLoop(
+      connection()->loop(),
+      [session = grpc_session_, conn = connection(), stream = stream_, message = std::move(answer),
+       answer = std::move(answer_), timer, held = held_bytes()]() mutable {
+        session->OnAnswer(conn, stream, std::move(message), std::move(answer), timer, held);
+      });
 }
 
 void GrpcCall::Read(google::protobuf::Message* msg, StreamCallback done) {
-  core().QueueOnLoop(connection()->loop(),
-                     [session = grpc_session_, stream = stream_, msg, done = std::move(done)]() mutable {
-                       session->OnRead(stream, msg, std::move(done));
-                     });
+  core().QueueOnLoop(connection()->loop(), [session = grpc_session_, stream = stream_, msg,
+                                            done = std::move(done)]() mutable {
+    session->OnRead(stream, msg, std::move(done));
+  });
 }
 
 void GrpcCall::Write(const google::protobuf::Message& msg, StreamCallback done) {
   netpoll::LinkBuffer framed;
   if (absl::Status s = FrameMessage(msg, framed); !s.ok()) {
-    NP_LOG(ERROR) << "cannot serialize a response message of " << method()->full_name << ": "
-                  << s;
+    NP_LOG(ERROR) << "cannot serialize a response message of " << method()->full_name << ": " << s;
     FinishByServer(absl::InternalError(absl::StrCat("Fail to serialize response: ", s.message())));
     core().QueueOnLoop(connection()->loop(), [done = std::move(done)]() mutable { done(false); });
     return;
   }
   std::optional<Metadata> initial = TakeInitialMetadata();
-  core().QueueOnLoop(connection()->loop(), [session = grpc_session_, stream = stream_,
-                                    framed = std::move(framed), initial = std::move(initial),
-                                    done = std::move(done)]() mutable {
-    session->OnWrite(stream, std::move(framed), std::move(initial), std::move(done));
-  });
+  core().QueueOnLoop(
+      connection()->loop(), [session = grpc_session_, stream = stream_, framed = std::move(framed),
+                             initial = std::move(initial), done = std::move(done)]() mutable {
+        session->OnWrite(stream, std::move(framed), std::move(initial), std::move(done));
+      });
 }
 
 // ---------------------------------------------------------------- GrpcSession
@@ -422,7 +487,8 @@ bool GrpcSession::Init() {
   }
   // Stream windows open as handlers read (Acknowledge).
   nghttp2_option_set_no_auto_window_update(option, 1);
-  const int rv = nghttp2_session_server_new2(&h2_, callbacks, this, option);
+  nghttp2_mem mem = {&memory_, &H2Malloc, &H2Free, &H2Calloc, &H2Realloc};
+  const int rv = nghttp2_session_server_new3(&h2_, callbacks, this, option, &mem);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   if (rv != 0) return false;
@@ -451,15 +517,17 @@ std::shared_ptr<GrpcStream> GrpcSession::Find(int32_t stream_id) const {
 void GrpcSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& input) {
   conn->loop()->AssertInLoopThread();
   if (closed_ || closing_ || h2_ == nullptr) {
+    lingered_bytes_ += input.Len();
     (void)input.Skip(input.Len());
+    if (linger_ && lingered_bytes_ > kLingerBytes) conn->CloseAfterFlush(close_reason_);
     return;
   }
   ssize_t error = 0;
   in_h2_ = true;
   input.ForEachChunk([&](absl::string_view chunk) {
-    if (error < 0 || closed_) return;
-    const ssize_t rv = nghttp2_session_mem_recv(h2_, reinterpret_cast<const uint8_t*>(chunk.data()),
-                                                chunk.size());
+    if (error < 0 || closed_ || closing_) return;
+    const ssize_t rv =
+        nghttp2_session_mem_recv(h2_, reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size());
     if (rv < 0) error = rv;
   });
   in_h2_ = false;
@@ -467,8 +535,8 @@ void GrpcSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffe
   if (closed_) return;
   if (error < 0) {
     core_->CountProtocolError();
-    NP_LOG(WARNING) << "closing HTTP/2 connection from " << conn->peer_address().ToString()
-                    << ": " << nghttp2_strerror(static_cast<int>(error));
+    NP_LOG(WARNING) << "closing HTTP/2 connection from " << conn->peer_address().ToString() << ": "
+                    << nghttp2_strerror(static_cast<int>(error));
     if (error == NGHTTP2_ERR_FLOODED || error == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
       closing_ = true;
       conn->Close(absl::InvalidArgumentError(
@@ -486,14 +554,16 @@ void GrpcSession::OnInput(const netpoll::ConnectionPtr& conn, netpoll::LinkBuffe
 int GrpcSession::OnBeginHeaders(nghttp2_session* /*h2*/, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<GrpcSession*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  // Terminated (GOAWAY sent): the rest of the input starts nothing.
+  if (self->closing_ || self->closed_) return 0;
   self->streams_.emplace(frame->hd.stream_id,
                          std::make_shared<GrpcStream>(frame->hd.stream_id, self->max_message_));
   return 0;
 }
 
-int GrpcSession::OnHeader(nghttp2_session* /*h2*/, const nghttp2_frame* frame,
-                          const uint8_t* name, size_t namelen, const uint8_t* value,
-                          size_t valuelen, uint8_t /*flags*/, void* user) {
+int GrpcSession::OnHeader(nghttp2_session* /*h2*/, const nghttp2_frame* frame, const uint8_t* name,
+                          size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+                          void* user) {
   auto* self = static_cast<GrpcSession*>(user);
   std::shared_ptr<GrpcStream> stream = self->Find(frame->hd.stream_id);
   if (stream == nullptr || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers
@@ -623,9 +693,9 @@ ssize_t GrpcSession::ReadData(nghttp2_session* h2, int32_t stream_id, uint8_t* b
 
 void GrpcSession::OnRequestHeaders(const std::shared_ptr<GrpcStream>& stream) {
   if (stream->headers_too_large) {
-    AnswerWithoutCall(stream, absl::ResourceExhaustedError(absl::StrCat(
-                                  "request headers larger than the maximum of ",
-                                  max_header_bytes_, " bytes")));
+    AnswerWithoutCall(
+        stream, absl::ResourceExhaustedError(absl::StrCat(
+                    "request headers larger than the maximum of ", max_header_bytes_, " bytes")));
     return;
   }
   absl::string_view method, path, content_type;
@@ -635,18 +705,18 @@ void GrpcSession::OnRequestHeaders(const std::shared_ptr<GrpcStream>& stream) {
     if (name == "content-type") content_type = value;
   }
   if (method != "POST") {
-    AnswerWithoutCall(stream,
-                      absl::UnimplementedError(absl::StrCat("HTTP method ",
-                                                            BoundedQuote(method, kMaxQuotedName),
-                                                            " is not served: gRPC calls are POST")),
-                      405);
+    AnswerWithoutCall(
+        stream,
+        absl::UnimplementedError(absl::StrCat("HTTP method ", BoundedQuote(method, kMaxQuotedName),
+                                              " is not served: gRPC calls are POST")),
+        405);
     return;
   }
   if (!grpc_wire::IsGrpcContentType(content_type)) {
     AnswerWithoutCall(stream,
-                      absl::InternalError(absl::StrCat(
-                          "content-type ", BoundedQuote(content_type, kMaxQuotedName),
-                          " is not served: use application/grpc")),
+                      absl::InternalError(absl::StrCat("content-type ",
+                                                       BoundedQuote(content_type, kMaxQuotedName),
+                                                       " is not served: use application/grpc")),
                       415);
     return;
   }
@@ -676,19 +746,19 @@ void GrpcSession::OnRequestHeaders(const std::shared_ptr<GrpcStream>& stream) {
     if (!encoding.has_value()) {
       core_->CountRefused(stream->method, ENOMETHOD);
       stream->method = nullptr;
-      AnswerWithoutCall(stream,
-                        absl::UnimplementedError(absl::StrCat(
-                            "grpc-encoding ", BoundedQuote(value, kMaxQuotedName),
-                            " is not supported")),
-                        200, {{"grpc-accept-encoding", std::string(grpc_wire::kAcceptEncoding)}});
+      AnswerWithoutCall(
+          stream,
+          absl::UnimplementedError(absl::StrCat(
+              "grpc-encoding ", BoundedQuote(value, kMaxQuotedName), " is not supported")),
+          200, {{"grpc-accept-encoding", std::string(grpc_wire::kAcceptEncoding)}});
       return;
     }
     stream->request_encoding = *encoding;
   }
   if (stream->method->stream_kind != StreamKind::kUnary) {
+    stream->started = true;
     std::shared_ptr<GrpcCall> call = NewCall(stream);
     if (call == nullptr) return;
-    stream->started = true;
     stream->call = call;
     Recharge(stream);
     core_->Start(call);
@@ -699,9 +769,9 @@ void GrpcSession::OnRemoteClosed(const std::shared_ptr<GrpcStream>& stream) {
   stream->remote_closed = true;
   if (stream->answered) return;
   if (stream->deframer.buffered() > 0) {
-    FailStream(stream, absl::InternalError(absl::StrCat("the request ended inside a message (",
-                                                        stream->deframer.buffered(),
-                                                        " bytes of it)")));
+    FailStream(stream,
+               absl::InternalError(absl::StrCat("the request ended inside a message (",
+                                                stream->deframer.buffered(), " bytes of it)")));
     return;
   }
   if (stream->method == nullptr) return;  // answered already or never a call
@@ -720,10 +790,10 @@ void GrpcSession::StartUnary(const std::shared_ptr<GrpcStream>& stream) {
   stream->started = true;
   if (stream->ready.size() != 1) {
     core_->CountRefused(stream->method, EREQUEST);
-    AnswerWithoutCall(stream, absl::InternalError(stream->ready.empty()
-                                                      ? "missing request message"
-                                                      : "more than one request message in a "
-                                                        "unary call"));
+    AnswerWithoutCall(
+        stream, absl::InternalError(stream->ready.empty() ? "missing request message"
+                                                          : "more than one request message in a "
+                                                            "unary call"));
     return;
   }
   std::shared_ptr<GrpcCall> call = NewCall(stream);
@@ -731,10 +801,10 @@ void GrpcSession::StartUnary(const std::shared_ptr<GrpcStream>& stream) {
   grpc_wire::MessageDeframer::Message message = std::move(stream->ready.front());
   stream->ready.clear();
   const size_t bytes = message.payload.Len();
-  // The message moves to the call: its bytes and the message they become.
-  const size_t held = 2 * bytes + kCallOverheadBytes;
-  conn_->ChargeHeld(static_cast<int64_t>(held));
-  call->set_held_bytes(held);
+  // The message moves to the call: its bytes and the message they become
+  // (NewCall charged the call itself).
+  conn_->ChargeHeld(static_cast<int64_t>(2 * bytes));
+  call->set_held_bytes(2 * bytes + kCallOverheadBytes);
   call->set_request_bytes(bytes + grpc_wire::kPrefixSize);
   call->set_request(std::move(message), stream->request_encoding);
   stream->call = call;
@@ -761,8 +831,15 @@ std::shared_ptr<GrpcCall> GrpcSession::NewCall(const std::shared_ptr<GrpcStream>
       core_->CountRefused(method, ERPCAUTH);
       NP_LOG(WARNING) << "gRPC call from " << conn_->peer_address().ToString()
                       << " refused: authentication failed: " << verified;
-      AnswerWithoutCall(stream, absl::UnauthenticatedError(absl::StrCat(
-                                    "Fail to authenticate: ", verified.message())));
+      AnswerWithoutCall(stream, absl::UnauthenticatedError(
+                                    absl::StrCat("Fail to authenticate: ", verified.message())));
+      // As the other protocols do, the connection closes: after this
+      // answer (GOAWAY with this stream as the last; CloseStream closes).
+      if (!goaway_sent_) {
+        goaway_sent_ = true;
+        linger_ = true;
+        nghttp2_submit_goaway(h2_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR, nullptr, 0);
+      }
       return nullptr;
     }
     authenticated_ = true;
@@ -916,8 +993,8 @@ void GrpcSession::DeliverRead(const std::shared_ptr<GrpcStream>& stream) {
 
 void GrpcSession::FailStream(const std::shared_ptr<GrpcStream>& stream,
                              const absl::Status& status) {
-  if (stream->call != nullptr) {
-    stream->call->FinishByServer(status);  // its answer arrives through OnAnswer
+  if (std::shared_ptr<GrpcCall> call = stream->call.lock(); call != nullptr) {
+    call->FinishByServer(status);  // its answer arrives through OnAnswer
     return;
   }
   if (stream->method != nullptr && !stream->started) {
@@ -1088,11 +1165,12 @@ void GrpcSession::CloseStream(const std::shared_ptr<GrpcStream>& stream, bool ca
   stream->out.Clear();
   stream->ready.clear();
   Recharge(stream);
-  if (std::shared_ptr<GrpcCall> call = std::move(stream->call); call != nullptr) {
-    if (cancelled && !stream->answered) {
+  if (stream->started) {
+    if (std::shared_ptr<GrpcCall> call = stream->call.lock();
+        call != nullptr && cancelled && !stream->answered) {
       call->FinishByServer(absl::CancelledError("the client cancelled the call"));
     }
-  } else if (stream->method != nullptr && !stream->started) {
+  } else if (stream->method != nullptr) {
     core_->CountRefused(stream->method, ELOGOFF);  // reset before its request was whole
   }
   if (closing_ || closed_) return;
@@ -1123,6 +1201,7 @@ void GrpcSession::Terminate(uint32_t error_code, absl::string_view why) {
   core_->CountProtocolError();
   nghttp2_session_terminate_session(h2_, error_code);
   closing_ = true;
+  linger_ = true;
   close_reason_ = absl::UnavailableError(absl::StrCat("HTTP/2: ", why));
   Flush();  // the GOAWAY, then the close (now, or after the current mem_recv)
 }
@@ -1147,6 +1226,7 @@ void GrpcSession::Flush() {
   }
   flushing_ = false;
   if (closed_) return;
+  SyncMemoryCharge();
   if (!out.empty()) {
     const size_t bytes = out.Len();
     unconfirmed_output_ += bytes;
@@ -1169,7 +1249,27 @@ void GrpcSession::Flush() {
   if (!closing_ && nghttp2_session_want_read(h2_) == 0 && nghttp2_session_want_write(h2_) == 0) {
     closing_ = true;  // GOAWAY both ways, nothing left to send
   }
-  if (closing_ && !closed_) conn_->CloseAfterFlush(close_reason_);
+  if (closing_ && !closed_ && !close_requested_) {
+    close_requested_ = true;
+    if (!linger_) {
+      conn_->CloseAfterFlush(close_reason_);
+    } else {
+      // After a GOAWAY for an error the peer may still be sending: closing
+      // with its bytes unread would reset the connection (RST), which can
+      // discard the GOAWAY before the peer reads it. Read and drop its
+      // input for a while (OnInput), then close.
+      std::weak_ptr<netpoll::Connection> weak = conn_;
+      loop_->RunAfter(kLingerTime, [weak, reason = close_reason_] {
+        if (netpoll::ConnectionPtr c = weak.lock()) c->CloseAfterFlush(reason);
+      });
+    }
+  }
+}
+
+void GrpcSession::SyncMemoryCharge() {
+  if (closed_ || memory_.allocated == memory_charged_) return;
+  conn_->ChargeHeld(memory_.allocated - memory_charged_);
+  memory_charged_ = memory_.allocated;
 }
 
 void GrpcSession::OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_bytes) {
@@ -1180,10 +1280,36 @@ void GrpcSession::OnCallDone(const netpoll::ConnectionPtr& conn, size_t held_byt
 void GrpcSession::OnPeerClosed(const netpoll::ConnectionPtr& conn) {
   conn->loop()->AssertInLoopThread();
   peer_closed_ = true;
-  if (streams_.empty() && !closing_) {
-    closing_ = true;
-    conn->CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
+  if (linger_ && !closed_) {
+    conn->CloseAfterFlush(close_reason_);  // the peer read the GOAWAY and is done
+    return;
   }
+  if (closed_ || closing_) return;
+  // Nothing more arrives: streams still waiting for requests never get
+  // them (they are cancelled); whole requests are still answered, within
+  // the windows the peer gave, for at most kPeerClosedGrace.
+  std::vector<std::shared_ptr<GrpcStream>> waiting;
+  for (const auto& [id, stream] : streams_) {
+    if (!stream->remote_closed) waiting.push_back(stream);
+  }
+  for (const std::shared_ptr<GrpcStream>& stream : waiting) {
+    if (h2_ != nullptr) {
+      nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_CANCEL);
+    }
+  }
+  Flush();  // the resets close those streams (OnStreamClose)
+  if (closing_ || closed_) return;
+  if (streams_.empty()) {
+    closing_ = true;
+    Flush();
+    return;
+  }
+  std::weak_ptr<netpoll::Connection> weak = conn;
+  loop_->RunAfter(kPeerClosedGrace, [weak] {
+    if (netpoll::ConnectionPtr c = weak.lock()) {
+      c->Close(absl::UnavailableError("HTTP/2 peer closed; its answers did not fit its windows"));
+    }
+  });
 }
 
 void GrpcSession::OnServerStopping(const netpoll::ConnectionPtr& conn) {
@@ -1214,12 +1340,16 @@ void GrpcSession::OnClosed(const netpoll::ConnectionPtr& conn) {
       Post(std::move(stream->write_done), false);
       stream->write_done = nullptr;
     }
-    if (std::shared_ptr<GrpcCall> call = std::move(stream->call);
-        call != nullptr && !stream->answered) {
+    if (!stream->started) {
+      if (stream->method != nullptr) core_->CountRefused(stream->method, ELOGOFF);
+    } else if (std::shared_ptr<GrpcCall> call = stream->call.lock();
+               call != nullptr && !stream->answered) {
       call->FinishByServer(absl::UnavailableError("the connection closed"));
     }
   }
   // The calls may still hold the session; the connection goes.
+  conn->ChargeHeld(-memory_charged_);
+  memory_charged_ = 0;
   conn_.reset();
   if (!in_h2_ && h2_ != nullptr) {
     nghttp2_session_del(h2_);

@@ -17,8 +17,10 @@
 #include "netpoll/mutex.h"
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
+#include "rpc/authenticator.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
+#include "rpc/interceptor.h"
 #include "rpc/internal/compression.h"
 #include "rpc/internal/grpc_wire.h"
 #include "rpc/internal/testing/h2_client.h"
@@ -124,8 +126,8 @@ class GrpcProtocolTest : public ::testing::Test {
     options.num_worker_threads = 4;
     options.brpc_error_prefix = false;
     server_ = std::make_unique<Server>(std::move(options));
-    auto echo = std::make_unique<Service>(EchoRequest::descriptor()->file()->FindServiceByName(
-        "EchoService"));
+    auto echo = std::make_unique<Service>(
+        EchoRequest::descriptor()->file()->FindServiceByName("EchoService"));
     ASSERT_TRUE(echo->AddMethod("Echo",
                                 [](ServerContext& ctx, const google::protobuf::Message& req,
                                    google::protobuf::Message* resp) {
@@ -148,20 +150,19 @@ class GrpcProtocolTest : public ::testing::Test {
                                 [](ServerContext&, const google::protobuf::Message& req,
                                    google::protobuf::Message*) {
                                   const auto& request = static_cast<const EchoRequest&>(req);
-                                  return absl::Status(
-                                      static_cast<absl::StatusCode>(request.code()),
-                                      request.message());
+                                  return absl::Status(static_cast<absl::StatusCode>(request.code()),
+                                                      request.message());
                                 })
                     .ok());
     // Answers only when cancelled (deadline, client reset).
-    ASSERT_TRUE(echo->AddAsyncMethod("Missing", [this](ServerContext& ctx,
-                                                       const google::protobuf::Message&,
-                                                       google::protobuf::Message*, Responder done) {
-                      ctx.OnCancel([this, done] {
-                        cancelled_.Notify();
-                        done(absl::CancelledError("cancelled"));
-                      });
-                    })
+    ASSERT_TRUE(echo->AddAsyncMethod("Missing",
+                                     [this](ServerContext& ctx, const google::protobuf::Message&,
+                                            google::protobuf::Message*, const Responder& done) {
+                                       ctx.OnCancel([this, done] {
+                                         cancelled_.Notify();
+                                         done(absl::CancelledError("cancelled"));
+                                       });
+                                     })
                     .ok());
     ASSERT_TRUE(server_->AddService(std::move(echo)).ok());
 
@@ -174,57 +175,63 @@ class GrpcProtocolTest : public ::testing::Test {
                                               std::make_shared<BidiEcho>(std::move(stream))->Next();
                                             }))
                     .ok());
-    ASSERT_TRUE(
-        streams
-            ->AddMethod("ServerStream",
-                        std::make_unique<StreamHandler>(
-                            StreamKind::kServerStreaming, Mode::kWorkerPool,
-                            [this](std::shared_ptr<ServerStreamCore> stream) {
-                              EchoRequest request;
-                              if (!SyncRead(*stream, &request)) {
-                                stream->Finish(absl::InvalidArgumentError("no request"));
-                                return;
-                              }
-                              EchoResponse response;
-                              response.set_message(request.message());
-                              for (int i = 0; i < request.code(); ++i) {
-                                if (!SyncWrite(*stream, response)) break;
-                                writes_done_.fetch_add(1);
-                              }
-                              stream->Finish(absl::OkStatus());
-                            }))
-            .ok());
     ASSERT_TRUE(streams
-                    ->AddMethod("ClientStream",
+                    ->AddMethod("ServerStream",
                                 std::make_unique<StreamHandler>(
-                                    StreamKind::kClientStreaming, Mode::kWorkerPool,
-                                    [](std::shared_ptr<ServerStreamCore> stream) {
+                                    StreamKind::kServerStreaming, Mode::kWorkerPool,
+                                    [this](const std::shared_ptr<ServerStreamCore>& stream) {
                                       EchoRequest request;
-                                      std::string all;
-                                      int n = 0;
-                                      while (SyncRead(*stream, &request)) {
-                                        absl::StrAppend(&all, request.message());
-                                        ++n;
+                                      if (!SyncRead(*stream, &request)) {
+                                        stream->Finish(absl::InvalidArgumentError("no request"));
+                                        return;
                                       }
                                       EchoResponse response;
-                                      response.set_message(absl::StrCat(n, ":", all));
-                                      stream->context().response_trailers()["x-count"] =
-                                          absl::StrCat(n);
-                                      SyncWrite(*stream, response);
+                                      response.set_message(request.message());
+                                      for (int i = 0; i < request.code(); ++i) {
+                                        if (!SyncWrite(*stream, response)) break;
+                                        writes_done_.fetch_add(1);
+                                      }
                                       stream->Finish(absl::OkStatus());
                                     }))
                     .ok());
-    // Never reads; ends when cancelled.
-    ASSERT_TRUE(streams
-                    ->AddMethod("Hang", std::make_unique<StreamHandler>(
-                                            StreamKind::kBidiStreaming, Mode::kIoLoop,
-                                            [this](std::shared_ptr<ServerStreamCore> stream) {
-                                              ServerStreamCore* raw = stream.get();
-                                              raw->context().OnCancel([this, stream] {
-                                                cancelled_.Notify();
-                                                stream->Finish(absl::CancelledError("gone"));
-                                              });
+    ASSERT_TRUE(
+        streams
+            ->AddMethod("ClientStream", std::make_unique<StreamHandler>(
+                                            StreamKind::kClientStreaming, Mode::kWorkerPool,
+                                            [](const std::shared_ptr<ServerStreamCore>& stream) {
+                                              EchoRequest request;
+                                              std::string all;
+                                              int n = 0;
+                                              while (SyncRead(*stream, &request)) {
+                                                absl::StrAppend(&all, request.message());
+                                                ++n;
+                                              }
+                                              EchoResponse response;
+                                              response.set_message(absl::StrCat(n, ":", all));
+                                              stream->context().response_trailers()["x-count"] =
+                                                  absl::StrCat(n);
+                                              SyncWrite(*stream, response);
+                                              stream->Finish(absl::OkStatus());
                                             }))
+            .ok());
+    // Never reads; ends when cancelled.
+    ASSERT_TRUE(
+        streams
+            ->AddMethod("Hang", std::make_unique<StreamHandler>(
+                                    StreamKind::kBidiStreaming, Mode::kIoLoop,
+                                    [this](const std::shared_ptr<ServerStreamCore>& stream) {
+                                      ServerStreamCore* raw = stream.get();
+                                      raw->context().OnCancel([this, stream] {
+                                        cancelled_.Notify();
+                                        stream->Finish(absl::CancelledError("gone"));
+                                      });
+                                    }))
+            .ok());
+    // Drops its stream without Finish().
+    ASSERT_TRUE(streams
+                    ->AddMethod("Drop", std::make_unique<StreamHandler>(
+                                            StreamKind::kServerStreaming, Mode::kIoLoop,
+                                            [](const std::shared_ptr<ServerStreamCore>&) {}))
                     .ok());
     ASSERT_TRUE(server_->AddService(std::move(streams)).ok());
     ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
@@ -361,10 +368,9 @@ TEST_F(GrpcProtocolTest, GzipRequestAndGzipResponse) {
   netpoll::LinkBuffer plain, compressed;
   plain.WriteString(Request(std::string(1000, 'z')));
   ASSERT_TRUE(Compress(CompressType::kGzip, plain, compressed).ok());
-  const int32_t id =
-      client->StartCall("/example.EchoService/Echo", {{"grpc-encoding", "gzip"},
-                                                      {"grpc-accept-encoding", "gzip"},
-                                                      {"x-compress", "1"}});
+  const int32_t id = client->StartCall(
+      "/example.EchoService/Echo",
+      {{"grpc-encoding", "gzip"}, {"grpc-accept-encoding", "gzip"}, {"x-compress", "1"}});
   client->SendMessage(id, compressed.ToString(), true, /*compressed=*/true);
   ASSERT_TRUE(client->WaitClosed(id));
   H2Client::Stream& stream = client->stream(id);
@@ -416,7 +422,8 @@ TEST_F(GrpcProtocolTest, BidiStreamingEchoesEachMessageInTurn) {
   const int32_t id = client->StartCall("/test.Streams/Bidi");
   for (int i = 0; i < 5; ++i) {
     client->SendMessage(id, Request(absl::StrCat("ping", i)), false);
-    ASSERT_TRUE(client->Pump([&] { return client->stream(id).Messages().size() == size_t(i + 1); }));
+    ASSERT_TRUE(
+        client->Pump([&] { return client->stream(id).Messages().size() == size_t(i + 1); }));
     EXPECT_EQ(ResponseMessage(client->stream(id).Messages()[i]), absl::StrCat("ping", i));
   }
   client->SendData(id, "", true);
@@ -454,7 +461,6 @@ TEST_F(GrpcProtocolTest, ClientResetCancelsTheHandler) {
   auto client = Connect();
   const int32_t id = client->StartCall("/test.Streams/Hang");
   client->SendMessage(id, Request("m"), false);
-  client->Pump([] { return false; }, absl::Milliseconds(50));  // the call starts
   client->Reset(id);
   EXPECT_TRUE(cancelled_.WaitForNotificationWithTimeout(absl::Seconds(10)));
   // The connection still serves.
@@ -465,6 +471,16 @@ TEST_F(GrpcProtocolTest, HandlerCancellingEndsTheClientsCall) {
   auto client = Connect();
   H2Client::Stream stream = Unary(*client, "/example.EchoService/Fail", Request("stop", 1));
   EXPECT_EQ(stream.Status(), "1");  // CANCELLED
+}
+
+TEST_F(GrpcProtocolTest, HandlerThatDropsItsStreamEndsTheCallWithInternal) {
+  auto client = Connect();
+  const int32_t id = client->StartCall("/test.Streams/Drop");
+  client->SendMessage(id, Request("m"), true);
+  ASSERT_TRUE(client->WaitClosed(id));
+  EXPECT_EQ(client->stream(id).Status(), "13");
+  EXPECT_TRUE(netpoll::testing::WaitFor(
+      [&] { return server_->Stats().methods["test.Streams/Drop"].in_flight == 0; }));
 }
 
 TEST_F(GrpcProtocolTest, ShutdownSendsGoawayAndLetsOpenStreamsFinish) {
@@ -565,10 +581,98 @@ TEST_F(GrpcProtocolTest, StreamingMethodOverBaiduStdFailsClearly) {
   EchoResponse response;
   absl::Status s = (*channel)->CallMethod("test.Streams", "ServerStream", request, &response);
   EXPECT_EQ(ErrorCodeOf(s), ENOMETHOD) << s;
-  EXPECT_NE(s.message().find("server streaming method: call it over gRPC"), std::string::npos)
-      << s;
+  EXPECT_NE(s.message().find("server streaming method: call it over gRPC"), std::string::npos) << s;
   // Unary methods of the server still work over baidu_std.
   EXPECT_TRUE((*channel)->CallMethod("example.EchoService", "Echo", request, &response).ok());
+}
+
+// Accepts "Bearer good" only.
+class TokenAuthenticator final : public Authenticator {
+ public:
+  absl::StatusOr<std::string> GenerateCredential() const override { return "Bearer good"; }
+  absl::Status VerifyCredential(absl::string_view credential, const netpoll::SocketAddress&,
+                                AuthContext& context) const override {
+    if (credential != "Bearer good") return absl::PermissionDeniedError("bad token");
+    context.user = "alice";
+    return absl::OkStatus();
+  }
+};
+
+TEST_F(GrpcProtocolTest, AuthorizationHeaderIsVerifiedOnTheFirstCall) {
+  ServerOptions options;
+  options.authenticator = std::make_shared<TokenAuthenticator>();
+  StartServer(options);
+  auto good = Connect();
+  EXPECT_EQ(
+      Unary(*good, "/example.EchoService/Echo", Request("m"), {{"authorization", "Bearer good"}})
+          .Status(),
+      "0");
+  // Later calls of the connection share its verdict.
+  EXPECT_EQ(Unary(*good, "/example.EchoService/Echo", Request("m")).Status(), "0");
+
+  auto bad = Connect();
+  H2Client::Stream refused =
+      Unary(*bad, "/example.EchoService/Echo", Request("m"), {{"authorization", "Bearer bad"}});
+  EXPECT_EQ(refused.Status(), "16");  // UNAUTHENTICATED
+  EXPECT_TRUE(bad->WaitDisconnected());
+  EXPECT_GE(server_->Stats().auth_failures, 1);
+}
+
+// Counts the calls it sees and refuses those carrying x-deny.
+class CountingInterceptor final : public ServerInterceptor {
+ public:
+  absl::Status BeforeCall(ServerContext& ctx) override {
+    before.fetch_add(1);
+    if (ctx.FindRequestUserField("x-deny") != nullptr) {
+      return absl::PermissionDeniedError("denied by interceptor");
+    }
+    return absl::OkStatus();
+  }
+  void AfterCall(const ServerContext&, const CallOutcome&) override { after.fetch_add(1); }
+  std::atomic<int> before{0};
+  std::atomic<int> after{0};
+};
+
+TEST_F(GrpcProtocolTest, InterceptorsRunAroundUnaryAndStreamingCalls) {
+  auto interceptor = std::make_shared<CountingInterceptor>();
+  ServerOptions options;
+  options.interceptors = {interceptor};
+  StartServer(options);
+  auto client = Connect();
+  EXPECT_EQ(Unary(*client, "/example.EchoService/Echo", Request("m")).Status(), "0");
+  EXPECT_EQ(Unary(*client, "/example.EchoService/Echo", Request("m"), {{"x-deny", "1"}}).Status(),
+            "7");
+  const int32_t id = client->StartCall("/test.Streams/Bidi");
+  client->SendMessage(id, Request("s"), true);
+  ASSERT_TRUE(client->WaitClosed(id));
+  EXPECT_EQ(client->stream(id).Status(), "0");
+  EXPECT_TRUE(netpoll::testing::WaitFor([&] { return interceptor->after.load() == 3; }));
+  EXPECT_EQ(interceptor->before.load(), 3);
+}
+
+TEST_F(GrpcProtocolTest, TraceparentIsAcceptedAsTheCallsTrace) {
+  auto client = Connect();
+  H2Client::Stream stream =
+      Unary(*client, "/example.EchoService/Echo", Request("m"),
+            {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}});
+  EXPECT_EQ(stream.Status(), "0");
+}
+
+TEST_F(GrpcProtocolTest, MethodConcurrencyLimitIsResourceExhausted) {
+  ServerOptions options;
+  options.method_max_concurrency["example.EchoService/Missing"] = 1;
+  StartServer(options);
+  auto client = Connect();
+  const int32_t first = client->StartCall("/example.EchoService/Missing");
+  client->SendMessage(first, Request("a"), true);
+  ASSERT_TRUE(netpoll::testing::WaitFor([&] {
+    client->Pump([] { return false; }, absl::Milliseconds(10));
+    return server_->Stats().methods["example.EchoService/Missing"].in_flight == 1;
+  }));
+  H2Client::Stream second = Unary(*client, "/example.EchoService/Missing", Request("b"));
+  EXPECT_EQ(second.Status(), "8");
+  client->Reset(first);
+  EXPECT_TRUE(cancelled_.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
 }  // namespace

@@ -185,10 +185,9 @@ void ServerCall::ReleaseBudget(size_t n) {
 }
 
 void ServerCall::Deliver(netpoll::LinkBuffer answer, netpoll::TimerId timer) {
-  core_->Send(conn_, std::move(answer), timer,
-              [session = session_, conn = conn_, held = held_bytes_] {
-                session->OnCallDone(conn, held);
-              });
+  core_->Send(
+      conn_, std::move(answer), timer,
+      [session = session_, conn = conn_, held = held_bytes_] { session->OnCallDone(conn, held); });
 }
 
 void ServerCall::FinishByServer(int32_t code, absl::string_view text) {
@@ -203,7 +202,11 @@ void ServerCall::Finish(const absl::Status& status, bool by_handler) {
     }
     return;
   }
-  if (!by_handler) ctx_.Cancel();
+  if (!by_handler) {
+    ctx_.Cancel();
+  } else {
+    ctx_.DropCancelCallbacks();
+  }
   netpoll::TimerId timer = timer_.exchange(netpoll::kInvalidTimerId, std::memory_order_acq_rel);
   netpoll::LinkBuffer out;
   const bool ok = EncodeAnswer(status, status.ok() ? response_.get() : nullptr, by_handler, out);

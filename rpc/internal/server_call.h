@@ -102,6 +102,8 @@ class ServerCall : public CallCompleter, public std::enable_shared_from_this<Ser
   virtual std::shared_ptr<ServerStreamCore> StreamCore() { return nullptr; }
 
   ServerCore& core() { return *core_; }
+  // The call was answered (Finish ran, or is running).
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
   const std::shared_ptr<ServerSession>& session() const { return session_; }
   size_t held_bytes() const { return held_bytes_; }
   // Worker: charges n more bytes (a decompressed payload) to the memory

@@ -15,9 +15,9 @@ std::shared_ptr<ClientStreamCore> Transport::NewStream(const ClientRequest& requ
                    ": streaming calls need a protocol with streams (\"grpc\")"));
   if (start.on_end) start.on_end(status);
   netpoll::EventLoop* loop = start.loop;
-  return MakeFailedClientStream(
-      std::move(status),
-      [loop](absl::AnyInvocable<void()> task) { loop->QueueInLoop(std::move(task)); });
+  return MakeFailedClientStream(std::move(status), [loop](absl::AnyInvocable<void()> task) {
+    loop->QueueInLoop(std::move(task));
+  });
 }
 
 }  // namespace nprpc

@@ -113,9 +113,8 @@ int32_t H2Client::Submit(std::vector<nghttp2_nv> nva, bool end_stream) {
   nghttp2_data_provider provider;
   provider.source.ptr = out.get();
   provider.read_callback = &ReadData;
-  const int32_t id =
-      nghttp2_submit_request(h2_, nullptr, nva.data(), nva.size(), end_stream ? nullptr : &provider,
-                             nullptr);
+  const int32_t id = nghttp2_submit_request(h2_, nullptr, nva.data(), nva.size(),
+                                            end_stream ? nullptr : &provider, nullptr);
   if (id > 0) {
     streams_[id];
     if (!end_stream) outgoing_[id] = std::move(out);
@@ -189,8 +188,8 @@ void H2Client::FlushOut() {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(h2_, &data);
     if (n <= 0) break;
-    if (!WriteAll(fd_, absl::string_view(reinterpret_cast<const char*>(data),
-                                         static_cast<size_t>(n)))) {
+    if (!WriteAll(fd_,
+                  absl::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)))) {
       disconnected_ = true;
     }
   }
@@ -205,8 +204,8 @@ bool H2Client::Pump(const std::function<bool()>& done, absl::Duration timeout) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
     pollfd p = {fd_, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(
-                                         1, absl::ToInt64Milliseconds(left))));
+    const int ready =
+        ::poll(&p, 1, static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(left))));
     if (ready <= 0) continue;
     const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n <= 0) {
@@ -279,7 +278,7 @@ ssize_t H2Client::ReadData(nghttp2_session* /*h2*/, int32_t /*stream_id*/, uint8
                            void* /*user*/) {
   auto* out = static_cast<Outgoing*>(source->ptr);
   const size_t n = std::min(length, out->bytes.size());
-  std::memcpy(buf, out->bytes.data(), n);
+  std::copy_n(out->bytes.data(), n, reinterpret_cast<char*>(buf));
   out->bytes.erase(0, n);
   if (out->bytes.empty()) {
     if (out->end) {

@@ -81,8 +81,7 @@ class H2Client {
   // Queues raw DATA bytes on the stream; `end_stream` half-closes after them.
   void SendData(int32_t id, absl::string_view bytes, bool end_stream);
   // One gRPC message (prefix + bytes); `compressed` sets the flag only.
-  void SendMessage(int32_t id, absl::string_view message, bool end_stream,
-                   bool compressed = false);
+  void SendMessage(int32_t id, absl::string_view message, bool end_stream, bool compressed = false);
   void Reset(int32_t id, uint32_t error_code = NGHTTP2_CANCEL);
   void Ping();
   // Bytes written as they are, after what nghttp2 has queued.
@@ -132,10 +131,9 @@ class H2Client {
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
                       void* user);
   static int OnFrameRecv(nghttp2_session* h2, const nghttp2_frame* frame, void* user);
-  static int OnDataChunk(nghttp2_session* h2, uint8_t flags, int32_t stream_id,
-                         const uint8_t* data, size_t len, void* user);
-  static int OnStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t error_code,
-                           void* user);
+  static int OnDataChunk(nghttp2_session* h2, uint8_t flags, int32_t stream_id, const uint8_t* data,
+                         size_t len, void* user);
+  static int OnStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t error_code, void* user);
   static ssize_t ReadData(nghttp2_session* h2, int32_t stream_id, uint8_t* buf, size_t length,
                           uint32_t* data_flags, nghttp2_data_source* source, void* user);
 
