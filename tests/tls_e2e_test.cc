@@ -514,6 +514,17 @@ TEST_F(GrpcTlsE2eTest, GrpcChannelOverMutualTlsShowsTheClientToNprpcHandlers) {
       << Who().value_or("<failed>");
 }
 
+// An nprpc server that offers no ALPN (so none is chosen) still serves
+// gRPC over TLS: the transport accepts "none" and the server sniffs h2.
+TEST_F(GrpcTlsE2eTest, GrpcChannelAcceptsServerThatChoseNoAlpn) {
+  TlsServerOptions server_tls = ServerTls();
+  server_tls.alpn.clear();
+  StartServer(server_tls, /*tls_required=*/true);
+  const TlsClientOptions tls = ClientTls();
+  ASSERT_TRUE(MakeChannel(&tls, ConnectionType::kSingle, "grpc").ok());
+  EXPECT_EQ(Echo("no alpn").value_or("<failed>"), "no alpn");
+}
+
 TEST_F(GrpcTlsE2eTest, GrpcChannelWithoutCertificateFailsOnMutualTlsPort) {
   StartServer(ServerTls(/*mutual=*/true));
   const TlsClientOptions tls = ClientTls();
