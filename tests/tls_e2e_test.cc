@@ -4,9 +4,9 @@
 // ->tls); calls failing with UNAVAILABLE that name the cause; HTTP/1.1 over
 // TLS on the same port; and `openssl s_client` against the server as
 // interop. Certificates are made at run time (netpoll/testing/test_certs.h).
+#include <grpcpp/grpcpp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -470,25 +470,24 @@ class GrpcTlsE2eTest : public TlsE2eTest {
   // GrpcTlsTestService does (from AuthContext::tls).
   static std::unique_ptr<Service> MakeInteropUnaryService() {
     auto service = std::make_unique<Service>(kInteropService);
-    EXPECT_TRUE(service
-                    ->AddMethod("UnaryCall",
-                                MakeUnaryMethodHandler(
-                                    &interop::SimpleRequest::default_instance(),
-                                    &interop::SimpleResponse::default_instance(),
-                                    [](ServerContext& ctx, const auto& rq, auto* rs) {
-                                      const AuthContext* auth = ctx.auth_context();
-                                      std::string prefix = "plaintext:";
-                                      if (auth != nullptr && auth->tls != nullptr) {
-                                        prefix = auth->tls->peer_verified ? "mtls:" : "tls:";
-                                      }
-                                      static_cast<interop::SimpleResponse*>(rs)->set_payload(
-                                          absl::StrCat(
-                                              prefix,
-                                              static_cast<const interop::SimpleRequest&>(rq)
-                                                  .payload()));
-                                      return absl::OkStatus();
-                                    }))
-                    .ok());
+    EXPECT_TRUE(
+        service
+            ->AddMethod("UnaryCall",
+                        MakeUnaryMethodHandler(
+                            &interop::SimpleRequest::default_instance(),
+                            &interop::SimpleResponse::default_instance(),
+                            [](ServerContext& ctx, const auto& rq, auto* rs) {
+                              const AuthContext* auth = ctx.auth_context();
+                              std::string prefix = "plaintext:";
+                              if (auth != nullptr && auth->tls != nullptr) {
+                                prefix = auth->tls->peer_verified ? "mtls:" : "tls:";
+                              }
+                              static_cast<interop::SimpleResponse*>(rs)->set_payload(absl::StrCat(
+                                  prefix,
+                                  static_cast<const interop::SimpleRequest&>(rq).payload()));
+                              return absl::OkStatus();
+                            }))
+            .ok());
     return service;
   }
 

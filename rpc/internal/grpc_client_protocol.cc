@@ -22,8 +22,7 @@ constexpr char kSettingsType = 0x04;
 class GrpcProbe : public std::enable_shared_from_this<GrpcProbe> {
  public:
   GrpcProbe(netpoll::EventLoop* loop, std::string address, absl::Duration timeout,
-            const GrpcTransportOptions& transport,
-            absl::AnyInvocable<void(absl::Status)> done)
+            const GrpcTransportOptions& transport, absl::AnyInvocable<void(absl::Status)> done)
       : loop_(loop),
         address_(std::move(address)),
         timeout_(timeout),
@@ -142,9 +141,8 @@ std::shared_ptr<Transport> GrpcClientProtocol::NewTransport(const std::string& a
 void GrpcClientProtocol::Probe(const std::string& address,
                                absl::AnyInvocable<void(absl::Status)> done) {
   netpoll::EventLoop* loop = options_.loops->Next();
-  auto probe =
-      std::make_shared<GrpcProbe>(loop, address, options_.connect_timeout,
-                                          transport_options_, std::move(done));
+  auto probe = std::make_shared<GrpcProbe>(loop, address, options_.connect_timeout,
+                                           transport_options_, std::move(done));
   // Queued, so that `done` never runs inside Probe().
   loop->QueueInLoop([probe] { probe->Start(); });
 }

@@ -52,7 +52,6 @@ class GrpcClientProtocol final : public ClientProtocol {
 
   const ClientProtocolOptions options_;
   GrpcTransportOptions transport_options_;  // .tls: options_.tls offering "h2"
-
 };
 
 }  // namespace nprpc
