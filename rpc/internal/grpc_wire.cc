@@ -103,7 +103,7 @@ std::string FormatTimeout(absl::Duration timeout) {
   };
   // Finest first: the first unit whose count fits in 8 digits, rounded up
   // so a deadline is never sent shorter than it is.
-  const Unit kUnits[] = {{absl::Nanoseconds(1), 'n'}, {absl::Microseconds(1), 'u'},
+  const Unit kUnits[] = {{absl::Nanoseconds(1), 'n'},  {absl::Microseconds(1), 'u'},
                          {absl::Milliseconds(1), 'm'}, {absl::Seconds(1), 'S'},
                          {absl::Minutes(1), 'M'},      {absl::Hours(1), 'H'}};
   for (const Unit& u : kUnits) {
@@ -198,8 +198,8 @@ bool IsReservedHeader(absl::string_view key) {
 bool IsValidMetadataKey(absl::string_view key) {
   if (key.empty()) return false;
   for (char c : key) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                    c == '.';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
