@@ -397,6 +397,21 @@ class GrpcTlsE2eTest : public TlsE2eTest {
     }
   }
 
+  // Under TSan, a gRPC C++ peer over TLS is not run: Debian's gRPC and
+  // libcrypto are uninstrumented, and gRPC's SSL buffers, handed between its
+  // threads under its own (invisible) locks, show as races inside libcrypto,
+  // which a suppression could only hide together with our own TLS code's.
+  static bool GrpcCppTlsUnderTsan() {
+#if defined(__SANITIZE_THREAD__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    return true;
+#endif
+#endif
+    return false;
+  }
+
   // An in-process gRPC C++ server over TLS (mutual: client certificates
   // required and verified against the test CA). Returns its address.
   std::string StartGrpcServer(bool mutual) {
@@ -533,6 +548,7 @@ TEST_F(GrpcTlsE2eTest, GrpcChannelWithoutCertificateFailsOnMutualTlsPort) {
 }
 
 TEST_F(GrpcTlsE2eTest, EveryCallKindOverTlsToGrpcCppServer) {
+  if (GrpcCppTlsUnderTsan()) GTEST_SKIP() << "gRPC C++ over TLS is uninstrumented";
   const std::string address = StartGrpcServer(/*mutual=*/false);
   const TlsClientOptions tls = ClientTls();  // offers no ALPN itself
   ASSERT_TRUE(MakeChannel(&tls, ConnectionType::kSingle, "grpc", address).ok());
@@ -540,6 +556,7 @@ TEST_F(GrpcTlsE2eTest, EveryCallKindOverTlsToGrpcCppServer) {
 }
 
 TEST_F(GrpcTlsE2eTest, EveryCallKindOverMutualTlsToGrpcCppServer) {
+  if (GrpcCppTlsUnderTsan()) GTEST_SKIP() << "gRPC C++ over TLS is uninstrumented";
   const std::string address = StartGrpcServer(/*mutual=*/true);
   const TlsClientOptions tls = ClientTls(/*with_cert=*/true);
   ASSERT_TRUE(MakeChannel(&tls, ConnectionType::kSingle, "grpc", address).ok());
@@ -547,6 +564,7 @@ TEST_F(GrpcTlsE2eTest, EveryCallKindOverMutualTlsToGrpcCppServer) {
 }
 
 TEST_F(GrpcTlsE2eTest, GrpcCppClientWithSslCredentialsCallsNprpcServer) {
+  if (GrpcCppTlsUnderTsan()) GTEST_SKIP() << "gRPC C++ over TLS is uninstrumented";
   for (bool mutual : {false, true}) {
     if (server_) server_->Shutdown(absl::Seconds(5));
     ServerOptions options;
