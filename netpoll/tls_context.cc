@@ -192,6 +192,14 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewClient(const TlsClien
   return context;
 }
 
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::WithAlpn(
+    std::vector<std::string> alpn) const {
+  if (is_server_) return absl::InvalidArgumentError("WithAlpn() needs a client context");
+  TlsClientOptions options = client_options_;
+  options.alpn = std::move(alpn);
+  return NewClient(options);
+}
+
 absl::StatusOr<TlsContext::CtxPtr> TlsContext::BuildCtx(const TlsKeyPair& key_pair) const {
   ERR_clear_error();
   CtxPtr ctx(SSL_CTX_new(is_server_ ? TLS_server_method() : TLS_client_method()), SSL_CTX_free);

@@ -125,6 +125,11 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
+  // A client context of this one's configuration that offers `alpn`
+  // instead (e.g. {"h2"} for gRPC). Its session cache and key pair are its
+  // own: ReloadKeyPair() on this context does not reach it.
+  absl::StatusOr<std::shared_ptr<TlsContext>> WithAlpn(std::vector<std::string> alpn) const;
+
   // Replaces the certificate and key: connections made from now on present
   // them. An error (unreadable, key not matching) keeps the old pair.
   absl::Status ReloadKeyPair(const TlsKeyPair& key_pair);

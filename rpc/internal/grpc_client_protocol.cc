@@ -22,8 +22,13 @@ constexpr char kSettingsType = 0x04;
 class GrpcProbe : public std::enable_shared_from_this<GrpcProbe> {
  public:
   GrpcProbe(netpoll::EventLoop* loop, std::string address, absl::Duration timeout,
-            absl::AnyInvocable<void(absl::Status)> done)
-      : loop_(loop), address_(std::move(address)), timeout_(timeout), done_(std::move(done)) {}
+            const GrpcTransportOptions& transport, absl::AnyInvocable<void(absl::Status)> done)
+      : loop_(loop),
+        address_(std::move(address)),
+        timeout_(timeout),
+        tls_(transport.tls),
+        tcp_keepalive_(transport.tcp_keepalive),
+        done_(std::move(done)) {}
 
   void Start() {
     std::weak_ptr<GrpcProbe> weak = weak_from_this();
@@ -36,6 +41,8 @@ class GrpcProbe : public std::enable_shared_from_this<GrpcProbe> {
     });
     netpoll::DialOptions dial;
     dial.timeout = timeout_;
+    dial.keepalive = tcp_keepalive_;
+    dial.connection.tls = tls_;
     auto callbacks = std::make_shared<netpoll::ConnectionCallbacks>();
     callbacks->on_request = [weak](const netpoll::ConnectionPtr&, netpoll::LinkBuffer& in) {
       if (auto self = weak.lock()) self->OnInput(in);
@@ -90,6 +97,8 @@ class GrpcProbe : public std::enable_shared_from_this<GrpcProbe> {
   netpoll::EventLoop* const loop_;
   const std::string address_;
   const absl::Duration timeout_;
+  const std::shared_ptr<const netpoll::TlsContext> tls_;
+  const netpoll::TcpKeepAliveOptions tcp_keepalive_;
   absl::AnyInvocable<void(absl::Status)> done_;
   netpoll::ConnectionPtr conn_;
   netpoll::TimerId timer_ = netpoll::kInvalidTimerId;
@@ -101,7 +110,16 @@ class GrpcProbe : public std::enable_shared_from_this<GrpcProbe> {
 absl::StatusOr<std::unique_ptr<ClientProtocol>> GrpcClientProtocol::Create(
     const ClientProtocolOptions& options) {
   NP_CHECK(options.loops != nullptr) << "a client protocol needs loops";
-  return std::unique_ptr<ClientProtocol>(new GrpcClientProtocol(options));
+  std::unique_ptr<GrpcClientProtocol> protocol(new GrpcClientProtocol(options));
+  if (options.tls != nullptr) {
+    absl::StatusOr<std::shared_ptr<netpoll::TlsContext>> h2 = options.tls->WithAlpn({"h2"});
+    if (!h2.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("grpc over TLS: cannot offer ALPN h2: ", h2.status().message()));
+    }
+    protocol->transport_options_.tls = *std::move(h2);
+  }
+  return std::unique_ptr<ClientProtocol>(std::move(protocol));
 }
 
 GrpcClientProtocol::GrpcClientProtocol(const ClientProtocolOptions& options) : options_(options) {
@@ -123,8 +141,8 @@ std::shared_ptr<Transport> GrpcClientProtocol::NewTransport(const std::string& a
 void GrpcClientProtocol::Probe(const std::string& address,
                                absl::AnyInvocable<void(absl::Status)> done) {
   netpoll::EventLoop* loop = options_.loops->Next();
-  auto probe =
-      std::make_shared<GrpcProbe>(loop, address, options_.connect_timeout, std::move(done));
+  auto probe = std::make_shared<GrpcProbe>(loop, address, options_.connect_timeout,
+                                           transport_options_, std::move(done));
   // Queued, so that `done` never runs inside Probe().
   loop->QueueInLoop([probe] { probe->Start(); });
 }

@@ -10,6 +10,12 @@
 // An authenticator's credential is not sent (gRPC carries credentials as
 // call metadata: set CallOptions::metadata or an interceptor).
 //
+// TLS (ClientProtocolOptions::tls): every connection, and every probe, is
+// TLS with ALPN offering exactly "h2" (the transports use a copy of the
+// context made by TlsContext::WithAlpn, so the channel's own context may
+// offer anything, or nothing as baidu_std does). See GrpcTransportOptions::tls
+// for what the server may answer.
+//
 // Probe (health check of an endpoint taken out): dials, sends the HTTP/2
 // preface and an empty SETTINGS frame and succeeds when the server's first
 // frame is SETTINGS, within connect_timeout.
@@ -45,7 +51,7 @@ class GrpcClientProtocol final : public ClientProtocol {
   explicit GrpcClientProtocol(const ClientProtocolOptions& options);
 
   const ClientProtocolOptions options_;
-  GrpcTransportOptions transport_options_;
+  GrpcTransportOptions transport_options_;  // .tls: options_.tls offering "h2"
 };
 
 }  // namespace nprpc

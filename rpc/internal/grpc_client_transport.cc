@@ -661,6 +661,7 @@ void GrpcConnection::Dial() {
   dial.connection.max_output_bytes = options_.max_unwritten_bytes;
   dial.connection.write_timeout = options_.write_timeout;
   dial.keepalive = options_.tcp_keepalive;
+  dial.connection.tls = options_.tls;
   auto callbacks = std::make_shared<netpoll::ConnectionCallbacks>();
   std::weak_ptr<GrpcConnection> weak = weak_from_this();
   callbacks->on_request = [weak](const netpoll::ConnectionPtr& conn, netpoll::LinkBuffer& in) {
@@ -698,6 +699,19 @@ void GrpcConnection::OnDialed(absl::StatusOr<netpoll::ConnectionPtr> conn) {
     Terminate(MakeRpcError(EFAILEDSOCKET, absl::StrCat("cannot connect to ", address_, ": ",
                                                        conn.status().message())));
     return;
+  }
+  if (options_.tls != nullptr) {
+    std::shared_ptr<const netpoll::TlsInfo> tls = (*conn)->tls_info();
+    if (tls != nullptr && !tls->alpn.empty() && tls->alpn != "h2") {
+      const std::string why = absl::StrCat(address_, " chose ALPN \"", tls->alpn,
+                                           "\" instead of h2: it does not serve gRPC over TLS");
+      if (auto owner = owner_.lock()) {
+        owner->OnConnectionDialFailed(this, absl::UnavailableError(why));
+      }
+      Terminate(MakeRpcError(EFAILEDSOCKET, why));
+      (*conn)->Close(absl::UnavailableError(why));
+      return;
+    }
   }
   conn_ = *std::move(conn);
   nghttp2_session_callbacks* callbacks = nullptr;

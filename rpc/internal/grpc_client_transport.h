@@ -67,6 +67,7 @@
 #include "netpoll/connection.h"
 #include "netpoll/dialer.h"
 #include "netpoll/event_loop.h"
+#include "netpoll/tls_context.h"
 #include "rpc/internal/client_call.h"
 #include "rpc/internal/grpc_wire.h"
 #include "rpc/internal/transport.h"
@@ -90,6 +91,13 @@ struct GrpcTransportOptions {
   absl::Duration keepalive_timeout = absl::Seconds(20);
   // Streams waiting for a slot beyond the server's MAX_CONCURRENT_STREAMS.
   size_t max_queued_streams = 1024;
+  // TLS for the connection (a client context offering ALPN "h2"; null:
+  // plaintext h2c). When ALPN was negotiated the server must have chosen
+  // "h2", or the dial fails with EFAILEDSOCKET naming what it chose. A
+  // server that chose none is accepted: an nprpc server answers HTTP/2
+  // whatever ALPN says (it sniffs the preface), and a server that does not
+  // speak HTTP/2 fails at its first frame; gRPC C++ servers always choose h2.
+  std::shared_ptr<const netpoll::TlsContext> tls{};
   // :authority; empty: the address ("localhost" for a unix socket).
   std::string authority;
 };

@@ -465,7 +465,15 @@ GrpcSession::GrpcSession(std::shared_ptr<ServerCore> core, netpoll::ConnectionPt
       max_message_(core_->options().grpc_max_receive_message_size),
       max_header_bytes_(core_->options().max_http_header_size),
       output_bound_(std::max<size_t>(core_->options().output_high_watermark, 64 << 10)),
-      authenticated_(core_->options().authenticator == nullptr) {}
+      authenticated_(core_->options().authenticator == nullptr) {
+  // A TLS connection's identity reaches handlers (ServerContext::
+  // auth_context()->tls) as with the other protocols.
+  if (authenticated_ && conn_->is_tls()) {
+    auto context = std::make_shared<AuthContext>();
+    context->tls = conn_->tls_info();
+    auth_context_ = std::move(context);
+  }
+}
 
 GrpcSession::~GrpcSession() {
   if (h2_ != nullptr) nghttp2_session_del(h2_);
@@ -823,6 +831,7 @@ std::shared_ptr<GrpcCall> GrpcSession::NewCall(const std::shared_ptr<GrpcStream>
       if (name == "authorization") credential = &value;
     }
     AuthContext context;
+    context.tls = conn_->tls_info();
     absl::Status verified = core_->options().authenticator->VerifyCredential(
         credential != nullptr ? absl::string_view(*credential) : absl::string_view(),
         conn_->peer_address(), context);
