@@ -25,6 +25,7 @@
 #include "proto/echo.pb.h"
 #include "rpc/authenticator.h"
 #include "rpc/channel.h"
+#include "rpc/client_streaming.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
 #include "rpc/stream_core.h"
@@ -303,43 +304,6 @@ TEST_F(TlsE2eTest, OpensslClientTalksHttpOverTls) {
 
 constexpr char kInteropService[] = "nprpc.interop.TestService";
 
-// Blocking helpers over ClientStreamCore.
-bool StreamRead(ClientStreamCore& stream, google::protobuf::Message* msg) {
-  netpoll::Notification done;
-  bool ok = false;
-  stream.Read(msg, [&](bool r) {
-    ok = r;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return ok;
-}
-bool StreamWrite(ClientStreamCore& stream, const google::protobuf::Message& msg) {
-  netpoll::Notification done;
-  bool ok = false;
-  stream.Write(msg, [&](bool r) {
-    ok = r;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return ok;
-}
-void StreamWritesDone(ClientStreamCore& stream) {
-  netpoll::Notification done;
-  stream.WritesDone([&](bool) { done.Notify(); });
-  done.WaitForNotification();
-}
-absl::Status StreamFinish(ClientStreamCore& stream) {
-  netpoll::Notification done;
-  absl::Status status;
-  stream.Finish([&](absl::Status s) {
-    status = std::move(s);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return status;
-}
-
 // nprpc.interop.TestService with gRPC C++'s sync API: UnaryCall echoes the
 // payload prefixed with what the server saw of the peer ("mtls:" when it
 // presented a certificate); the streaming calls answer one message of the
@@ -438,46 +402,49 @@ class GrpcTlsE2eTest : public TlsE2eTest {
     EXPECT_EQ(response.payload(), unary_prefix + "hello");
 
     {  // server streaming
-      auto stream = channel_->NewStream(kInteropService, "StreamingOutputCall");
+      stream_internal::BlockingClientStream stream(
+          channel_->NewStream(kInteropService, "StreamingOutputCall"));
       interop::StreamingOutputCallRequest out;
       for (int size : {1, 100, 100000}) out.add_response_parameters()->set_size(size);
-      ASSERT_TRUE(StreamWrite(*stream, out));
-      StreamWritesDone(*stream);
+      ASSERT_TRUE(stream.Write(out));
+      stream.WritesDone();
       interop::StreamingOutputCallResponse got;
       for (int size : {1, 100, 100000}) {
-        ASSERT_TRUE(StreamRead(*stream, &got));
+        ASSERT_TRUE(stream.Read(&got));
         EXPECT_EQ(got.payload().size(), static_cast<size_t>(size));
       }
-      EXPECT_FALSE(StreamRead(*stream, &got));
-      EXPECT_TRUE(StreamFinish(*stream).ok());
+      EXPECT_FALSE(stream.Read(&got));
+      EXPECT_TRUE(stream.Finish().ok());
     }
     {  // client streaming
-      auto stream = channel_->NewStream(kInteropService, "StreamingInputCall");
+      stream_internal::BlockingClientStream stream(
+          channel_->NewStream(kInteropService, "StreamingInputCall"));
       interop::StreamingInputCallRequest in;
       for (int size : {3, 300, 30000}) {
         in.set_payload(std::string(size, 'i'));
-        ASSERT_TRUE(StreamWrite(*stream, in));
+        ASSERT_TRUE(stream.Write(in));
       }
-      StreamWritesDone(*stream);
+      stream.WritesDone();
       interop::StreamingInputCallResponse total;
-      ASSERT_TRUE(StreamRead(*stream, &total));
+      ASSERT_TRUE(stream.Read(&total));
       EXPECT_EQ(total.aggregated_payload_size(), 30303);
-      EXPECT_TRUE(StreamFinish(*stream).ok());
+      EXPECT_TRUE(stream.Finish().ok());
     }
     {  // bidirectional, in lock step
-      auto stream = channel_->NewStream(kInteropService, "FullDuplexCall");
+      stream_internal::BlockingClientStream stream(
+          channel_->NewStream(kInteropService, "FullDuplexCall"));
       for (int size : {7, 7000}) {
         interop::StreamingOutputCallRequest out;
         out.add_response_parameters()->set_size(size);
-        ASSERT_TRUE(StreamWrite(*stream, out));
+        ASSERT_TRUE(stream.Write(out));
         interop::StreamingOutputCallResponse got;
-        ASSERT_TRUE(StreamRead(*stream, &got));
+        ASSERT_TRUE(stream.Read(&got));
         EXPECT_EQ(got.payload(), std::string(size, 'd'));
       }
-      StreamWritesDone(*stream);
+      stream.WritesDone();
       interop::StreamingOutputCallResponse got;
-      EXPECT_FALSE(StreamRead(*stream, &got));
-      EXPECT_TRUE(StreamFinish(*stream).ok());
+      EXPECT_FALSE(stream.Read(&got));
+      EXPECT_TRUE(stream.Finish().ok());
     }
   }
 

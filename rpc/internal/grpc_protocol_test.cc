@@ -23,6 +23,7 @@
 #include "rpc/interceptor.h"
 #include "rpc/internal/compression.h"
 #include "rpc/internal/grpc_wire.h"
+#include "rpc/internal/testing/function_stream_handler.h"
 #include "rpc/internal/testing/h2_client.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
@@ -35,32 +36,7 @@ using example::EchoRequest;
 using example::EchoResponse;
 using testing::H2Client;
 
-// A streaming method whose body is a function of the stream.
-class StreamHandler final : public MethodHandler {
- public:
-  using Body = std::function<void(std::shared_ptr<ServerStreamCore>)>;
-  StreamHandler(StreamKind kind, ExecutionMode mode, Body body)
-      : kind_(kind), mode_(mode), body_(std::move(body)) {}
-
-  std::unique_ptr<google::protobuf::Message> NewRequest() const override {
-    return std::make_unique<EchoRequest>();
-  }
-  std::unique_ptr<google::protobuf::Message> NewResponse() const override {
-    return std::make_unique<EchoResponse>();
-  }
-  void Call(ServerContext&, const google::protobuf::Message&, google::protobuf::Message*,
-            Responder done) override {
-    done(absl::UnimplementedError("streaming"));
-  }
-  ExecutionMode execution_mode() const override { return mode_; }
-  StreamKind stream_kind() const override { return kind_; }
-  void CallStream(std::shared_ptr<ServerStreamCore> stream) override { body_(std::move(stream)); }
-
- private:
-  const StreamKind kind_;
-  const ExecutionMode mode_;
-  const Body body_;
-};
+using StreamHandler = testing::FunctionStreamHandler;
 
 // Blocking Read/Write for handlers on the worker pool.
 bool SyncRead(ServerStreamCore& stream, google::protobuf::Message* msg) {

@@ -44,6 +44,7 @@
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
 #include "rpc/internal/grpc_protocol.h"
+#include "rpc/internal/testing/function_stream_handler.h"
 #include "rpc/server.h"
 #include "rpc/service.h"
 #include "rpc/stream_core.h"
@@ -63,30 +64,7 @@ using example::EchoResponse;
 
 constexpr absl::Duration kCloseTimeout = absl::Seconds(20);
 
-class StreamHandler final : public MethodHandler {
- public:
-  using Body = std::function<void(std::shared_ptr<ServerStreamCore>)>;
-  StreamHandler(StreamKind kind, ExecutionMode mode, Body body)
-      : kind_(kind), mode_(mode), body_(std::move(body)) {}
-  std::unique_ptr<google::protobuf::Message> NewRequest() const override {
-    return std::make_unique<EchoRequest>();
-  }
-  std::unique_ptr<google::protobuf::Message> NewResponse() const override {
-    return std::make_unique<EchoResponse>();
-  }
-  void Call(ServerContext&, const google::protobuf::Message&, google::protobuf::Message*,
-            Responder done) override {
-    done(absl::UnimplementedError("streaming"));
-  }
-  ExecutionMode execution_mode() const override { return mode_; }
-  StreamKind stream_kind() const override { return kind_; }
-  void CallStream(std::shared_ptr<ServerStreamCore> stream) override { body_(std::move(stream)); }
-
- private:
-  const StreamKind kind_;
-  const ExecutionMode mode_;
-  const Body body_;
-};
+using StreamHandler = nprpc::testing::FunctionStreamHandler;
 
 // Echoes each request until the client half-closes, on the loop.
 struct BidiEcho : std::enable_shared_from_this<BidiEcho> {
