@@ -31,7 +31,6 @@ ABSL_FLAG(bool, json, false, "print one JSON line");
 
 namespace {
 
-using nprpc::interop::ResponseParameters;
 using nprpc::interop::StreamingInputCallRequest;
 using nprpc::interop::StreamingInputCallResponse;
 using nprpc::interop::StreamingOutputCallRequest;

@@ -1,5 +1,6 @@
 #include "rpc/internal/grpc_wire.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -196,13 +197,9 @@ bool IsReservedHeader(absl::string_view key) {
 }
 
 bool IsValidMetadataKey(absl::string_view key) {
-  if (key.empty()) return false;
-  for (char c : key) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
+  return !key.empty() && std::ranges::all_of(key, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+  });
 }
 
 std::optional<CompressType> EncodingFromName(absl::string_view name) {

@@ -102,9 +102,9 @@ void EtcdCluster::Stop(int i) { processes_[i].reset(); }
 absl::StatusOr<std::string> EtcdCluster::Etcdctl(const std::vector<std::string>& args,
                                                  int via) const {
   std::vector<std::string> argv = members_[via].exec_prefix;
-  argv.push_back(kEtcdctl);
+  argv.emplace_back(kEtcdctl);
   argv.push_back("--endpoints=" + client_endpoints());
-  argv.push_back("--command-timeout=5s");
+  argv.emplace_back("--command-timeout=5s");
   argv.insert(argv.end(), args.begin(), args.end());
   absl::StatusOr<CommandResult> result = RunCommand(argv, absl::Seconds(15));
   if (!result.ok()) return result.status();
