@@ -21,10 +21,13 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -35,7 +38,17 @@
 #include "proto/echo.grpc.pb.h"
 #include "proto/echo.pb.h"
 
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA: call over TLS (gRPC's SSL credentials)");
+ABSL_FLAG(std::string, tls_server_name, "", "with --tls_ca: the name to verify");
+
 namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 // Request bytes: the same pattern as rpc_bench.
 std::string PayloadOf(int size) {
@@ -79,8 +92,17 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     // Without it, channels with equal arguments share one connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (const std::string ca = absl::GetFlag(FLAGS_tls_ca); !ca.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ReadFile(ca);
+      credentials = grpc::SslCredentials(ssl);
+      if (const std::string name = absl::GetFlag(FLAGS_tls_server_name); !name.empty()) {
+        args.SetSslTargetNameOverride(name);
+      }
+    }
     stubs.push_back(example::EchoService::NewStub(
-        grpc::CreateCustomChannel(config->server, grpc::InsecureChannelCredentials(), args)));
+        grpc::CreateCustomChannel(config->server, credentials, args)));
   }
 
   example::EchoRequest request;

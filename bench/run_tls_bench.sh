@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# nprpc echo over TLS 1.3 vs plaintext (baidu_std), one run after the other,
-# through bench/run_rpc_bench.sh (built binaries: run it without --no-build
-# once first). Makes a throwaway CA and server certificate with the openssl
+# TLS 1.3 vs plaintext on the echo, nprpc (baidu_std: rpc_echo_server,
+# rpc_bench) and gRPC C++ (grpc_echo_server, grpc_bench) in one run: each
+# point starts a fresh server. Needs the --config=opt binaries (build them
+# with bench/run_rpc_bench.sh once). Makes a throwaway CA and server certificate with the openssl
 # CLI (SAN DNS:localhost, IP:127.0.0.1). Run under `flock /tmp/bench.lock`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,29 @@ openssl req -newkey rsa:2048 -nodes -keyout "$C/server.key" -out "$C/server.csr"
 printf "subjectAltName=DNS:localhost,IP:127.0.0.1\n" >"$C/ext.cnf"
 openssl x509 -req -in "$C/server.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
   -out "$C/server.pem" -days 1 -extfile "$C/ext.cnf" 2>/dev/null
-echo "== plaintext"
-bench/run_rpc_bench.sh --no-build --no-grpc --points "16:1 16:16 16:128 4096:128" --duration 3 --warmup 1 2>&1 | grep -E "^ +[0-9]|payload"
-echo "== TLS (TLS 1.3, rpc_echo_server --tls_cert, rpc_bench --tls_ca)"
-bench/run_rpc_bench.sh --no-build --no-grpc --points "16:1 16:16 16:128 4096:128" --duration 3 --warmup 1 \
-  --nprpc-flags "--tls_cert=$C/server.pem --tls_key=$C/server.key" \
-  --client-flags "--tls_ca=$C/ca.pem --tls_server_name=localhost" 2>&1 | grep -E "^ +[0-9]|payload"
+B="$(bazel info --config=opt bazel-bin 2>/dev/null)"
+# One line per (side, mode, payload, concurrency): the client's JSON report.
+run() { # side mode payload conc
+  side=$1; mode=$2; p=$3; c=$4; log="$C/server.log"
+  if [ $side = nprpc ]; then
+    sflags=""; cflags=""
+    [ $mode = tls ] && sflags="--tls_cert=$C/server.pem --tls_key=$C/server.key" && cflags="--tls_ca=$C/ca.pem --tls_server_name=localhost"
+    $B/examples/rpc_echo_server --listen=127.0.0.1:0 $sflags > $log 2>&1 & pid=$!
+    client=$B/bench/rpc_bench
+  else
+    sflags=""; cflags=""
+    [ $mode = tls ] && sflags="--tls_cert=$C/server.pem --tls_key=$C/server.key" && cflags="--tls_ca=$C/ca.pem --tls_server_name=localhost"
+    $B/bench/grpc_echo_server --listen=127.0.0.1:0 $sflags > $log 2>&1 & pid=$!
+    client=$B/bench/grpc_bench
+  fi
+  for i in $(seq 1 100); do grep -q "listening on" $log && break; sleep 0.05; done
+  addr=$(sed -n 's/.*listening on //p' $log | head -1)
+  [ $side = grpc ] && addr=$(echo $addr | sed 's/^127.0.0.1/localhost/')
+  out=$($client --server=$addr --payload=$p --concurrency=$c --duration=3 --warmup=1 --server_pid=$pid --json $cflags 2>/dev/null | tail -1)
+  kill $pid; wait $pid 2>/dev/null || true
+  echo "$side $mode $p $c $out"
+}
+for pt in "16 1" "16 16" "16 128" "4096 128"; do
+  set -- $pt
+  for side in nprpc grpc; do for mode in plain tls; do run $side $mode $1 $2; done; done
+done
