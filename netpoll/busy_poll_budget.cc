@@ -13,4 +13,9 @@ bool BusyPollBudget::MayPoll(absl::Time now) {
   return budget_ > absl::ZeroDuration();
 }
 
+void BusyPollBudget::LearnGap(absl::Duration gap) {
+  const absl::Duration most = poll_ * kMaxStretch;
+  window_ = gap > most ? poll_ : std::clamp(gap * 3 / 2, poll_, most);
+}
+
 }  // namespace netpoll

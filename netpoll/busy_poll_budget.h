@@ -18,6 +18,17 @@
 // only find each other's work while both poll: once a hit-rate rule had
 // switched both off, neither poll could ever succeed again.
 //
+// The budget also learns how long a poll should last (window()). It starts
+// at `poll`; when work keeps coming a little later than that (the peer's
+// answer takes 25 us, as over TLS), each poll would miss and the thread would
+// sleep and pay the wake-up every time. So the window follows the gaps seen:
+// 1.5x the last gap from the start of a poll to the work, never below `poll`
+// and never above kMaxStretch x `poll`. A gap beyond that maximum (a peer
+// that answers late, sparse input) puts the window back to `poll`: polling
+// longer would not catch it. A gap measured after a missed poll includes the
+// wake-up, so it overestimates; the next poll, if it finds the work, measures
+// the true gap and the window shrinks to fit.
+//
 // Thread safety: not synchronized; one owner thread (a loop, a worker).
 #ifndef NETPOLL_BUSY_POLL_BUDGET_H_
 #define NETPOLL_BUSY_POLL_BUDGET_H_
@@ -36,8 +47,13 @@ class BusyPollBudget {
   static constexpr double kWasteShare = 1.0 / 8;
   static constexpr int kBurst = 16;
 
-  // `poll`: the longest poll (the burst is kBurst of them). Zero: never poll.
-  explicit BusyPollBudget(absl::Duration poll) : burst_(poll * kBurst), budget_(burst_) {}
+  // The window stretches up to this many times `poll`.
+  static constexpr int kMaxStretch = 3;
+
+  // `poll`: the shortest window (the burst is kBurst of them). Zero: never
+  // poll.
+  explicit BusyPollBudget(absl::Duration poll)
+      : poll_(poll), burst_(poll * kBurst), budget_(burst_), window_(poll) {}
 
   // Refills the budget for the time since the previous call (`now` from a
   // monotonic clock); true when a poll may start.
@@ -45,6 +61,12 @@ class BusyPollBudget {
 
   // A poll that lasted `wasted` found nothing.
   void Charge(absl::Duration wasted) { budget_ -= wasted; }
+
+  // How long the next poll should last (see the top of this file).
+  absl::Duration window() const { return window_; }
+  // Work came `gap` after a poll began (found by the poll, or by the sleep
+  // that followed a poll that found nothing).
+  void LearnGap(absl::Duration gap);
 
   // The poll, after MayPoll(start) said yes: calls `ready()` until it returns
   // true or `poll` has passed since `start`, yielding the CPU between calls
@@ -63,8 +85,10 @@ class BusyPollBudget {
   }
 
  private:
+  const absl::Duration poll_;
   const absl::Duration burst_;
   absl::Duration budget_;
+  absl::Duration window_;
   absl::Time last_ = absl::InfinitePast();
 };
 

@@ -48,6 +48,40 @@ TEST(BusyPollBudget, PollsThatFindWorkCostNothing) {
   for (int i = 0; i < 1000; ++i) EXPECT_TRUE(budget.MayPoll(kStart));  // never charged
 }
 
+TEST(BusyPollBudget, WindowStartsAtThePollAndStaysThereWhileWorkComesWithinIt) {
+  BusyPollBudget budget(kPoll);
+  EXPECT_EQ(budget.window(), kPoll);
+  budget.LearnGap(absl::Microseconds(5));
+  EXPECT_EQ(budget.window(), kPoll);
+  budget.LearnGap(absl::Microseconds(12));
+  EXPECT_EQ(budget.window(), kPoll);
+}
+
+TEST(BusyPollBudget, WindowStretchesToCatchWorkThatComesJustAfterIt) {
+  BusyPollBudget budget(kPoll);
+  // The poll missed; the sleep after it woke 30 us after the poll began.
+  budget.LearnGap(absl::Microseconds(30));
+  EXPECT_EQ(budget.window(), absl::Microseconds(45));
+  // The longer poll found the work after 24 us: the window fits that gap.
+  budget.LearnGap(absl::Microseconds(24));
+  EXPECT_EQ(budget.window(), absl::Microseconds(36));
+  // Never beyond kMaxStretch polls.
+  budget.LearnGap(absl::Microseconds(55));
+  EXPECT_EQ(budget.window(), BusyPollBudget::kMaxStretch * kPoll);
+}
+
+TEST(BusyPollBudget, WorkTooLateToCatchPutsTheWindowBackToThePoll) {
+  BusyPollBudget budget(kPoll);
+  budget.LearnGap(absl::Microseconds(30));
+  ASSERT_GT(budget.window(), kPoll);
+  // A peer that answers after 80 us (or sparse input): polling up to the
+  // maximum would not catch it, so polls stay short.
+  budget.LearnGap(absl::Microseconds(80));
+  EXPECT_EQ(budget.window(), kPoll);
+  budget.LearnGap(absl::Milliseconds(1));
+  EXPECT_EQ(budget.window(), kPoll);
+}
+
 TEST(BusyPollBudget, ZeroPollNeverPolls) {
   BusyPollBudget budget(absl::ZeroDuration());
   EXPECT_FALSE(budget.MayPoll(kStart));

@@ -150,12 +150,27 @@ bool EventLoop::RunTurns() {
     absl::Duration wait =
         may_block_.empty() ? timers_.TimeUntilNext(turn_time_) : absl::ZeroDuration();
     absl::StatusOr<int> n = 0;
+    // A poll that found nothing: when the sleep after it ends with work, the
+    // gap teaches the budget how long polls should last.
+    absl::Time missed_poll_start = absl::InfiniteFuture();
     if (had_work && wait > absl::ZeroDuration() && busy_poll_budget_.MayPoll(turn_time_)) {
-      n = BusyPoll(std::min(wait, options_.busy_poll));
+      const absl::Time poll_start = turn_time_;
+      bool found = false;
+      n = BusyPoll(std::min(wait, busy_poll_budget_.window()), found);
       turn_time_ = MonotonicNow();
       wait = timers_.TimeUntilNext(turn_time_);
+      if (found) {
+        busy_poll_budget_.LearnGap(turn_time_ - poll_start);
+      } else {
+        missed_poll_start = poll_start;
+      }
     }
-    if (*n == 0) n = SleepingWait(wait);
+    if (*n == 0) {
+      n = SleepingWait(wait);
+      if (n.ok() && *n > 0 && missed_poll_start != absl::InfiniteFuture()) {
+        busy_poll_budget_.LearnGap(turn_time_ - missed_poll_start);
+      }
+    }
     if (!n.ok()) {
       NP_LOG(ERROR) << options_.name << ": " << n.status();
       had_work = false;
@@ -288,12 +303,12 @@ absl::StatusOr<int> EventLoop::SleepingWait(absl::Duration wait) {
   return n;
 }
 
-int EventLoop::BusyPoll(absl::Duration poll) {
+int EventLoop::BusyPoll(absl::Duration poll, bool& work) {
   // sleeping_ stays false: other threads queue work without waking the loop,
   // and the loop finds it here.
   stats_.Add(stats_.busy_polls, 1);
   int found = 0;
-  bool work = false;  // an fd is ready or work is queued
+  work = false;  // an fd is ready or work is queued
   busy_poll_budget_.Poll(turn_time_, poll, [&] {
     absl::StatusOr<int> n = poller_->Wait(absl::MakeSpan(ready_), 0);
     if (n.ok() && *n > 0) found = *n;
