@@ -181,6 +181,7 @@ void Connection::HandleRead(bool stop_at_short_read) {
     got_bytes = DecryptInput(tls_error);
     if (!tls_error.ok() && (error.ok() || !absl::IsOutOfRange(tls_error))) error = tls_error;
     if (state() == ConnectionState::kClosed) return;
+    if (!got_bytes) SyncBudget();  // a record still arriving is held meanwhile
   }
   if (got_bytes) {
     last_read_ = loop_->turn_time();
@@ -578,9 +579,17 @@ void Connection::SetPrepaidInput(size_t bytes) {
   }
 }
 
+size_t Connection::TransportHeldBytes() const {
+  // tls_wire_in_: a TLS record still arriving (TlsSession hands OpenSSL only
+  // whole records, so OpenSSL frees its read buffer after each read); and
+  // what an established session keeps in OpenSSL.
+  return input_.BlockBytes() + tls_wire_in_.BlockBytes() +
+         (tls_ != nullptr ? TlsSession::kHeldBytes : 0) +
+         output_memory_.load(std::memory_order_relaxed);
+}
+
 size_t Connection::held_bytes() const {
-  return input_.BlockBytes() + output_memory_.load(std::memory_order_relaxed) +
-         static_cast<size_t>(std::max<int64_t>(extra_held_, 0));
+  return TransportHeldBytes() + static_cast<size_t>(std::max<int64_t>(extra_held_, 0));
 }
 
 bool Connection::BudgetAllowsRead() const {
@@ -604,9 +613,7 @@ void Connection::PauseForBudget() {
 
 void Connection::SyncBudget(bool exact) {
   if (budget_ == nullptr) return;
-  const int64_t held = static_cast<int64_t>(input_.BlockBytes()) +
-                       static_cast<int64_t>(output_memory_.load(std::memory_order_relaxed)) +
-                       extra_held_;
+  const int64_t held = static_cast<int64_t>(TransportHeldBytes()) + extra_held_;
   const int64_t diff = held - budget_charged_;
   if (diff == 0 || (!exact && diff < kBudgetGranule && diff > -kBudgetGranule)) return;
   budget_charged_ = held;

@@ -226,7 +226,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   // by the layer above (a frame whose header announced them): reading them is
   // allowed even when the budget is spent. 0 cancels.
   void SetPrepaidInput(size_t bytes);
-  // Memory this connection holds: input and output blocks plus ChargeHeld().
+  // Memory this connection holds: input (TLS records still arriving
+  // included) and output blocks, a TLS session's state
+  // (TlsSession::kHeldBytes), plus ChargeHeld().
   // Loop thread.
   size_t held_bytes() const;
   // Whether reading is stopped by backpressure of this side (pause, output
@@ -277,6 +279,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   void PauseForBudget();
   // Brings the budget's charge of this connection up to date: at once when
   // `exact`, else when it is off by kBudgetGranule or more.
+  // held_bytes() without ChargeHeld(). Loop thread.
+  size_t TransportHeldBytes() const;
   void SyncBudget(bool exact = false);
   // Adds delta (may be negative) to output_memory_.
   void AddOutputMemory(int64_t delta) {

@@ -38,7 +38,115 @@ std::string IpOf(const ASN1_OCTET_STRING* s) {
   return text;
 }
 
+// A TLS record's header: type, version (2 bytes), body length (2 bytes).
+constexpr size_t kRecordHeader = 5;
+// The longest record body any TLS version allows (TLS 1.2: 2^14 + 2048).
+constexpr size_t kMaxRecordBody = 16384 + 2048;
+
 }  // namespace
+
+// The BIO methods between OpenSSL and the connection's LinkBuffers: OpenSSL
+// reads ciphertext straight from the connection's wire input and writes
+// records straight into its wire output, with no memory BIO (and its copy
+// and reallocations) in between. Reads hand over whole records only: a
+// record still arriving waits in the wire input, which the connection
+// charges to its memory budget, instead of in OpenSSL's read buffer, which
+// SSL_MODE_RELEASE_BUFFERS then frees after every read.
+struct TlsSession::Bio {
+  static int Write(BIO* bio, const char* data, size_t len, size_t* written) {
+    auto* session = static_cast<TlsSession*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    if (session->wire_out_ == nullptr) {  // outside a call: nowhere to write
+      BIO_set_retry_write(bio);
+      return 0;
+    }
+    session->wire_out_->WriteBinary(absl::string_view(data, len));
+    *written = len;
+    return 1;
+  }
+
+  static int Read(BIO* bio, char* data, size_t len, size_t* read) {
+    auto* session = static_cast<TlsSession*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    LinkBuffer* in = session->wire_in_;
+    if (in == nullptr || in->empty() || !session->WholeRecordAvailable()) {
+      BIO_set_retry_read(bio);
+      return 0;
+    }
+    const size_t n = std::min({len, in->Len(), session->record_left_});
+    (void)in->ReadBinary(absl::MakeSpan(data, n));
+    session->record_left_ -= n;
+    *read = n;
+    return 1;
+  }
+
+  static long Ctrl(BIO* bio, int cmd, long /*num*/, void* /*ptr*/) {  // NOLINT(google-runtime-int)
+    auto* session = static_cast<TlsSession*>(BIO_get_data(bio));
+    switch (cmd) {
+      case BIO_CTRL_FLUSH:
+        return 1;
+      case BIO_CTRL_PENDING:
+        return session->wire_in_ == nullptr
+                   ? 0
+                   : static_cast<long>(session->wire_in_->Len());  // NOLINT
+      default:
+        return 0;
+    }
+  }
+
+  static int Create(BIO* bio) {
+    BIO_set_init(bio, 1);
+    return 1;
+  }
+
+  static int Destroy(BIO* /*bio*/) { return 1; }
+
+  static const BIO_METHOD* Method() {
+    static const BIO_METHOD* const method = [] {
+      BIO_METHOD* m =
+          BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "netpoll LinkBuffer");
+      BIO_meth_set_write_ex(m, Write);
+      BIO_meth_set_read_ex(m, Read);
+      BIO_meth_set_ctrl(m, Ctrl);
+      BIO_meth_set_create(m, Create);
+      BIO_meth_set_destroy(m, Destroy);
+      return m;
+    }();
+    return method;
+  }
+};
+
+bool TlsSession::WholeRecordAvailable() {
+  if (record_left_ > 0) return true;
+  unsigned char header[kRecordHeader];
+  if (!wire_in_->PeekCopy(kRecordHeader, reinterpret_cast<char*>(header))) return false;
+  const size_t body = static_cast<size_t>(header[3]) << 8 | header[4];
+  // A header no record may have (content type 20-24, version 3.x, length)
+  // goes to OpenSSL at once, which refuses it without waiting for the body.
+  const bool plausible =
+      header[0] >= 20 && header[0] <= 24 && header[1] == 3 && body <= kMaxRecordBody;
+  if (plausible && wire_in_->Len() < kRecordHeader + body) return false;
+  record_left_ = kRecordHeader + body;
+  return true;
+}
+
+// Points the BIOs at a call's buffers for its duration.
+class TlsSession::Io {
+ public:
+  Io(TlsSession& session, LinkBuffer* wire_in, LinkBuffer* wire_out) : session_(session) {
+    session_.wire_in_ = wire_in;
+    session_.wire_out_ = wire_out;
+  }
+  ~Io() {
+    session_.wire_in_ = nullptr;
+    session_.wire_out_ = nullptr;
+  }
+  Io(const Io&) = delete;
+  Io& operator=(const Io&) = delete;
+
+ private:
+  TlsSession& session_;
+};
 
 absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::Create(
     std::shared_ptr<const TlsContext> context, std::string peer_key, const std::string& peer_ip) {
@@ -78,14 +186,12 @@ absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::Create(
 }
 
 TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, SSL* ssl, std::string peer_key)
-    : context_(std::move(context)),
-      ssl_(ssl),
-      rbio_(BIO_new(BIO_s_mem())),
-      wbio_(BIO_new(BIO_s_mem())),
-      peer_key_(std::move(peer_key)) {
-  // An empty read BIO means "more to come", not EOF.
-  BIO_set_mem_eof_return(rbio_, -1);
-  SSL_set_bio(ssl_, rbio_, wbio_);  // ssl_ owns both now
+    : context_(std::move(context)), ssl_(ssl), peer_key_(std::move(peer_key)) {
+  BIO* rbio = BIO_new(Bio::Method());
+  BIO* wbio = BIO_new(Bio::Method());
+  BIO_set_data(rbio, this);
+  BIO_set_data(wbio, this);
+  SSL_set_bio(ssl_, rbio, wbio);  // ssl_ owns both now
 }
 
 TlsSession::~TlsSession() {
@@ -93,15 +199,6 @@ TlsSession::~TlsSession() {
   // (OpenSSL would drop it, a TLS 1.0 rule that TLS 1.3 dropped).
   if (handshake_done_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN);
   SSL_free(ssl_);
-}
-
-void TlsSession::DrainWire(LinkBuffer& wire_out) {
-  while (size_t pending = BIO_ctrl_pending(wbio_)) {
-    absl::Span<char> room = wire_out.Malloc(pending);
-    const int n = BIO_read(wbio_, room.data(), static_cast<int>(room.size()));
-    wire_out.MallocAck(n > 0 ? static_cast<size_t>(n) : 0);
-    if (n <= 0) break;
-  }
 }
 
 absl::Status TlsSession::ErrorOf(int ret, const char* what) {
@@ -121,9 +218,8 @@ absl::Status TlsSession::ErrorOf(int ret, const char* what) {
 
 absl::Status TlsSession::Start(LinkBuffer& wire_out) {
   if (context_->is_server()) return absl::OkStatus();
-  absl::Status s = Handshake();
-  DrainWire(wire_out);
-  return s;
+  Io io(*this, nullptr, &wire_out);
+  return Handshake();
 }
 
 absl::Status TlsSession::Handshake() {
@@ -140,18 +236,14 @@ absl::Status TlsSession::Handshake() {
 }
 
 absl::Status TlsSession::Receive(LinkBuffer& wire_in, LinkBuffer& plain, LinkBuffer& wire_out) {
-  wire_in.ForEachChunk([this](absl::string_view chunk) {
-    BIO_write(rbio_, chunk.data(), static_cast<int>(chunk.size()));
-  });
-  wire_in.Clear();
+  Io io(*this, &wire_in, &wire_out);
   if (!handshake_done_) {
     absl::Status s = Handshake();
-    DrainWire(wire_out);
     if (!s.ok() || !handshake_done_) return s;
   }
   ERR_clear_error();
   while (true) {
-    const size_t buffered = BIO_ctrl_pending(rbio_) + static_cast<size_t>(SSL_pending(ssl_));
+    const size_t buffered = wire_in.Len() + static_cast<size_t>(SSL_pending(ssl_));
     if (buffered == 0) break;
     absl::Span<char> room = plain.Malloc(std::clamp(buffered, kMinReadOffer, kMaxRecordPlaintext));
     const int n = SSL_read(ssl_, room.data(), static_cast<int>(room.size()));
@@ -161,35 +253,33 @@ absl::Status TlsSession::Receive(LinkBuffer& wire_in, LinkBuffer& plain, LinkBuf
     }
     plain.MallocAck(0);
     const int err = SSL_get_error(ssl_, n);
-    if (err == SSL_ERROR_WANT_READ) break;
-    DrainWire(wire_out);  // an alert for the peer, if any
-    return ErrorOf(n, "TLS record error");
+    if (err == SSL_ERROR_WANT_READ) break;  // the rest of a record is still coming
+    return ErrorOf(n, "TLS record error");  // an alert for the peer is in wire_out
   }
-  DrainWire(wire_out);
   return absl::OkStatus();
 }
 
 absl::Status TlsSession::Send(LinkBuffer& plain, LinkBuffer& wire_out) {
+  Io io(*this, nullptr, &wire_out);
   ERR_clear_error();
   absl::Status status;
   plain.ForEachChunk([&](absl::string_view chunk) {
     if (!status.ok()) return;
-    // A memory BIO takes everything: SSL_write writes whole chunks.
+    // The BIO takes everything: SSL_write writes whole chunks.
     const int n = SSL_write(ssl_, chunk.data(), static_cast<int>(chunk.size()));
     if (n <= 0) status = ErrorOf(n, "TLS write failed");
   });
   plain.Clear();
-  DrainWire(wire_out);
   return status;
 }
 
 void TlsSession::Shutdown(LinkBuffer& wire_out) {
   if (shutdown_sent_ || !handshake_done_) return;
   shutdown_sent_ = true;
+  Io io(*this, nullptr, &wire_out);
   ERR_clear_error();
   (void)SSL_shutdown(ssl_);
   ERR_clear_error();
-  DrainWire(wire_out);
 }
 
 void TlsSession::FillInfo() {

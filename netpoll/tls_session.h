@@ -9,6 +9,12 @@
 //                                     \-> wire_out (handshake answers, tickets)
 //   plaintext (written) --> Send() --> wire_out --writev--> socket
 //
+// OpenSSL reads and writes the LinkBuffers through BIO methods of our own
+// (no memory BIO, no extra copy), and only whole records: a record still
+// arriving waits in wire_in, which the connection charges to its memory
+// budget, so OpenSSL's buffers are freed after each call
+// (SSL_MODE_RELEASE_BUFFERS).
+//
 // TlsInfo (netpoll/tls_context.h) is what the handshake established: the
 // connection publishes it (Connection::tls_info()).
 //
@@ -31,6 +37,12 @@ namespace netpoll {
 
 class TlsSession {
  public:
+  // What a session holds in OpenSSL once established, charged to the memory
+  // budget with its connection: a client and a server session together held
+  // 45 KiB (peer certificate, keys, resumption tickets; tls_test measures it
+  // with counting allocation functions and checks it stays within this).
+  static constexpr size_t kHeldBytes = 24 << 10;
+
   // `context` decides the role. Client: `peer_key` ("host:port") keys the
   // session cache, and `peer_ip` is matched against the server certificate
   // when the context has no server_name.
@@ -44,9 +56,10 @@ class TlsSession {
   // Client: the first handshake flight (ClientHello) into `wire_out`.
   // Server: nothing to do.
   absl::Status Start(LinkBuffer& wire_out);
-  // Consumes all of `wire_in`: decrypted bytes are appended to `plain`, bytes
-  // owed to the peer to `wire_out`. Errors name the cause (a failed
-  // handshake, a bad record); OutOfRange: the peer sent close_notify.
+  // Consumes the whole records of `wire_in` (a record still arriving stays
+  // there): decrypted bytes are appended to `plain`, bytes owed to the peer
+  // to `wire_out`. Errors name the cause (a failed handshake, a bad record);
+  // OutOfRange: the peer sent close_notify.
   absl::Status Receive(LinkBuffer& wire_in, LinkBuffer& plain, LinkBuffer& wire_out);
   // After the handshake: encrypts all of `plain` (consumed) into `wire_out`.
   absl::Status Send(LinkBuffer& plain, LinkBuffer& wire_out);
@@ -59,9 +72,13 @@ class TlsSession {
   std::shared_ptr<const TlsInfo> info() const { return info_; }
 
  private:
+  struct Bio;  // the BIO methods over wire_in_ and wire_out_
+  class Io;    // sets wire_in_ and wire_out_ for one call
+
   TlsSession(std::shared_ptr<const TlsContext> context, SSL* ssl, std::string peer_key);
-  // Moves what OpenSSL wrote to the write BIO into `wire_out`.
-  void DrainWire(LinkBuffer& wire_out);
+  // Whether wire_in_ holds the rest of the current record, or a whole next
+  // one (which then becomes current).
+  bool WholeRecordAvailable();
   // Runs the handshake as far as the input allows.
   absl::Status Handshake();
   // The error of a failed SSL_* call `ret`, with the verification result.
@@ -69,10 +86,13 @@ class TlsSession {
   void FillInfo();
 
   const std::shared_ptr<const TlsContext> context_;
-  SSL* const ssl_;  // owned; owns rbio_ and wbio_
-  BIO* rbio_;       // ciphertext from the peer
-  BIO* wbio_;       // ciphertext to the peer
+  SSL* const ssl_;  // owned; owns its BIOs, which read wire_in_ and write wire_out_
   const std::string peer_key_;
+  // The buffers of the call in progress (Io); null between calls.
+  LinkBuffer* wire_in_ = nullptr;
+  LinkBuffer* wire_out_ = nullptr;
+  // Bytes of the current record OpenSSL has not read yet.
+  size_t record_left_ = 0;
   bool handshake_done_ = false;
   bool shutdown_sent_ = false;
   std::shared_ptr<const TlsInfo> info_;

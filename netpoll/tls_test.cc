@@ -1,10 +1,15 @@
 // Tests of TLS in the transport: TlsContext, TlsSession, and the
 // Connection/Server/Dialer hooks, over loopback with certificates made at
 // run time (netpoll/testing/test_certs.h).
+#include <malloc.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,6 +34,29 @@ using testing::BlockingClient;
 using testing::TestCa;
 using testing::TestCert;
 using testing::WaitFor;
+
+// Bytes OpenSSL holds, counted by allocation functions installed before
+// OpenSSL allocates anything (a static initializer of this test binary).
+std::atomic<int64_t> g_openssl_bytes{0};
+
+void* CountingMalloc(size_t n, const char* /*file*/, int /*line*/) {
+  void* p = malloc(n);
+  if (p != nullptr) g_openssl_bytes += static_cast<int64_t>(malloc_usable_size(p));
+  return p;
+}
+void* CountingRealloc(void* old, size_t n, const char* /*file*/, int /*line*/) {
+  const auto before = static_cast<int64_t>(old == nullptr ? 0 : malloc_usable_size(old));
+  void* p = realloc(old, n);
+  if (p != nullptr || n == 0) g_openssl_bytes -= before;
+  if (p != nullptr) g_openssl_bytes += static_cast<int64_t>(malloc_usable_size(p));
+  return p;
+}
+void CountingFree(void* p, const char* /*file*/, int /*line*/) {
+  if (p != nullptr) g_openssl_bytes -= static_cast<int64_t>(malloc_usable_size(p));
+  free(p);
+}
+const bool g_counting_openssl =
+    CRYPTO_set_mem_functions(CountingMalloc, CountingRealloc, CountingFree) == 1;
 
 // What the client side of a test received.
 struct Received {
@@ -91,6 +119,7 @@ class TlsTest : public ::testing::Test {
     options.num_loops = 1;
     options.connection.tls = std::move(tls);
     options.connection.tls_required = tls_required;
+    options.connection.memory_budget = budget_;
     options.callbacks->on_request = [this](const ConnectionPtr& conn, LinkBuffer& in) {
       if (auto info = conn->tls_info()) {
         MutexLock lock(&mu_);
@@ -153,6 +182,7 @@ class TlsTest : public ::testing::Test {
 
   std::unique_ptr<EventLoopGroup> client_loops_;
   std::unique_ptr<Server> server_;
+  std::shared_ptr<MemoryBudget> budget_;  // for the server's connections; null: none
   Received received_;
   Mutex mu_;
   std::vector<absl::Status> server_reasons_ ABSL_GUARDED_BY(mu_);
@@ -377,6 +407,139 @@ TEST_F(TlsTest, GarbageAfterClientHelloClosesTheConnection) {
   ASSERT_TRUE(raw->SendAll(hello.ToString() + std::string(64, '\x17')).ok());
   EXPECT_TRUE(raw->WaitForClose(absl::Seconds(20)));
   EXPECT_TRUE(ServerClosedWith("TLS handshake failed"));
+}
+
+TEST_F(TlsTest, RecordStalledAfterClientHelloTimesOutTheHandshake) {
+  TlsServerOptions server = ServerTls();
+  server.handshake_timeout = absl::Milliseconds(200);
+  StartServer(*TlsContext::NewServer(server));
+  auto client_tls = TlsContext::NewClient(ClientTls());
+  ASSERT_TRUE(client_tls.ok());
+  auto session = TlsSession::Create(*client_tls, "", "127.0.0.1");
+  ASSERT_TRUE(session.ok());
+  LinkBuffer hello;
+  ASSERT_TRUE((*session)->Start(hello).ok());
+  auto raw = BlockingClient::Connect(server_->listen_address(), absl::Seconds(20));
+  ASSERT_TRUE(raw.ok());
+  // A well-formed header announcing 16 KiB, 100 bytes of it, then silence.
+  ASSERT_TRUE(raw->SendAll(hello.ToString() + std::string("\x17\x03\x03\x40\x00", 5) +
+                           std::string(100, 'x'))
+                  .ok());
+  EXPECT_TRUE(raw->WaitForClose(absl::Seconds(20)));
+  EXPECT_TRUE(ServerClosedWith("TLS handshake timed out after 200ms"));
+}
+
+// A client that drives a TlsSession by hand over a blocking socket, so that
+// a test can send any bytes, whole records or not.
+class ManualTlsClient {
+ public:
+  static absl::StatusOr<ManualTlsClient> Connect(const SocketAddress& server,
+                                                 std::shared_ptr<const TlsContext> tls) {
+    auto raw = BlockingClient::Connect(server, absl::Seconds(20));
+    if (!raw.ok()) return raw.status();
+    auto session = TlsSession::Create(std::move(tls), "", "127.0.0.1");
+    if (!session.ok()) return session.status();
+    ManualTlsClient client(std::move(*raw), std::move(*session));
+    LinkBuffer hello;
+    if (absl::Status s = client.session_->Start(hello); !s.ok()) return s;
+    if (absl::Status s = client.raw_.SendAll(hello.ToString()); !s.ok()) return s;
+    while (!client.session_->handshake_done()) {
+      LinkBuffer plain;
+      if (absl::Status s = client.Pump(plain); !s.ok()) return s;
+    }
+    return client;
+  }
+
+  // Encrypts `data` into records (not sent).
+  std::string Seal(absl::string_view data) {
+    LinkBuffer plain;
+    plain.WriteBinary(data);
+    LinkBuffer wire;
+    EXPECT_TRUE(session_->Send(plain, wire).ok());
+    return wire.ToString();
+  }
+  absl::Status SendRaw(absl::string_view bytes) { return raw_.SendAll(bytes); }
+  // Reads and decrypts until `n` bytes of plaintext came.
+  absl::StatusOr<std::string> Receive(size_t n) {
+    LinkBuffer plain;
+    while (plain.Len() < n) {
+      if (absl::Status s = Pump(plain); !s.ok()) return s;
+    }
+    return plain.ToString();
+  }
+
+ private:
+  ManualTlsClient(BlockingClient raw, std::unique_ptr<TlsSession> session)
+      : raw_(std::move(raw)), session_(std::move(session)) {}
+
+  // One read from the socket through the session; answers what it owes.
+  absl::Status Pump(LinkBuffer& plain) {
+    struct pollfd pfd = {raw_.fd(), POLLIN, 0};
+    if (::poll(&pfd, 1, 20000) != 1) return absl::DeadlineExceededError("nothing to read");
+    char buf[16384];
+    const ssize_t r = ::recv(raw_.fd(), buf, sizeof(buf), 0);
+    if (r <= 0) return absl::UnavailableError("closed by the server");
+    wire_in_.WriteBinary(absl::string_view(buf, static_cast<size_t>(r)));
+    LinkBuffer wire_out;
+    absl::Status s = session_->Receive(wire_in_, plain, wire_out);
+    if (!wire_out.empty()) (void)raw_.SendAll(wire_out.ToString());
+    return s;
+  }
+
+  BlockingClient raw_;
+  std::unique_ptr<TlsSession> session_;
+  LinkBuffer wire_in_;  // a record still arriving
+};
+
+TEST_F(TlsTest, RecordStillArrivingIsChargedToTheBudgetAndNotHeldByOpenSsl) {
+  ASSERT_TRUE(g_counting_openssl) << "OpenSSL allocated before the counting functions came";
+  budget_ = std::make_shared<MemoryBudget>(64 << 20);
+  StartServer(*TlsContext::NewServer(ServerTls()));
+  auto client =
+      ManualTlsClient::Connect(server_->listen_address(), *TlsContext::NewClient(ClientTls()));
+  ASSERT_TRUE(client.ok()) << client.status();
+  // A round trip: the server's handshake (and its session tickets) are done.
+  ASSERT_TRUE(client->SendRaw(client->Seal("ping")).ok());
+  ASSERT_EQ(*client->Receive(4), "ping");
+  const int64_t charged_before = budget_->used();
+  const int64_t openssl_before = g_openssl_bytes.load();
+  // A 16,000-byte record, all but its last 100 bytes.
+  const std::string payload(16000, 'r');
+  const std::string record = client->Seal(payload);
+  ASSERT_TRUE(client->SendRaw(record.substr(0, record.size() - 100)).ok());
+  EXPECT_TRUE(WaitFor([&] { return budget_->used() - charged_before >= 15000; }))
+      << "charged " << budget_->used() - charged_before;
+  // OpenSSL did not take the partial record into a read buffer of its own.
+  EXPECT_LT(g_openssl_bytes.load() - openssl_before, 4096);
+  // The rest of the record completes it: the echo comes back whole.
+  ASSERT_TRUE(client->SendRaw(record.substr(record.size() - 100)).ok());
+  EXPECT_EQ(*client->Receive(payload.size()), payload);
+  EXPECT_TRUE(WaitFor([&] { return budget_->used() - charged_before < 4096; }))
+      << "still charged " << budget_->used() - charged_before;
+}
+
+TEST_F(TlsTest, EstablishedSessionsHoldNoMoreThanTheirConnectionsAreCharged) {
+  ASSERT_TRUE(g_counting_openssl) << "OpenSSL allocated before the counting functions came";
+  StartServer(*TlsContext::NewServer(ServerTls()));
+  auto tls = TlsContext::NewClient(ClientTls());
+  ASSERT_TRUE(tls.ok());
+  auto first = Dial(*tls);  // the contexts' own state is allocated by now
+  ASSERT_TRUE(first.ok()) << first.status();
+  ExpectEcho(*first, "first");
+  const int64_t before = g_openssl_bytes.load();
+  constexpr int kConnections = 20;
+  std::vector<ConnectionPtr> connections;
+  for (int i = 0; i < kConnections; ++i) {
+    auto conn = Dial(*tls);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ExpectEcho(*conn, "idle after this");
+    connections.push_back(*conn);
+  }
+  // Each connection is two sessions here, a client's and a server's.
+  const int64_t per_pair = (g_openssl_bytes.load() - before) / kConnections;
+  EXPECT_GT(per_pair, 0);
+  EXPECT_LE(per_pair, static_cast<int64_t>(2 * TlsSession::kHeldBytes));
+  for (auto& conn : connections) conn->Close();
 }
 
 TEST_F(TlsTest, RenegotiationIsRefused) {
