@@ -37,7 +37,35 @@ run() { # side mode payload conc
   kill $pid; wait $pid 2>/dev/null || true
   echo "$side $mode $p $c $out"
 }
-for pt in "16 1" "16 16" "16 128" "4096 128"; do
-  set -- $pt
-  for side in nprpc grpc; do for mode in plain tls; do run $side $mode $1 $2; done; done
+POINTS=${POINTS:-"16:1 16:16 16:128 4096:1 4096:16 4096:128"}
+out="$C/results"
+for pt in $POINTS; do
+  p=${pt%%:*}; c=${pt##*:}
+  for side in nprpc grpc; do for mode in plain tls; do run $side $mode $p $c | tee -a "$out"; done; done
 done
+# The summary: per point and side, TLS/plain QPS and what each costs.
+python3 - "$out" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    side, mode, p, c, js = line.split(" ", 4)
+    try:
+        rows[(side, mode, int(p), int(c))] = json.loads(js)
+    except ValueError:
+        pass
+def per_call(r):  # server CPU microseconds per call
+    return r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
+print("| payload, C | nprpc QPS plain / TLS (ratio) | gRPC QPS plain / TLS (ratio) | nprpc/gRPC plain -> TLS "
+      "| p50 us nprpc plain / TLS, gRPC plain / TLS | server us/call nprpc plain / TLS, gRPC plain / TLS |")
+print("|---|---|---|---|---|---|")
+for (p, c) in sorted({(k[2], k[3]) for k in rows}):
+    g = lambda side, mode: rows.get((side, mode, p, c))
+    a, b, x, y = g("nprpc", "plain"), g("nprpc", "tls"), g("grpc", "plain"), g("grpc", "tls")
+    if not all((a, b, x, y)):
+        continue
+    print(f"| {p} B, {c} | {a['qps']:,} / {b['qps']:,} ({b['qps']/a['qps']:.2f}) "
+          f"| {x['qps']:,} / {y['qps']:,} ({y['qps']/x['qps']:.2f}) "
+          f"| {a['qps']/x['qps']:.2f}x -> {b['qps']/y['qps']:.2f}x "
+          f"| {a['p50_us']} / {b['p50_us']}, {x['p50_us']} / {y['p50_us']} "
+          f"| {per_call(a):.1f} / {per_call(b):.1f}, {per_call(x):.1f} / {per_call(y):.1f} |")
+PY
