@@ -24,6 +24,9 @@ constexpr size_t kMinReadHint = 4096;
 constexpr int64_t kBudgetGranule = 16 << 10;
 // The first byte of a TLS handshake record (a ClientHello).
 constexpr char kTlsHandshakeRecord = 0x16;
+// How long a connection whose TLS handshake failed waits for its peer to
+// read the alert and close (LingerAfterFailedHandshake).
+constexpr absl::Duration kTlsFailedLinger = absl::Seconds(1);
 }  // namespace
 
 ConnectionPtr Connection::Create(EventLoop* loop, UniqueFd fd, const SocketAddress& local,
@@ -123,6 +126,18 @@ void Connection::HandleEvents(uint32_t events) {
 
 void Connection::HandleRead(bool stop_at_short_read) {
   if (state() == ConnectionState::kClosed || !read_interest_) return;
+  if (tls_state_ == TlsState::kFailed) {
+    // Drop what the peer still sends; close when it closes.
+    while (true) {
+      absl::StatusOr<size_t> n = tls_wire_in_.ReadFromFd(fd_.get(), kMinReadHint);
+      tls_wire_in_.Clear();
+      if (!n.ok()) {
+        CloseInLoop(close_reason_);
+        return;
+      }
+      if (*n == 0) return;
+    }
+  }
   bool got_bytes = false;
   bool would_block = false;
   bool budget_blocked = false;
@@ -204,6 +219,8 @@ void Connection::HandleRead(bool stop_at_short_read) {
       } else {
         CloseAfterFlush(absl::UnavailableError("connection closed by peer"));
       }
+    } else if (tls_ != nullptr && tls_->is_server() && !tls_->handshake_done()) {
+      LingerAfterFailedHandshake(error);
     } else {
       // A TLS alert owed to the peer leaves before the close.
       if (tls_ != nullptr && !output_.empty()) (void)WriteOutputOnce();
@@ -713,6 +730,27 @@ absl::Status Connection::BeginTlsSession() {
   if (!s.ok()) return s;
   if (!output_.empty()) FlushInLoop();
   return absl::OkStatus();
+}
+
+void Connection::LingerAfterFailedHandshake(const absl::Status& reason) {
+  while (!output_.empty()) {  // the alert: a few bytes, into an empty socket buffer
+    absl::StatusOr<size_t> n = WriteOutputOnce();
+    if (!n.ok() || *n == 0) break;
+  }
+  ::shutdown(fd_.get(), SHUT_WR);
+  close_reason_ = reason;
+  tls_state_ = TlsState::kFailed;
+  tls_.reset();  // its memory now, not after the linger
+  tls_wire_in_.Clear();
+  input_.Clear();
+  loop_->Cancel(tls_timer_);
+  std::weak_ptr<Connection> weak = weak_from_this();
+  tls_timer_ = loop_->RunAfter(kTlsFailedLinger, [weak] {
+    if (auto self = weak.lock()) {
+      self->tls_timer_ = kInvalidTimerId;
+      self->CloseInLoop(self->close_reason_);
+    }
+  });
 }
 
 bool Connection::DecryptInput(absl::Status& error) {

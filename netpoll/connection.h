@@ -277,10 +277,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   bool BudgetAllowsRead() const;
   // Stops reading until the budget has room (or prepaid input is expected).
   void PauseForBudget();
-  // Brings the budget's charge of this connection up to date: at once when
-  // `exact`, else when it is off by kBudgetGranule or more.
   // held_bytes() without ChargeHeld(). Loop thread.
   size_t TransportHeldBytes() const;
+  // Brings the budget's charge of this connection up to date: at once when
+  // `exact`, else when it is off by kBudgetGranule or more.
   void SyncBudget(bool exact = false);
   // Adds delta (may be negative) to output_memory_.
   void AddOutputMemory(int64_t delta) {
@@ -295,6 +295,13 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   absl::Status StartTls();
   bool DecryptInput(absl::Status& error);
   absl::Status BeginTlsSession();
+  // A server's handshake failed with `reason`: sends the alert, shuts the
+  // write side and drops input until the peer closes (or kTlsFailedLinger),
+  // then closes with `reason`. Closing at once, with the client's first
+  // request unread, would send a reset that can overtake the alert, and
+  // the client would not learn why (TLS 1.3 clients finish their handshake
+  // before the server checks their certificate).
+  void LingerAfterFailedHandshake(const absl::Status& reason);
   // Encrypts tls_plain_out_ into output_ once the handshake is done.
   void EncryptOutput();
   // Appends bytes for the socket (ciphertext) to output_, counted.
@@ -344,13 +351,13 @@ class Connection : public std::enable_shared_from_this<Connection>, private IoHa
   absl::Time last_write_;
   TimerId timeout_timer_ = kInvalidTimerId;
   // TLS, loop thread only. kSniffing: a server context waits for the first
-  // byte to pick TLS or plaintext.
-  enum class TlsState : uint8_t { kOff, kSniffing, kOn };
+  // byte to pick TLS or plaintext. kFailed: LingerAfterFailedHandshake().
+  enum class TlsState : uint8_t { kOff, kSniffing, kOn, kFailed };
   TlsState tls_state_ = TlsState::kOff;
   std::unique_ptr<TlsSession> tls_;
   LinkBuffer tls_wire_in_;               // ciphertext read, before decryption
   LinkBuffer tls_plain_out_;             // written plaintext waiting for encryption
-  TimerId tls_timer_ = kInvalidTimerId;  // handshake timeout
+  TimerId tls_timer_ = kInvalidTimerId;  // handshake timeout, or the linger after a failure
   absl::AnyInvocable<void(const absl::Status&)> on_tls_handshake_;
 
   mutable Mutex mu_;
