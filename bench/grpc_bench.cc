@@ -8,9 +8,12 @@
 // callback thread, checks the echo and issues the next call at once with a
 // fresh ClientContext. --channels=N grpc::Channel objects, each with a local
 // subchannel pool so that each has its own HTTP/2 connection; call slot i
-// uses channel i % N. --connection_type: only "single" (one HTTP/2
-// connection per channel, which multiplexes every call as nprpc's single
-// connection does).
+// uses channel i % N. --connection_type: "single" (one HTTP/2 connection
+// per channel, which multiplexes every call as nprpc's single connection
+// does) or "short" (a new channel, hence a new connection and with --tls_ca
+// a full TLS handshake, for every call: gRPC C++ keeps no TLS session cache
+// across channels; handshakes per second against rpc_bench's short
+// connections).
 //
 //   grpc_bench --server=127.0.0.1:41235 --concurrency=128 --payload=16
 //              --duration=5 --warmup=1 --server_pid=1234 [--json]
@@ -69,6 +72,9 @@ absl::Status ToAbsl(const grpc::Status& s) {
 struct Slot {
   std::unique_ptr<grpc::ClientContext> context;
   example::EchoResponse response;
+  // --connection_type=short: this call's own channel (replaced by the next
+  // call's; the call in flight holds its channel until it completes).
+  std::unique_ptr<example::EchoService::Stub> stub;
 };
 
 }  // namespace
@@ -81,28 +87,32 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "grpc_bench: %s\n", config.status().ToString().c_str());
     return 2;
   }
-  if (config->connection_type != "single") {
-    std::fprintf(stderr, "grpc_bench: --connection_type=%s: only single is meaningful for gRPC\n",
+  const bool short_connections = config->connection_type == "short";
+  if (config->connection_type != "single" && !short_connections) {
+    std::fprintf(stderr, "grpc_bench: --connection_type=%s: single or short\n",
                  config->connection_type.c_str());
     return 2;
   }
 
-  std::vector<std::unique_ptr<example::EchoService::Stub>> stubs;
-  for (int i = 0; i < config->channels; ++i) {
-    grpc::ChannelArguments args;
-    // Without it, channels with equal arguments share one connection.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (const std::string ca = absl::GetFlag(FLAGS_tls_ca); !ca.empty()) {
-      grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = ReadFile(ca);
-      credentials = grpc::SslCredentials(ssl);
-      if (const std::string name = absl::GetFlag(FLAGS_tls_server_name); !name.empty()) {
-        args.SetSslTargetNameOverride(name);
-      }
+  grpc::ChannelArguments args;
+  // Without it, channels with equal arguments share one connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (const std::string ca = absl::GetFlag(FLAGS_tls_ca); !ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFile(ca);
+    credentials = grpc::SslCredentials(ssl);
+    if (const std::string name = absl::GetFlag(FLAGS_tls_server_name); !name.empty()) {
+      args.SetSslTargetNameOverride(name);
     }
-    stubs.push_back(example::EchoService::NewStub(
-        grpc::CreateCustomChannel(config->server, credentials, args)));
+  }
+  auto new_stub = [&] {
+    return example::EchoService::NewStub(
+        grpc::CreateCustomChannel(config->server, credentials, args));
+  };
+  std::vector<std::unique_ptr<example::EchoService::Stub>> stubs;
+  if (!short_connections) {
+    for (int i = 0; i < config->channels; ++i) stubs.push_back(new_stub());
   }
 
   example::EchoRequest request;
@@ -116,15 +126,18 @@ int main(int argc, char** argv) {
     s.context = std::make_unique<grpc::ClientContext>();
     s.context->set_deadline(std::chrono::system_clock::now() + timeout);
     s.response.Clear();
-    stubs[static_cast<size_t>(slot % config->channels)]->async()->Echo(
-        s.context.get(), &request, &s.response,
-        [&loop, &request, &s, slot](const grpc::Status& grpc_status) {
-          absl::Status status = ToAbsl(grpc_status);
-          if (status.ok() && s.response.message() != request.message()) {
-            status = absl::DataLossError("echoed message differs from the request");
-          }
-          loop->Done(slot, status);
-        });
+    if (short_connections) s.stub = new_stub();
+    example::EchoService::Stub* stub =
+        short_connections ? s.stub.get()
+                          : stubs[static_cast<size_t>(slot % config->channels)].get();
+    stub->async()->Echo(s.context.get(), &request, &s.response,
+                        [&loop, &request, &s, slot](const grpc::Status& grpc_status) {
+                          absl::Status status = ToAbsl(grpc_status);
+                          if (status.ok() && s.response.message() != request.message()) {
+                            status = absl::DataLossError("echoed message differs from the request");
+                          }
+                          loop->Done(slot, status);
+                        });
   };
   auto driver = std::make_unique<bench::ClosedLoop>(config->LoopOptions(), issue);
   loop = driver.get();
