@@ -4,6 +4,8 @@
 # point starts a fresh server. Needs the --config=opt binaries (build them
 # with bench/run_rpc_bench.sh once). Makes a throwaway CA and server certificate with the openssl
 # CLI (SAN DNS:localhost, IP:127.0.0.1). Run under `flock /tmp/bench.lock`.
+# POINTS="16:1 4096:128" picks the echo points; NO_SHORT=1 skips the
+# short-connection (handshakes per second) part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C="$(mktemp -d)"
@@ -17,23 +19,23 @@ openssl x509 -req -in "$C/server.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcrea
   -out "$C/server.pem" -days 1 -extfile "$C/ext.cnf" 2>/dev/null
 B="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 # One line per (side, mode, payload, concurrency): the client's JSON report.
-run() { # side mode payload conc
-  side=$1; mode=$2; p=$3; c=$4; log="$C/server.log"
+# $5: connection type (single, or short: a connection per call); $6: more
+# client flags.
+run() { # side mode payload conc [type [flags]]
+  side=$1; mode=$2; p=$3; c=$4; ctype=${5:-single}; extra=${6:-}; log="$C/server.log"
+  sflags=""; cflags=""
+  [ $mode != plain ] && sflags="--tls_cert=$C/server.pem --tls_key=$C/server.key" && cflags="--tls_ca=$C/ca.pem --tls_server_name=localhost"
   if [ $side = nprpc ]; then
-    sflags=""; cflags=""
-    [ $mode = tls ] && sflags="--tls_cert=$C/server.pem --tls_key=$C/server.key" && cflags="--tls_ca=$C/ca.pem --tls_server_name=localhost"
     $B/examples/rpc_echo_server --listen=127.0.0.1:0 $sflags > $log 2>&1 & pid=$!
     client=$B/bench/rpc_bench
   else
-    sflags=""; cflags=""
-    [ $mode = tls ] && sflags="--tls_cert=$C/server.pem --tls_key=$C/server.key" && cflags="--tls_ca=$C/ca.pem --tls_server_name=localhost"
     $B/bench/grpc_echo_server --listen=127.0.0.1:0 $sflags > $log 2>&1 & pid=$!
     client=$B/bench/grpc_bench
   fi
   for i in $(seq 1 100); do grep -q "listening on" $log && break; sleep 0.05; done
   addr=$(sed -n 's/.*listening on //p' $log | head -1)
   [ $side = grpc ] && addr=$(echo $addr | sed 's/^127.0.0.1/localhost/')
-  out=$($client --server=$addr --payload=$p --concurrency=$c --duration=3 --warmup=1 --server_pid=$pid --json $cflags 2>/dev/null | tail -1)
+  out=$($client --server=$addr --payload=$p --concurrency=$c --duration=3 --warmup=1 --server_pid=$pid --json --connection_type=$ctype $cflags $extra 2>/dev/null | tail -1)
   kill $pid; wait $pid 2>/dev/null || true
   echo "$side $mode $p $c $out"
 }
@@ -69,3 +71,28 @@ for (p, c) in sorted({(k[2], k[3]) for k in rows}):
           f"| {a['p50_us']} / {b['p50_us']}, {x['p50_us']} / {y['p50_us']} "
           f"| {per_call(a):.1f} / {per_call(b):.1f}, {per_call(x):.1f} / {per_call(y):.1f} |")
 PY
+# Short connections (a connection and, over TLS, a handshake per call), 16 B,
+# C=16: nprpc plaintext, TLS resuming sessions (its client's default), TLS
+# with full handshakes; gRPC C++ plaintext and TLS (a channel per call: full
+# handshakes, gRPC keeps no session cache across channels).
+if [ -z "${NO_SHORT:-}" ]; then
+  short="$C/short"
+  run nprpc plain 16 16 short | tee -a "$short"
+  run nprpc tls 16 16 short | tee -a "$short"
+  run nprpc tls-full 16 16 short --tls_resume=false | tee -a "$short"
+  run grpc plain 16 16 short | tee -a "$short"
+  run grpc tls-full 16 16 short | tee -a "$short"
+  python3 - "$short" <<'PY'
+import json, sys
+print("| short connections, 16 B, C=16 | connections/s | p50 us | server us/call |")
+print("|---|---|---|---|")
+for line in open(sys.argv[1]):
+    side, mode, p, c, js = line.split(" ", 4)
+    try:
+        r = json.loads(js)
+    except ValueError:
+        continue
+    per_call = r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
+    print(f"| {side} {mode} | {r['qps']:,} | {r['p50_us']} | {per_call:.1f} |")
+PY
+fi
