@@ -107,31 +107,40 @@ void CallController::StartAttempt() {
   auto attempt = std::make_shared<Attempt>();
   attempt->endpoint = endpoint;
   attempt->start = now;
-  google::protobuf::Message* target = response_;
-  CallInfo* info = info_;
-  if (hedging()) {
-    attempt->private_response.reset(response_->New());
-    target = attempt->private_response.get();
-    if (info_ != nullptr) {
-      attempt->private_info = std::make_unique<CallInfo>();
-      info = attempt->private_info.get();
-    }
-  } else {
-    response_->Clear();  // a retry must not merge into a failed attempt's fields
-  }
   std::weak_ptr<CallController> weak = shared_from_this();
-  attempt->call =
-      std::make_shared<ClientCall>(g_next_attempt_id.fetch_add(1, std::memory_order_relaxed),
-                                   target, info, [weak, attempt](absl::Status status) {
-                                     if (auto call = weak.lock())
-                                       call->OnAttemptDone(attempt, std::move(status));
-                                   });
   {
     netpoll::MutexLock lock(&mu_);
+    // Once the call has finished (a deadline or Cancel() on another thread),
+    // its `done` may have run and the caller may have freed the response and
+    // info: they are touched only before that, under mu_, which Finish()
+    // takes before it runs `done`.
     if (finished_) return;
+    google::protobuf::Message* target = response_;
+    CallInfo* info = info_;
+    if (hedging()) {
+      attempt->private_response.reset(response_->New());
+      target = attempt->private_response.get();
+      if (info_ != nullptr) {
+        attempt->private_info = std::make_unique<CallInfo>();
+        info = attempt->private_info.get();
+      }
+    } else {
+      response_->Clear();  // a retry must not merge into a failed attempt's fields
+    }
+    // The attempt and its ClientCall hold each other (the callback keeps the
+    // attempt's private response alive as long as the call may write it) until
+    // the call completes, which it does once sent: made only past the check
+    // above, it always is.
+    attempt->call =
+        std::make_shared<ClientCall>(g_next_attempt_id.fetch_add(1, std::memory_order_relaxed),
+                                     target, info, [weak, attempt](absl::Status status) {
+                                       if (auto call = weak.lock())
+                                         call->OnAttemptDone(attempt, std::move(status));
+                                     });
     attempts_.push_back(attempt);
+    // Before anything can complete the attempt (OnAttemptDone subtracts it).
+    endpoint->outstanding.fetch_add(1, std::memory_order_relaxed);
   }
-  endpoint->outstanding.fetch_add(1, std::memory_order_relaxed);
   core_->CountAttempt();
   const absl::Duration timeout =
       deadline_ == absl::InfiniteFuture() ? absl::InfiniteDuration() : deadline_ - now;

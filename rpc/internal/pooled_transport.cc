@@ -284,9 +284,16 @@ void PooledTransport::Abandon(const ClientCallPtr& call, absl::Status status) {
   {
     netpoll::MutexLock lock(&mu_);
     auto it = attempts_.find(call->id());
-    if (it == attempts_.end()) return;
-    attempt = std::move(it->second);
-    attempts_.erase(it);
+    if (it != attempts_.end()) {
+      attempt = std::move(it->second);
+      attempts_.erase(it);
+    }
+  }
+  if (!attempt) {
+    // Completed, or taken by Shutdown() and maybe not completed yet: it must
+    // have completed when Abandon() returns (transport.h).
+    call->Complete(std::move(status));
+    return;
   }
   netpoll::ConnectionPool::Lease lease = attempt->Finish();
   // The response may still be in flight: never reuse this connection.

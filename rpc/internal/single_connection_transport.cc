@@ -234,7 +234,14 @@ ClientCallPtr SingleConnectionTransport::Take(int64_t correlation_id, bool answe
 }
 
 void SingleConnectionTransport::Abandon(const ClientCallPtr& call, absl::Status status) {
-  Fail(call->id(), std::move(status));
+  // Forgotten first, so a late answer is dropped. Then completed even when
+  // not found: OnInput() or OnDisconnect() may have taken it from pending_
+  // and not completed it yet (on the loop thread, maybe decoding the answer
+  // into the response right now). Complete() waits for such a decode under
+  // the call's lock, so when Abandon() returns nothing writes into the
+  // caller's response any more (the controller frees it next).
+  (void)Take(call->id());
+  call->Complete(std::move(status));
 }
 
 void SingleConnectionTransport::Fail(int64_t correlation_id, absl::Status status) {

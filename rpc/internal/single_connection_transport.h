@@ -8,9 +8,13 @@
 // the backoff dials again.
 //
 // Exactly once: whoever removes a call from pending_ (its response, the
-// connection failing, Abandon(), Shutdown()) completes it; the others find it
-// gone. A response for a call no longer pending (late, duplicated, unknown) is
-// dropped and logged (rate-limited), as on pooled connections.
+// connection failing, Shutdown()) completes it; the others find it gone.
+// Abandon() removes it too, and completes it whether it found it or not: a
+// call taken by its response or by the connection failing may not have
+// completed yet, and ClientCall lets only the first completion through, after
+// waiting for a decode under way (see Transport::Abandon). A response for a
+// call no longer pending (late, duplicated, unknown) is dropped and logged
+// (rate-limited), as on pooled connections.
 //
 // Authentication (TransportOptions::authenticator): each new connection asks
 // for a credential once it is connected (on the loop thread) and the first

@@ -78,8 +78,12 @@ class Transport {
   virtual void Send(ClientCallPtr call, const ClientRequest& request, absl::Time deadline,
                     absl::Duration timeout) = 0;
 
-  // Completes `call` with `status` if it is still pending here, and forgets it
-  // (its late response, if any, is dropped).
+  // Completes `call` with `status` unless it has completed, and forgets it
+  // (its late response, if any, is dropped). When Abandon() returns, the call
+  // has completed: with `status`, or with what completed it first, whose
+  // decoding into the response (maybe on another thread) has finished. The
+  // controller relies on it: right after, it hands the response to the
+  // caller, who may free it.
   virtual void Abandon(const ClientCallPtr& call, absl::Status status) = 0;
 
   // Completes every pending attempt with CANCELLED and closes connections;
