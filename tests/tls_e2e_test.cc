@@ -264,6 +264,58 @@ TEST_F(TlsE2eTest, WrongServerNameFailsCallsWithUnavailable) {
   ExpectUnavailableNaming(Echo("x"), "hostname mismatch");
 }
 
+// A server certificate for DNS:localhost only: the name in the target is
+// what verifies it (no IP SAN for the resolved 127.0.0.1 to match).
+TEST_F(TlsE2eTest, HostNameTargetSendsAndVerifiesThatName) {
+  TlsServerOptions server = ServerTls();
+  server.key_pair =
+      ca_->Issue({.common_name = "named", .dns_names = {"localhost"}, .ip_addresses = {}})
+          .key_pair();
+  StartServer(server, /*tls_required=*/true);
+  const std::string port = absl::StrCat(server_->listen_address().port());
+  const TlsClientOptions tls = ClientTls();
+  for (const std::string protocol : {"baidu_std", "grpc"}) {
+    for (ConnectionType type :
+         {ConnectionType::kSingle, ConnectionType::kPooled, ConnectionType::kShort}) {
+      if (protocol == "grpc" && type != ConnectionType::kSingle) continue;
+      for (const std::string& target :
+           {absl::StrCat("localhost:", port), absl::StrCat("list://localhost:", port),
+            absl::StrCat("dns://localhost:", port)}) {
+        SCOPED_TRACE(absl::StrCat(protocol, " ", static_cast<int>(type), " ", target));
+        ASSERT_TRUE(MakeChannel(&tls, type, protocol, target).ok());
+        absl::StatusOr<std::string> answer = Echo("by name");
+        ASSERT_TRUE(answer.ok()) << answer.status();
+        EXPECT_EQ(*answer, "by name");
+      }
+    }
+  }
+  // An IP address in the target still needs an IP SAN.
+  ASSERT_TRUE(MakeChannel(&tls).ok());
+  ExpectUnavailableNaming(Echo("x"), "IP address mismatch");
+}
+
+TEST_F(TlsE2eTest, HostNameTargetFailsOnCertificateForAnotherName) {
+  TlsServerOptions server = ServerTls();
+  server.key_pair =
+      ca_->Issue({.common_name = "other", .dns_names = {"other.example"}, .ip_addresses = {}})
+          .key_pair();
+  StartServer(server);
+  const std::string port = absl::StrCat(server_->listen_address().port());
+  const TlsClientOptions tls = ClientTls();
+  for (const std::string& target :
+       {absl::StrCat("localhost:", port), absl::StrCat("dns://localhost:", port)}) {
+    SCOPED_TRACE(target);
+    ASSERT_TRUE(MakeChannel(&tls, ConnectionType::kSingle, "", target).ok());
+    ExpectUnavailableNaming(Echo("x"), "hostname mismatch");
+  }
+  // The context's own server name wins over the target's.
+  TlsClientOptions named = ClientTls();
+  named.server_name = "other.example";
+  ASSERT_TRUE(
+      MakeChannel(&named, ConnectionType::kSingle, "", absl::StrCat("localhost:", port)).ok());
+  EXPECT_TRUE(Echo("named").ok());
+}
+
 TEST_F(TlsE2eTest, TlsChannelToPlaintextServerFailsCallsWithUnavailable) {
   server_ = std::make_unique<Server>(ServerOptions{});
   ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
