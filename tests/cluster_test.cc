@@ -171,7 +171,7 @@ TEST(ShortConnections, EveryConcurrentCallHasAConnectionOfItsOwn) {
   // Each slot issues its next call from the previous one's completion.
   std::function<void(int)> issue = [&](int slot) {
     (*channel)->CallMethod("example.EchoService", "Echo", request, &responses[slot], {},
-                           [&, slot](absl::Status status) {
+                           [&, slot](const absl::Status& status) {
                              if (status.ok()) succeeded.fetch_add(1);
                              if (issued.fetch_add(1) < kCalls - kSlots) {
                                issue(slot);
