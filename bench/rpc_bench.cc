@@ -53,6 +53,9 @@ ABSL_FLAG(std::string, tls_ca, "",
 ABSL_FLAG(std::string, tls_server_name, "", "with --tls_ca: SNI and the name to verify");
 ABSL_FLAG(std::string, tls_cert, "", "with --tls_ca: PEM client certificate (mTLS)");
 ABSL_FLAG(std::string, tls_key, "", "with --tls_cert: its PEM private key");
+ABSL_FLAG(bool, tls_resume, true,
+          "with --tls_ca: resume TLS sessions on reconnects (false: every handshake is a full "
+          "one, e.g. to measure handshakes/s with --connection_type=short)");
 ABSL_FLAG(int, trace_per_second, -1,
           "traces sampled per second at the edge (-1: the default, 100; 0: none)");
 
@@ -130,6 +133,7 @@ int main(int argc, char** argv) {
     tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
     tls.key_pair.cert_chain_file = absl::GetFlag(FLAGS_tls_cert);
     tls.key_pair.private_key_file = absl::GetFlag(FLAGS_tls_key);
+    tls.session_resumption = absl::GetFlag(FLAGS_tls_resume);
     absl::StatusOr<std::shared_ptr<netpoll::TlsContext>> context =
         netpoll::TlsContext::NewClient(tls);
     if (!context.ok()) {

@@ -12,6 +12,7 @@
 #include "netpoll/logging.h"
 #include "netpoll/mutex.h"
 #include "netpoll/socket.h"
+#include "netpoll/tls_context.h"
 
 namespace netpoll {
 namespace {
@@ -176,8 +177,26 @@ void Dialer::Dial(EventLoop* loop, absl::string_view address, const DialOptions&
                   DoneCallback done) {
   absl::StatusOr<SocketAddress> parsed = SocketAddress::Parse(address);
   if (parsed.ok()) return Dial(loop, *parsed, options, std::move(done));
+  // A host name: TLS without a server name of its own names this one.
+  DialOptions named = options;
+  const std::shared_ptr<const TlsContext>& tls = options.connection.tls;
+  const size_t colon = address.rfind(':');
+  if (tls != nullptr && !tls->is_server() && tls->server_name().empty() &&
+      colon != absl::string_view::npos && colon > 0) {
+    absl::StatusOr<std::shared_ptr<const TlsContext>> for_name =
+        tls->ForServerName(std::string(address.substr(0, colon)));
+    if (!for_name.ok()) {
+      // A fresh Status (see below).
+      absl::Status status(for_name.status().code(), for_name.status().message());
+      loop->RunInLoop([done = std::move(done), status = std::move(status)]() mutable {
+        done(std::move(status));
+      });
+      return;
+    }
+    named.connection.tls = *std::move(for_name);
+  }
   Resolver::Get().Resolve(
-      std::string(address), [loop, options, done = std::move(done)](
+      std::string(address), [loop, options = std::move(named), done = std::move(done)](
                                 absl::StatusOr<std::vector<SocketAddress>> addresses) mutable {
         if (!addresses.ok()) {
           // A fresh Status, not a copy sharing the resolver's rep: the rep's

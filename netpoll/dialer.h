@@ -18,7 +18,10 @@
 // the handshake too (bounded by `timeout` and the context's handshake
 // timeout) and a failed one completes it with Unavailable naming the cause
 // ("certificate has expired", "unable to get local issuer certificate",
-// "hostname mismatch", ...).
+// "hostname mismatch", ...). A context without a server name verifies the
+// server against the name dialed ("localhost:8000": SNI and certificate
+// name "localhost", TlsContext::ForServerName), or against the IP address
+// when the address is numeric (the certificate's IP SANs).
 //
 // Thread safety: Dial() is safe from any thread; DialSync() must not run on a
 // loop thread (it blocks).

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -15,6 +16,8 @@ namespace {
 
 // The most sessions a client context keeps for resumption (one per server).
 constexpr size_t kMaxCachedSessions = 1024;
+// The most contexts ForServerName() keeps (one per server name).
+constexpr size_t kMaxServerNames = 1024;
 
 int ToOpenSsl(TlsVersion version) {
   return version == TlsVersion::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
@@ -172,6 +175,8 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewServer(const TlsServe
   context->alpn_wire_ = *std::move(alpn);
   absl::StatusOr<CtxPtr> ctx = context->BuildCtx(options.key_pair);
   if (!ctx.ok()) return ctx.status();
+  MutexLock derive_lock(&context->derive_mu_);
+  context->key_pair_ = options.key_pair;
   MutexLock lock(&context->mu_);
   context->ctx_ = *std::move(ctx);
   return context;
@@ -187,17 +192,52 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::NewClient(const TlsClien
   context->alpn_wire_ = *std::move(alpn);
   absl::StatusOr<CtxPtr> ctx = context->BuildCtx(options.key_pair);
   if (!ctx.ok()) return ctx.status();
+  MutexLock derive_lock(&context->derive_mu_);
+  context->key_pair_ = options.key_pair;
   MutexLock lock(&context->mu_);
   context->ctx_ = *std::move(ctx);
   return context;
 }
 
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::DeriveLocked(
+    std::vector<std::string> alpn, std::string server_name) const {
+  if (is_server_) {
+    TlsServerOptions options = server_options_;
+    options.key_pair = key_pair_;
+    options.alpn = std::move(alpn);
+    return NewServer(options);
+  }
+  TlsClientOptions options = client_options_;
+  options.key_pair = key_pair_;
+  options.alpn = std::move(alpn);
+  options.server_name = std::move(server_name);
+  return NewClient(options);
+}
+
 absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::WithAlpn(
     std::vector<std::string> alpn) const {
-  if (is_server_) return absl::InvalidArgumentError("WithAlpn() needs a client context");
-  TlsClientOptions options = client_options_;
-  options.alpn = std::move(alpn);
-  return NewClient(options);
+  MutexLock lock(&derive_mu_);
+  absl::StatusOr<std::shared_ptr<TlsContext>> derived = DeriveLocked(std::move(alpn), server_name_);
+  if (!derived.ok()) return derived.status();
+  std::erase_if(derived_, [](const std::weak_ptr<TlsContext>& d) { return d.expired(); });
+  derived_.push_back(*derived);
+  return derived;
+}
+
+absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::ForServerName(
+    const std::string& server_name) const {
+  if (is_server_) return absl::InvalidArgumentError("ForServerName() needs a client context");
+  if (server_name.empty()) return absl::InvalidArgumentError("ForServerName() needs a name");
+  MutexLock lock(&derive_mu_);
+  if (auto it = by_name_.find(server_name); it != by_name_.end()) return it->second;
+  absl::StatusOr<std::shared_ptr<TlsContext>> derived =
+      DeriveLocked(client_options_.alpn, server_name);
+  if (!derived.ok()) return derived.status();
+  if (by_name_.size() >= kMaxServerNames) {
+    by_name_.erase(by_name_.begin());  // any one: a bound, not an LRU
+  }
+  by_name_[server_name] = *derived;
+  return *std::move(derived);
 }
 
 absl::StatusOr<TlsContext::CtxPtr> TlsContext::BuildCtx(const TlsKeyPair& key_pair) const {
@@ -275,6 +315,7 @@ absl::StatusOr<TlsContext::CtxPtr> TlsContext::BuildCtx(const TlsKeyPair& key_pa
 }
 
 absl::Status TlsContext::ReloadKeyPair(const TlsKeyPair& key_pair) {
+  MutexLock derive_lock(&derive_mu_);
   absl::StatusOr<CtxPtr> ctx = BuildCtx(key_pair);
   if (!ctx.ok()) return ctx.status();
   CtxPtr old;
@@ -283,7 +324,18 @@ absl::Status TlsContext::ReloadKeyPair(const TlsKeyPair& key_pair) {
     old = std::move(ctx_);
     ctx_ = *std::move(ctx);
   }
-  return absl::OkStatus();  // `old` lives on in the SSL objects made from it
+  key_pair_ = key_pair;
+  // `old` lives on in the SSL objects made from it. The derived contexts
+  // share this one's configuration, so the pair that loaded here loads
+  // there too.
+  absl::Status status;
+  std::erase_if(derived_, [](const std::weak_ptr<TlsContext>& d) { return d.expired(); });
+  for (const std::weak_ptr<TlsContext>& weak : derived_) {
+    if (std::shared_ptr<TlsContext> derived = weak.lock())
+      status.Update(derived->ReloadKeyPair(key_pair));
+  }
+  for (auto& entry : by_name_) status.Update(entry.second->ReloadKeyPair(key_pair));
+  return status;
 }
 
 absl::StatusOr<SSL*> TlsContext::NewSsl() const {

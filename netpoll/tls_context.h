@@ -85,8 +85,9 @@ struct TlsClientOptions {
   // false skips verifying the server (tests only: anyone can impersonate it).
   bool verify_server = true;
   // Sent as SNI and matched against the server certificate's names. Empty:
-  // the dialed IP address is matched against the certificate's IP SANs
-  // (no SNI).
+  // a dial by host name ("api.internal:443", netpoll/dialer.h) uses that
+  // name (ForServerName()); a dial by IP address matches the address
+  // against the certificate's IP SANs (no SNI).
   std::string server_name;
   // Protocols offered by ALPN (empty: no ALPN, as baidu_std).
   std::vector<std::string> alpn;
@@ -95,7 +96,8 @@ struct TlsClientOptions {
   std::string cipher_list;
   absl::Duration handshake_timeout = absl::Seconds(10);
   // Reconnects to a server resume its last session (fewer round trips and
-  // no certificate exchange).
+  // no certificate exchange). false: every handshake is a full one (no
+  // session is cached or offered).
   bool session_resumption = true;
 };
 
@@ -125,13 +127,26 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  // A client context of this one's configuration that offers `alpn`
-  // instead (e.g. {"h2"} for gRPC). Its session cache and key pair are its
-  // own: ReloadKeyPair() on this context does not reach it.
+  // Derived contexts: this one's configuration and current key pair with
+  // one thing changed. ReloadKeyPair() on this context reaches every
+  // derived context still in use (and theirs); each has its own session
+  // cache.
+  //
+  // A context that offers `alpn` instead: a client's (e.g. {"h2"} for gRPC)
+  // or a server's (e.g. {"http/1.1"} for a port that speaks HTTP/1.1 only).
   absl::StatusOr<std::shared_ptr<TlsContext>> WithAlpn(std::vector<std::string> alpn) const;
+  // A client context that sends `server_name` as SNI and verifies the server
+  // certificate against it (an IP address: against its IP SANs, no SNI):
+  // what a dial by host name uses when this context names no server. Made
+  // once per name and kept (up to 1024 names), so connections to one name
+  // share their sessions; a session is resumed only under the name it was
+  // verified for.
+  absl::StatusOr<std::shared_ptr<const TlsContext>> ForServerName(
+      const std::string& server_name) const;
 
-  // Replaces the certificate and key: connections made from now on present
-  // them. An error (unreadable, key not matching) keeps the old pair.
+  // Replaces the certificate and key, here and in the derived contexts:
+  // connections made from now on present them. An error (unreadable, key
+  // not matching) keeps the old pair.
   absl::Status ReloadKeyPair(const TlsKeyPair& key_pair);
 
   bool is_server() const { return is_server_; }
@@ -158,6 +173,11 @@ class TlsContext {
              bool verify_peer, bool session_resumption);
   // Builds an SSL_CTX of this context's configuration with `key_pair`.
   absl::StatusOr<CtxPtr> BuildCtx(const TlsKeyPair& key_pair) const;
+  // A new context of this configuration and current key pair, offering
+  // `alpn` and (clients) naming `server_name`.
+  absl::StatusOr<std::shared_ptr<TlsContext>> DeriveLocked(std::vector<std::string> alpn,
+                                                           std::string server_name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(derive_mu_);
 
   // Constant after creation.
   const bool is_server_;
@@ -169,6 +189,16 @@ class TlsContext {
   TlsServerOptions server_options_;
   TlsClientOptions client_options_;
   std::string alpn_wire_;  // ALPN list in wire format (length-prefixed)
+
+  // Derivation and reloads; held across a reload of the derived contexts,
+  // so that they end with the pair this one has. Taken before mu_.
+  mutable Mutex derive_mu_;
+  TlsKeyPair key_pair_ ABSL_GUARDED_BY(derive_mu_);  // the current pair
+  // Contexts made by WithAlpn() (owned by their users).
+  mutable std::vector<std::weak_ptr<TlsContext>> derived_ ABSL_GUARDED_BY(derive_mu_);
+  // Contexts made by ForServerName(), by name.
+  mutable absl::flat_hash_map<std::string, std::shared_ptr<TlsContext>> by_name_
+      ABSL_GUARDED_BY(derive_mu_);
 
   mutable Mutex mu_;
   CtxPtr ctx_ ABSL_GUARDED_BY(mu_);  // replaced by ReloadKeyPair

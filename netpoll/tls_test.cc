@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "netpoll/connection.h"
 #include "netpoll/dialer.h"
@@ -141,6 +142,14 @@ class TlsTest : public ::testing::Test {
     return Dial(*tls);
   }
   absl::StatusOr<ConnectionPtr> Dial(std::shared_ptr<const TlsContext> tls) {
+    return Dial(std::move(tls), server_->listen_address().ToString());
+  }
+  // Dials "localhost:<port>" (a host name) instead of the numeric address.
+  absl::StatusOr<ConnectionPtr> DialLocalhost(std::shared_ptr<const TlsContext> tls) {
+    return Dial(std::move(tls), absl::StrCat("localhost:", server_->listen_address().port()));
+  }
+  absl::StatusOr<ConnectionPtr> Dial(std::shared_ptr<const TlsContext> tls,
+                                     const std::string& address) {
     auto callbacks = std::make_shared<ConnectionCallbacks>();
     callbacks->on_request = [this](const ConnectionPtr&, LinkBuffer& in) {
       MutexLock lock(&received_.mu);
@@ -151,7 +160,7 @@ class TlsTest : public ::testing::Test {
     options.timeout = absl::Seconds(20);
     options.callbacks = callbacks;
     options.connection.tls = std::move(tls);
-    return Dialer::DialSync(client_loops_->loop(0), server_->listen_address().ToString(), options);
+    return Dialer::DialSync(client_loops_->loop(0), address, options);
   }
 
   // Whether some close reason of the server's connections contains `text`.
@@ -338,6 +347,114 @@ TEST_F(TlsTest, WrongHostNameFailsTheDial) {
   options.server_name = "localhost";
   conn = Dial(options);
   ASSERT_TRUE(conn.ok()) << conn.status();
+  (*conn)->Close();
+}
+
+TEST_F(TlsTest, DialByHostNameVerifiesThatNameWithoutServerName) {
+  TlsServerOptions server = ServerTls();
+  server.key_pair =  // no IP SAN: only the name can verify
+      ca_->Issue({.common_name = "named", .dns_names = {"localhost"}, .ip_addresses = {}})
+          .key_pair();
+  StartServer(*TlsContext::NewServer(server));
+  auto client_tls = TlsContext::NewClient(ClientTls());
+  ASSERT_TRUE(client_tls.ok());
+  auto conn = DialLocalhost(*client_tls);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ExpectEcho(*conn, "verified by name");
+  (*conn)->Close();
+  // The numeric address still needs an IP SAN.
+  conn = Dial(*client_tls);
+  ASSERT_FALSE(conn.ok());
+  EXPECT_TRUE(absl::StrContains(conn.status().message(), "IP address mismatch")) << conn.status();
+}
+
+TEST_F(TlsTest, DialByHostNameFailsOnCertificateForAnotherName) {
+  TlsServerOptions server = ServerTls();
+  server.key_pair =
+      ca_->Issue({.common_name = "other", .dns_names = {"other.example"}, .ip_addresses = {}})
+          .key_pair();
+  StartServer(*TlsContext::NewServer(server));
+  auto conn = Dial(*TlsContext::NewClient(ClientTls()),
+                   absl::StrCat("localhost:", server_->listen_address().port()));
+  ASSERT_FALSE(conn.ok());
+  EXPECT_TRUE(absl::IsUnavailable(conn.status())) << conn.status();
+  EXPECT_TRUE(absl::StrContains(conn.status().message(), "hostname mismatch")) << conn.status();
+}
+
+TEST_F(TlsTest, ExplicitServerNameWinsOverTheDialedName) {
+  TlsServerOptions server = ServerTls();
+  server.key_pair =
+      ca_->Issue({.common_name = "svc", .dns_names = {"svc.example"}, .ip_addresses = {}})
+          .key_pair();
+  StartServer(*TlsContext::NewServer(server));
+  TlsClientOptions options = ClientTls();
+  options.server_name = "svc.example";
+  auto conn = DialLocalhost(*TlsContext::NewClient(options));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  (*conn)->Close();
+}
+
+TEST_F(TlsTest, ForServerNameKeepsOneContextPerName) {
+  auto client_tls = TlsContext::NewClient(ClientTls());
+  ASSERT_TRUE(client_tls.ok());
+  auto a = (*client_tls)->ForServerName("a.example");
+  auto again = (*client_tls)->ForServerName("a.example");
+  auto b = (*client_tls)->ForServerName("b.example");
+  ASSERT_TRUE(a.ok() && again.ok() && b.ok());
+  EXPECT_EQ(*a, *again);
+  EXPECT_NE(*a, *b);
+  EXPECT_EQ((*a)->server_name(), "a.example");
+  EXPECT_TRUE((*client_tls)->server_name().empty());
+  EXPECT_FALSE((*TlsContext::NewServer(ServerTls()))->ForServerName("a.example").ok());
+}
+
+TEST_F(TlsTest, ReloadedClientKeyPairReachesDerivedContexts) {
+  TlsServerOptions server = ServerTls();
+  server.ca_pem = ca_->cert_pem();
+  server.client_cert = TlsServerOptions::ClientCert::kRequire;
+  StartServer(*TlsContext::NewServer(server));
+  TlsClientOptions options = ClientTls();
+  options.key_pair = client_cert_->key_pair();
+  auto client_tls = TlsContext::NewClient(options);
+  ASSERT_TRUE(client_tls.ok());
+  auto with_alpn = (*client_tls)->WithAlpn({"http/1.1"});
+  ASSERT_TRUE(with_alpn.ok());
+  auto named = (*with_alpn)->ForServerName("localhost");  // derived twice
+  ASSERT_TRUE(named.ok());
+  TestCert renewed =
+      ca_->Issue({.common_name = "renewed client", .dns_names = {}, .ip_addresses = {}});
+  ASSERT_TRUE((*client_tls)->ReloadKeyPair(renewed.key_pair()).ok());
+  for (const std::shared_ptr<const TlsContext>& tls :
+       {std::shared_ptr<const TlsContext>(*with_alpn), *named}) {
+    auto conn = DialLocalhost(tls);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ExpectEcho(*conn, "renewed");
+    ASSERT_NE(ServerInfo(), nullptr);
+    EXPECT_TRUE(absl::StrContains(ServerInfo()->subject, "CN=renewed client"))
+        << ServerInfo()->subject;
+    (*conn)->Close();
+  }
+  // Derived after the reload: the current pair too.
+  auto later = (*client_tls)->WithAlpn({});
+  ASSERT_TRUE(later.ok());
+  auto conn = Dial(*later);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ExpectEcho(*conn, "later");
+  EXPECT_TRUE(absl::StrContains(ServerInfo()->subject, "CN=renewed client"));
+  (*conn)->Close();
+}
+
+TEST_F(TlsTest, ServerContextWithAlpnOffersOnlyThat) {
+  auto server_tls = TlsContext::NewServer(ServerTls());  // h2, http/1.1
+  ASSERT_TRUE(server_tls.ok());
+  auto http1 = (*server_tls)->WithAlpn({"http/1.1"});
+  ASSERT_TRUE(http1.ok());
+  StartServer(*http1);
+  TlsClientOptions options = ClientTls();
+  options.alpn = {"h2", "http/1.1"};
+  auto conn = Dial(options);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  EXPECT_EQ((*conn)->tls_info()->alpn, "http/1.1");
   (*conn)->Close();
 }
 
@@ -599,6 +716,21 @@ TEST_F(TlsTest, ReconnectResumesTheSession) {
   EXPECT_TRUE((*second)->tls_info()->session_reused);
   ExpectEcho(*second, "resumed");
   (*second)->Close();
+}
+
+TEST_F(TlsTest, WithoutSessionResumptionEveryHandshakeIsFull) {
+  StartServer(*TlsContext::NewServer(ServerTls()));
+  TlsClientOptions options = ClientTls();
+  options.session_resumption = false;
+  auto client_tls = TlsContext::NewClient(options);
+  ASSERT_TRUE(client_tls.ok());
+  for (int i = 0; i < 2; ++i) {
+    auto conn = Dial(*client_tls);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ExpectEcho(*conn, "ticket please");
+    EXPECT_FALSE((*conn)->tls_info()->session_reused) << "dial " << i;
+    (*conn)->Close();
+  }
 }
 
 TEST_F(TlsTest, BadConfigurationIsRefusedWithAReason) {

@@ -158,6 +158,17 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(std::shared_ptr<NamingS
   protocol_options.keepalive_timeout = options.keepalive_timeout;
   protocol_options.tcp_keepalive = options.tcp_keepalive;
   protocol_options.tls = options.tls;
+  if (options.tls != nullptr && options.tls->server_name().empty()) {
+    // dns://name:port: the endpoints are IP addresses of `name`, the name
+    // their certificates carry. (Endpoints that are host names themselves
+    // are named by the dial, netpoll/dialer.h.)
+    if (const std::string name = naming->server_name(); !name.empty()) {
+      absl::StatusOr<std::shared_ptr<const netpoll::TlsContext>> named =
+          options.tls->ForServerName(name);
+      if (!named.ok()) return named.status();
+      protocol_options.tls = *std::move(named);
+    }
+  }
   auto protocol = CreateClientProtocol(options.protocol, protocol_options);
   if (!protocol.ok()) return protocol.status();
 

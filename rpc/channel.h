@@ -152,8 +152,13 @@ struct ChannelOptions {
   // TLS for every connection (netpoll/tls_context.h, a client context from
   // netpoll::TlsContext::NewClient: CAs, server name for SNI and
   // verification, client certificate for mTLS, ALPN, session resumption).
-  // A failed handshake fails the calls waiting for it with UNAVAILABLE
-  // naming the cause. Null: plaintext.
+  // A context without a server name takes it from the target, as gRPC
+  // does: "api.internal:443", "list://a.internal:80,..." and
+  // "dns://api.internal:443" send SNI and verify the certificate against
+  // the host name ("api.internal"); an IP address ("10.0.0.1:443") is
+  // matched against the certificate's IP SANs. A server name set in the
+  // context wins. A failed handshake fails the calls waiting for it with
+  // UNAVAILABLE naming the cause. Null: plaintext.
   std::shared_ptr<const netpoll::TlsContext> tls{};
 };
 

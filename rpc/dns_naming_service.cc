@@ -59,6 +59,11 @@ void DnsNamingService::OnEndpointFailure(const std::string& /*address*/) {
   wake_.SignalAll();
 }
 
+std::string DnsNamingService::server_name() const {
+  if (netpoll::SocketAddress::Parse(host_port_).ok()) return "";  // numeric
+  return host_port_.substr(0, host_port_.rfind(':'));
+}
+
 int64_t DnsNamingService::resolutions() const {
   netpoll::MutexLock lock(&mu_);
   return resolutions_;

@@ -65,6 +65,9 @@ class DnsNamingService final : public NamingService {
   void Watch(Watcher watcher) override { list_.Watch(std::move(watcher)); }
   // Resolves again soon (rate-limited by min_resolve_interval).
   void OnEndpointFailure(const std::string& address) override;
+  // The name resolved ("name" of "name:port"); empty when it is an IP
+  // address ("dns://10.0.0.1:80").
+  std::string server_name() const override;
 
   // Resolutions done so far (successful or not).
   int64_t resolutions() const;

@@ -119,6 +119,20 @@ TEST(DnsNamingService, AnEndpointFailureTriggersAResolutionBeforeTheRefresh) {
   EXPECT_EQ((*naming)->resolutions(), 2);
 }
 
+TEST(DnsNamingService, ServerNameIsTheResolvedNameUnlessNumeric) {
+  FakeDns dns;
+  dns.Answer({"10.0.0.1:80"});
+  auto named = DnsNamingService::Create("backend.internal:80", dns.Options());
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ((*named)->server_name(), "backend.internal");
+  auto v4 = DnsNamingService::Create("10.0.0.1:80", dns.Options());
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ((*v4)->server_name(), "");
+  auto v6 = DnsNamingService::Create("[::1]:80", dns.Options());
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ((*v6)->server_name(), "");
+}
+
 TEST(ResolveEndpoints, LocalhostGivesNumericAddressesWithThePort) {
   auto endpoints = ResolveEndpoints("localhost:8080");
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();

@@ -53,6 +53,13 @@ class NamingService {
   // A channel could not connect to `address` (one of ours): a service that
   // resolves names looks again soon (DNS). Any thread; must not block.
   virtual void OnEndpointFailure(const std::string& /*address*/) {}
+  // The host name every endpoint stands for, when the endpoints are its
+  // resolved addresses (dns://api.internal:443 -> "api.internal"). A TLS
+  // channel whose context names no server sends it as SNI and verifies the
+  // certificates against it, as gRPC does with a target's authority. Empty
+  // (the default): each endpoint's own address decides (a host name itself,
+  // or an IP address matched against the certificate's IP SANs).
+  virtual std::string server_name() const { return ""; }
 };
 
 // A list set at construction and changed by Update().

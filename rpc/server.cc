@@ -12,6 +12,7 @@
 #include "netpoll/link_buffer.h"
 #include "netpoll/logging.h"
 #include "netpoll/server.h"
+#include "netpoll/tls_context.h"
 #include "rpc/health_service.h"
 #include "rpc/internal/baidu_std_protocol.h"
 #include "rpc/internal/builtin_pages.h"
@@ -160,6 +161,23 @@ absl::Status Server::Start(const netpoll::SocketAddress& address) {
     admin.memory_budget_bytes = size_t{64} << 20;
     admin.idle_timeout = absl::Minutes(5);
     admin.builtin_pages = BuiltinPagesWhere::kOff;
+    if (options_.admin_tls != nullptr) {
+      if (!options_.admin_tls->is_server()) {
+        return absl::InvalidArgumentError(
+            "admin_tls needs a server context (netpoll::TlsContext::NewServer)");
+      }
+      // HTTP/1.1 only: a client offered h2 (curl does) must not get it.
+      absl::StatusOr<std::shared_ptr<netpoll::TlsContext>> http1 =
+          options_.admin_tls->WithAlpn({"http/1.1"});
+      if (!http1.ok()) {
+        return absl::Status(http1.status().code(),
+                            absl::StrCat("admin_tls: ", http1.status().message()));
+      }
+      admin.tls = *std::move(http1);
+      admin.tls_required = options_.admin_tls_required;
+    } else if (options_.admin_tls_required) {
+      return absl::InvalidArgumentError("admin_tls_required without admin_tls");
+    }
     admin_ = std::unique_ptr<Server>(new Server(admin, AdminTag()));
     admin_->core_->set_http_pages(MakePages());
     if (absl::Status s = admin_->Start(options_.admin_address); !s.ok()) {

@@ -189,6 +189,16 @@ struct ServerOptions {
   // kAdminPort: the address the pages listen on ("127.0.0.1:0": ephemeral,
   // see Server::admin_address()).
   std::string admin_address{};
+  // kAdminPort: TLS on the admin port (a server context from
+  // netpoll::TlsContext::NewServer; `tls` above to reuse the serving port's
+  // certificate, or one of its own, e.g. requiring client certificates from
+  // an operators' CA). The admin port speaks HTTP/1.1, so it offers ALPN
+  // "http/1.1" only, whatever the context offers; ReloadKeyPair() on the
+  // context reaches it. Plaintext is still served unless admin_tls_required.
+  // Null: plaintext only.
+  std::shared_ptr<const netpoll::TlsContext> admin_tls{};
+  // With admin_tls: close admin connections that do not start with TLS.
+  bool admin_tls_required = false;
 };
 
 // Counters of one method, or of the whole server.

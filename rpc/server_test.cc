@@ -18,6 +18,7 @@
 #include "netpoll/mutex.h"
 #include "netpoll/testing/blocking_client.h"
 #include "netpoll/testing/wait.h"
+#include "netpoll/tls_context.h"
 #include "proto/echo.pb.h"
 #include "rpc/errors.h"
 #include "rpc/internal/frame_codec.h"
@@ -936,6 +937,26 @@ TEST_F(ServerTest, PipelinedFloodIsBoundedByPausingReads) {
   sender.join();
   EXPECT_EQ(answered.size(), static_cast<size_t>(kCalls));
   EXPECT_LE(peak_running_.load(), kLimit);
+}
+
+TEST(ServerAdminTlsTest, AdminTlsNeedsAServerContextAndRequiredNeedsTls) {
+  ServerOptions options;
+  options.builtin_pages = ServerOptions::BuiltinPages::kAdminPort;
+  options.admin_address = "127.0.0.1:0";
+  options.admin_tls_required = true;  // without admin_tls
+  Server required(options);
+  absl::Status started = required.Start("127.0.0.1:0");
+  EXPECT_TRUE(absl::IsInvalidArgument(started)) << started;
+  EXPECT_TRUE(absl::StrContains(started.message(), "admin_tls_required without admin_tls"));
+
+  absl::StatusOr<std::shared_ptr<netpoll::TlsContext>> client =
+      netpoll::TlsContext::NewClient(netpoll::TlsClientOptions());
+  ASSERT_TRUE(client.ok()) << client.status();
+  options.admin_tls = *client;
+  Server wrong_side(options);
+  started = wrong_side.Start("127.0.0.1:0");
+  EXPECT_TRUE(absl::IsInvalidArgument(started)) << started;
+  EXPECT_TRUE(absl::StrContains(started.message(), "server context")) << started;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // retries, backup requests, health, membership changes. Every test checks
 // that each call completes exactly once.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -149,6 +150,42 @@ TEST_P(EveryConnectionType, OpensConnectionsAsItsTypeSays) {
   } else {
     EXPECT_EQ(cluster.server(0).connections(), 1u);
   }
+}
+
+// Concurrent short calls: a connection released while other calls wait for
+// their dials is closed, never handed to one of them (one call per
+// connection, as the type promises).
+TEST(ShortConnections, EveryConcurrentCallHasAConnectionOfItsOwn) {
+  Cluster cluster(1);
+  auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kShort));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  constexpr int kSlots = 16;
+  constexpr int kCalls = 400;
+  EchoRequest request;
+  request.set_message("short");
+  std::vector<EchoResponse> responses(kSlots);
+  std::atomic<int> issued{0};
+  std::atomic<int> succeeded{0};
+  std::atomic<int> finished{0};
+  netpoll::Notification all_done;
+  // Each slot issues its next call from the previous one's completion.
+  std::function<void(int)> issue = [&](int slot) {
+    (*channel)->CallMethod("example.EchoService", "Echo", request, &responses[slot], {},
+                           [&, slot](const absl::Status& status) {
+                             if (status.ok()) succeeded.fetch_add(1);
+                             if (issued.fetch_add(1) < kCalls - kSlots) {
+                               issue(slot);
+                             } else if (finished.fetch_add(1) + 1 == kSlots) {
+                               all_done.Notify();
+                             }
+                           });
+  };
+  for (int slot = 0; slot < kSlots; ++slot) issue(slot);
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_EQ(succeeded.load(), kCalls);
+  EXPECT_EQ(cluster.server(0).requests(), kCalls);
+  EXPECT_EQ(cluster.server(0).connections_accepted(), kCalls);
+  EXPECT_TRUE(WaitFor([&] { return cluster.server(0).connections() == 0; }));
 }
 
 TEST_P(EveryConnectionType, ServerDyingWithCallsInFlightIsRetriedOnTheOthers) {

@@ -30,6 +30,7 @@
 #include "rpc/service.h"
 #include "rpc/stream_core.h"
 #include "tests/harness/echo_service.h"
+#include "tests/harness/subprocess.h"
 #include "tests/interop/interop.grpc.pb.h"
 #include "tests/interop/interop.pb.h"
 
@@ -264,6 +265,58 @@ TEST_F(TlsE2eTest, WrongServerNameFailsCallsWithUnavailable) {
   ExpectUnavailableNaming(Echo("x"), "hostname mismatch");
 }
 
+// A server certificate for DNS:localhost only: the name in the target is
+// what verifies it (no IP SAN for the resolved 127.0.0.1 to match).
+TEST_F(TlsE2eTest, HostNameTargetSendsAndVerifiesThatName) {
+  TlsServerOptions server = ServerTls();
+  server.key_pair =
+      ca_->Issue({.common_name = "named", .dns_names = {"localhost"}, .ip_addresses = {}})
+          .key_pair();
+  StartServer(server, /*tls_required=*/true);
+  const std::string port = absl::StrCat(server_->listen_address().port());
+  const TlsClientOptions tls = ClientTls();
+  for (const std::string protocol : {"baidu_std", "grpc"}) {
+    for (ConnectionType type :
+         {ConnectionType::kSingle, ConnectionType::kPooled, ConnectionType::kShort}) {
+      if (protocol == "grpc" && type != ConnectionType::kSingle) continue;
+      for (const std::string& target :
+           {absl::StrCat("localhost:", port), absl::StrCat("list://localhost:", port),
+            absl::StrCat("dns://localhost:", port)}) {
+        SCOPED_TRACE(absl::StrCat(protocol, " ", static_cast<int>(type), " ", target));
+        ASSERT_TRUE(MakeChannel(&tls, type, protocol, target).ok());
+        absl::StatusOr<std::string> answer = Echo("by name");
+        ASSERT_TRUE(answer.ok()) << answer.status();
+        EXPECT_EQ(*answer, "by name");
+      }
+    }
+  }
+  // An IP address in the target still needs an IP SAN.
+  ASSERT_TRUE(MakeChannel(&tls).ok());
+  ExpectUnavailableNaming(Echo("x"), "IP address mismatch");
+}
+
+TEST_F(TlsE2eTest, HostNameTargetFailsOnCertificateForAnotherName) {
+  TlsServerOptions server = ServerTls();
+  server.key_pair =
+      ca_->Issue({.common_name = "other", .dns_names = {"other.example"}, .ip_addresses = {}})
+          .key_pair();
+  StartServer(server);
+  const std::string port = absl::StrCat(server_->listen_address().port());
+  const TlsClientOptions tls = ClientTls();
+  for (const std::string& target :
+       {absl::StrCat("localhost:", port), absl::StrCat("dns://localhost:", port)}) {
+    SCOPED_TRACE(target);
+    ASSERT_TRUE(MakeChannel(&tls, ConnectionType::kSingle, "", target).ok());
+    ExpectUnavailableNaming(Echo("x"), "hostname mismatch");
+  }
+  // The context's own server name wins over the target's.
+  TlsClientOptions named = ClientTls();
+  named.server_name = "other.example";
+  ASSERT_TRUE(
+      MakeChannel(&named, ConnectionType::kSingle, "", absl::StrCat("localhost:", port)).ok());
+  EXPECT_TRUE(Echo("named").ok());
+}
+
 TEST_F(TlsE2eTest, TlsChannelToPlaintextServerFailsCallsWithUnavailable) {
   server_ = std::make_unique<Server>(ServerOptions{});
   ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
@@ -301,6 +354,49 @@ TEST_F(TlsE2eTest, OpensslClientTalksHttpOverTls) {
   EXPECT_TRUE(absl::StrContains(output, "HTTP/1.1 200")) << output;
   unlink(ca_path.c_str());
   unlink(request_path.c_str());
+  rmdir(dir);
+}
+
+// The admin port (builtin pages) over TLS, read by curl: /metrics answers
+// over HTTP/1.1 although curl offers h2, and plaintext is refused.
+TEST_F(TlsE2eTest, AdminPortServesMetricsOverTlsAndRefusesPlaintext) {
+  if (!testing::IsExecutable("/usr/bin/curl")) GTEST_SKIP() << "no curl";
+  ServerOptions options;
+  options.builtin_pages = ServerOptions::BuiltinPages::kAdminPort;
+  options.admin_address = "127.0.0.1:0";
+  options.admin_tls = *TlsContext::NewServer(ServerTls());  // offers h2 and http/1.1
+  options.admin_tls_required = true;
+  server_ = std::make_unique<Server>(std::move(options));
+  ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
+  ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
+  char dir_template[] = "/tmp/tls_e2e_XXXXXX";
+  char* dir = mkdtemp(dir_template);
+  ASSERT_NE(dir, nullptr);
+  const std::string ca_path = absl::StrCat(dir, "/ca.pem");
+  std::ofstream(ca_path) << ca_->cert_pem();
+  const std::string admin = server_->admin_address().ToString();
+  absl::StatusOr<testing::CommandResult> curl = testing::RunCommand(
+      {"/usr/bin/curl", "-sS", "-f", "--cacert", ca_path, "-w", "\nversion=%{http_version}\n",
+       absl::StrCat("https://", admin, "/metrics")},
+      absl::Seconds(60));
+  ASSERT_TRUE(curl.ok()) << curl.status();
+  EXPECT_EQ(curl->exit_code, 0) << curl->output;
+  EXPECT_TRUE(absl::StrContains(curl->output, "# TYPE nprpc_")) << curl->output;
+  EXPECT_TRUE(absl::StrContains(curl->output, "version=1.1")) << curl->output;
+  // Without the CA, curl refuses the certificate.
+  curl = testing::RunCommand({"/usr/bin/curl", "-sS", absl::StrCat("https://", admin, "/health")},
+                             absl::Seconds(60));
+  ASSERT_TRUE(curl.ok()) << curl.status();
+  EXPECT_NE(curl->exit_code, 0) << curl->output;
+  // Plaintext HTTP on the admin port is closed unanswered.
+  auto plain =
+      netpoll::testing::BlockingClient::Connect(server_->admin_address(), absl::Seconds(20));
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE(plain->SendAll("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  absl::StatusOr<std::string> answer = plain->ReadUntilEof();
+  ASSERT_TRUE(answer.ok()) << answer.status();  // closed, not timed out
+  EXPECT_EQ(*answer, "");
+  unlink(ca_path.c_str());
   rmdir(dir);
 }
 

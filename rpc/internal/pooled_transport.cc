@@ -169,8 +169,12 @@ absl::StatusOr<std::unique_ptr<netpoll::ConnectionPool>> PooledTransport::MakePo
   } else {
     pool_options.max_idle_per_address = options.max_idle_per_endpoint;
   }
-  // Only a connection with no attempt in flight goes back to the pool.
-  pool_options.on_release = [](const netpoll::ConnectionPtr&, const std::any& context) {
+  // Only a connection with no attempt in flight goes back to the pool. A
+  // short one never does: the pool would hand it to a call waiting for its
+  // own dial (max_idle 0 keeps none idle, but waiters come first).
+  const bool reuse = !options.short_connections;
+  pool_options.on_release = [reuse](const netpoll::ConnectionPtr&, const std::any& context) {
+    if (!reuse) return false;
     SlotPtr slot = SlotOf(context);
     if (!slot) return false;
     netpoll::MutexLock lock(&slot->mu);
