@@ -52,9 +52,11 @@ rows = {}
 for line in open(sys.argv[1]):
     side, mode, p, c, js = line.split(" ", 4)
     try:
-        rows[(side, mode, int(p), int(c))] = json.loads(js)
+        r = json.loads(js)
     except ValueError:
-        pass
+        continue
+    if "qps" in r:
+        rows[(side, mode, int(p), int(c))] = r
 def per_call(r):  # server CPU microseconds per call
     return r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
 print("| payload, C | nprpc QPS plain / TLS (ratio) | gRPC QPS plain / TLS (ratio) | nprpc/gRPC plain -> TLS "
@@ -91,6 +93,9 @@ for line in open(sys.argv[1]):
     try:
         r = json.loads(js)
     except ValueError:
+        continue
+    if "qps" not in r:
+        print(f"| {side} {mode} | failed | | |")
         continue
     per_call = r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
     print(f"| {side} {mode} | {r['qps']:,} | {r['p50_us']} | {per_call:.1f} |")
