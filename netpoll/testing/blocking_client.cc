@@ -36,7 +36,8 @@ namespace {
 // would raise SIGPIPE and kill the test. This one sends with MSG_NOSIGNAL
 // (a closed peer is EPIPE) and leaves errno to SSL_get_error.
 
-int FdOf(BIO* bio) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio))); }
+// The BIO's data: the fd, on the heap (freed with the BIO).
+int FdOf(BIO* bio) { return *static_cast<int*>(BIO_get_data(bio)); }
 
 int SocketBioWrite(BIO* bio, const char* data, int len) {
   BIO_clear_retry_flags(bio);
@@ -61,7 +62,14 @@ long SocketBioCtrl(BIO*, int cmd, long, void*) {  // NOLINT(google-runtime-int):
 }
 
 int SocketBioCreate(BIO* bio) {
+  BIO_set_data(bio, new int(-1));
   BIO_set_init(bio, 1);
+  return 1;
+}
+
+int SocketBioDestroy(BIO* bio) {
+  delete static_cast<int*>(BIO_get_data(bio));
+  BIO_set_data(bio, nullptr);
   return 1;
 }
 
@@ -72,6 +80,7 @@ const BIO_METHOD* SocketBioMethod() {
     BIO_meth_set_read(m, SocketBioRead);
     BIO_meth_set_ctrl(m, SocketBioCtrl);
     BIO_meth_set_create(m, SocketBioCreate);
+    BIO_meth_set_destroy(m, SocketBioDestroy);
     return m;
   }();
   return method;
@@ -227,7 +236,8 @@ absl::StatusOr<BlockingClient> BlockingClient::ConnectTls(const SocketAddress& a
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), NumericHost(address).c_str());
   }
   BIO* bio = BIO_new(SocketBioMethod());
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(client->fd())));
+  if (bio == nullptr) return absl::InternalError(TakeOpenSslErrors("BIO_new failed"));
+  *static_cast<int*>(BIO_get_data(bio)) = client->fd();
   SSL_set_bio(ssl, bio, bio);  // one reference, owned by ssl
   ERR_clear_error();
   const int ret = SSL_connect(ssl);
