@@ -157,6 +157,7 @@ class Retries : public OverEveryTransport {};
 class ConsistentHashing : public OverEveryTransport {};
 class Membership : public OverEveryTransport {};
 class Health : public OverEveryTransport {};
+class ShortConnections : public OverEveryTransport {};
 
 INSTANTIATE_TEST_SUITE_P(Transports, Hedging, ::testing::ValuesIn(testing::kEveryTransport),
                          testing::TransportParamName);
@@ -168,6 +169,9 @@ INSTANTIATE_TEST_SUITE_P(Transports, ConsistentHashing,
 INSTANTIATE_TEST_SUITE_P(Transports, Membership, ::testing::ValuesIn(testing::kEveryTransport),
                          testing::TransportParamName);
 INSTANTIATE_TEST_SUITE_P(Transports, Health, ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
+INSTANTIATE_TEST_SUITE_P(Transports, ShortConnections,
+                         ::testing::ValuesIn(testing::kEveryTransport),
                          testing::TransportParamName);
 
 TEST_P(EveryConnectionType, CallsSpreadOverEveryEndpointWithMetadataAndErrors) {
@@ -251,9 +255,10 @@ TEST_P(EveryConnectionType, OpensConnectionsAsItsTypeSays) {
 // Concurrent short calls: a connection released while other calls wait for
 // their dials is closed, never handed to one of them (one call per
 // connection, as the type promises).
-TEST(ShortConnections, EveryConcurrentCallHasAConnectionOfItsOwn) {
-  Cluster cluster(1);
-  auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kShort));
+TEST_P(ShortConnections, EveryConcurrentCallHasAConnectionOfItsOwn) {
+  Cluster cluster(1, transport());
+  auto channel =
+      Channel::Create(cluster.Target(), FastOptions(ConnectionType::kShort, transport()));
   ASSERT_TRUE(channel.ok()) << channel.status();
   constexpr int kSlots = 16;
   constexpr int kCalls = 400;
