@@ -1,23 +1,29 @@
 // The client over several endpoints: connection types, load balancing,
-// retries, backup requests, health, membership changes. Every test checks
-// that each call completes exactly once.
+// retries, backup requests, health, membership changes. Every test runs over
+// plaintext, TLS and mutual TLS (tests/harness/transport_security.h; the
+// servers then refuse plaintext), checks that each call completes exactly
+// once, and that no fd is left open.
 #include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "netpoll/mutex.h"
+#include "netpoll/testing/blocking_client.h"
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/errors.h"
 #include "tests/harness/call_ledger.h"
 #include "tests/harness/scripted_server.h"
+#include "tests/harness/transport_security.h"
 
 namespace nprpc {
 namespace {
@@ -25,15 +31,18 @@ namespace {
 using example::EchoRequest;
 using example::EchoResponse;
 using testing::ScriptedServer;
+using testing::Transport;
 using Ledger = testing::CallLedger;
+using netpoll::testing::CountOpenFds;
 using netpoll::testing::WaitFor;
 
-// N scripted servers and helpers to build list:// targets over them.
+// N scripted servers (over `transport`) and helpers to build list:// targets
+// over them.
 class Cluster {
  public:
-  explicit Cluster(int n) {
+  explicit Cluster(int n, Transport transport) {
     for (int i = 0; i < n; ++i) {
-      servers_.push_back(std::make_unique<ScriptedServer>());
+      servers_.push_back(std::make_unique<ScriptedServer>(testing::ServerTls(transport)));
       EXPECT_TRUE(servers_.back()->Start().ok());
     }
   }
@@ -64,9 +73,23 @@ std::string Whoami(Channel& channel, const CallOptions& options = {}) {
   return status.ok() ? response.message() : absl::StrCat("error: ", status.ToString());
 }
 
-ChannelOptions FastOptions(ConnectionType type) {
+// Calls until every one of `servers` answered: the connections (over TLS,
+// with their handshakes) are made before a case that measures calls.
+void ConnectToEvery(Channel& channel, size_t servers) {
+  std::set<std::string> seen;
+  EXPECT_TRUE(WaitFor([&] {
+    seen.insert(Whoami(channel));
+    return seen.size() >= servers;
+  }));
+}
+
+ChannelOptions FastOptions(ConnectionType type, Transport transport) {
   ChannelOptions options;
   options.connection_type = type;
+  options.tls = testing::ClientTls(transport);
+  // The connect timeout covers the TLS handshake: hundreds of them at once
+  // on a loaded machine (or under a sanitizer) take longer than 1 s.
+  options.connect_timeout = absl::Seconds(10);
   options.timeout = absl::Seconds(3);
   options.reconnect_backoff = absl::Milliseconds(5);
   options.max_reconnect_backoff = absl::Milliseconds(20);
@@ -76,31 +99,108 @@ ChannelOptions FastOptions(ConnectionType type) {
   return options;
 }
 
-class EveryConnectionType : public ::testing::TestWithParam<ConnectionType> {};
+// Every test leaves as many fds open as it found (connections close on the
+// client and server loops: waited for).
+class NoFdLeaks {
+ protected:
+  NoFdLeaks() {
+    DefaultClientLoops();  // made once per process: not a leak
+    fds_before_ = CountOpenFds();
+  }
+  ~NoFdLeaks() {
+    EXPECT_TRUE(WaitFor([&] { return CountOpenFds() <= fds_before_; }))
+        << CountOpenFds() << " fds open, " << fds_before_ << " before";
+  }
 
-INSTANTIATE_TEST_SUITE_P(Cluster, EveryConnectionType,
-                         ::testing::Values(ConnectionType::kSingle, ConnectionType::kPooled,
-                                           ConnectionType::kShort),
-                         [](const ::testing::TestParamInfo<ConnectionType>& info) {
-                           switch (info.param) {
-                             case ConnectionType::kSingle:
-                               return "single";
-                             case ConnectionType::kPooled:
-                               return "pooled";
-                             case ConnectionType::kShort:
-                               return "short";
-                           }
-                           return "unknown";
-                         });
+ private:
+  int fds_before_ = 0;
+};
+
+class EveryConnectionType : public ::testing::TestWithParam<std::tuple<ConnectionType, Transport>>,
+                            public NoFdLeaks {
+ protected:
+  static ConnectionType type() { return std::get<0>(GetParam()); }
+  static Transport transport() { return std::get<1>(GetParam()); }
+  static ChannelOptions Options() { return FastOptions(type(), transport()); }
+};
+
+std::string ConnectionTypeName(ConnectionType type) {
+  switch (type) {
+    case ConnectionType::kSingle:
+      return "single";
+    case ConnectionType::kPooled:
+      return "pooled";
+    case ConnectionType::kShort:
+      return "short";
+  }
+  return "unknown";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cluster, EveryConnectionType,
+    ::testing::Combine(::testing::Values(ConnectionType::kSingle, ConnectionType::kPooled,
+                                         ConnectionType::kShort),
+                       ::testing::ValuesIn(testing::kEveryTransport)),
+    [](const ::testing::TestParamInfo<std::tuple<ConnectionType, Transport>>& info) {
+      return absl::StrCat(ConnectionTypeName(std::get<0>(info.param)), "_",
+                          testing::TransportName(std::get<1>(info.param)));
+    });
+
+// The single-connection cases, over every transport.
+class OverEveryTransport : public ::testing::TestWithParam<Transport>, public NoFdLeaks {
+ protected:
+  static Transport transport() { return GetParam(); }
+  static ChannelOptions Options() { return FastOptions(ConnectionType::kSingle, transport()); }
+};
+class Hedging : public OverEveryTransport {};
+class Retries : public OverEveryTransport {};
+class ConsistentHashing : public OverEveryTransport {};
+class Membership : public OverEveryTransport {};
+class Health : public OverEveryTransport {};
+class ShortConnections : public OverEveryTransport {};
+
+INSTANTIATE_TEST_SUITE_P(Transports, Hedging, ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
+INSTANTIATE_TEST_SUITE_P(Transports, Retries, ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
+INSTANTIATE_TEST_SUITE_P(Transports, ConsistentHashing,
+                         ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
+INSTANTIATE_TEST_SUITE_P(Transports, Membership, ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
+INSTANTIATE_TEST_SUITE_P(Transports, Health, ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
+INSTANTIATE_TEST_SUITE_P(Transports, ShortConnections,
+                         ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
 
 TEST_P(EveryConnectionType, CallsSpreadOverEveryEndpointWithMetadataAndErrors) {
-  Cluster cluster(3);
-  auto channel = Channel::Create(cluster.Target(), FastOptions(GetParam()));
+  Cluster cluster(3, transport());
+  auto channel = Channel::Create(cluster.Target(), Options());
   ASSERT_TRUE(channel.ok()) << channel.status();
   std::map<std::string, int> seen;
   for (int i = 0; i < 30; ++i) seen[Whoami(**channel)]++;
   ASSERT_EQ(seen.size(), 3u) << seen.begin()->first;
   for (const auto& [who, count] : seen) EXPECT_EQ(count, 10) << who;
+
+  // What the servers saw of the client: its certificate, verified, on mTLS.
+  EchoRequest peer_request;
+  peer_request.set_message("?");
+  EchoResponse peer;
+  absl::Status peer_status =
+      (*channel)->CallMethod("example.EchoService", "Peer", peer_request, &peer);
+  ASSERT_TRUE(peer_status.ok()) << peer_status;
+  switch (transport()) {
+    case Transport::kPlaintext:
+      EXPECT_EQ(peer.message(), "<plaintext>");
+      break;
+    case Transport::kTls:
+      EXPECT_EQ(peer.message(), "anonymous|");
+      break;
+    case Transport::kMutualTls:
+      EXPECT_EQ(peer.message(), absl::StrCat("verified|", testing::kClientSubject));
+      break;
+  }
 
   CallInfo info;
   netpoll::LinkBuffer attachment;
@@ -135,16 +235,16 @@ TEST_P(EveryConnectionType, CallsSpreadOverEveryEndpointWithMetadataAndErrors) {
 // single and pooled reuse one connection for calls made one after another;
 // short opens one per call.
 TEST_P(EveryConnectionType, OpensConnectionsAsItsTypeSays) {
-  Cluster cluster(1);
-  auto channel = Channel::Create(cluster.Target(), FastOptions(GetParam()));
+  Cluster cluster(1, transport());
+  auto channel = Channel::Create(cluster.Target(), Options());
   ASSERT_TRUE(channel.ok()) << channel.status();
   constexpr int kCalls = 10;
   for (int i = 0; i < kCalls; ++i) {
     ASSERT_EQ(Whoami(**channel).rfind("127.0.0.1:", 0), 0u);
   }
-  const int64_t expected = GetParam() == ConnectionType::kShort ? kCalls : 1;
+  const int64_t expected = type() == ConnectionType::kShort ? kCalls : 1;
   EXPECT_EQ(cluster.server(0).connections_accepted(), expected);
-  if (GetParam() == ConnectionType::kShort) {
+  if (type() == ConnectionType::kShort) {
     // Each short connection is closed after its call.
     EXPECT_TRUE(WaitFor([&] { return cluster.server(0).connections() == 0; }));
   } else {
@@ -155,9 +255,10 @@ TEST_P(EveryConnectionType, OpensConnectionsAsItsTypeSays) {
 // Concurrent short calls: a connection released while other calls wait for
 // their dials is closed, never handed to one of them (one call per
 // connection, as the type promises).
-TEST(ShortConnections, EveryConcurrentCallHasAConnectionOfItsOwn) {
-  Cluster cluster(1);
-  auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kShort));
+TEST_P(ShortConnections, EveryConcurrentCallHasAConnectionOfItsOwn) {
+  Cluster cluster(1, transport());
+  auto channel =
+      Channel::Create(cluster.Target(), FastOptions(ConnectionType::kShort, transport()));
   ASSERT_TRUE(channel.ok()) << channel.status();
   constexpr int kSlots = 16;
   constexpr int kCalls = 400;
@@ -189,9 +290,9 @@ TEST(ShortConnections, EveryConcurrentCallHasAConnectionOfItsOwn) {
 }
 
 TEST_P(EveryConnectionType, ServerDyingWithCallsInFlightIsRetriedOnTheOthers) {
-  Cluster cluster(3);
+  Cluster cluster(3, transport());
   for (int i = 0; i < 3; ++i) cluster.server(i).SetEchoDelay(absl::Milliseconds(150));
-  ChannelOptions options = FastOptions(GetParam());
+  ChannelOptions options = Options();
   options.retry.budget_max_tokens = 200;
   auto channel = Channel::Create(cluster.Target(), options);
   ASSERT_TRUE(channel.ok());
@@ -210,51 +311,60 @@ TEST_P(EveryConnectionType, ServerDyingWithCallsInFlightIsRetriedOnTheOthers) {
 }
 
 TEST_P(EveryConnectionType, ConcurrentLoadCompletesEveryCallOnce) {
-  Cluster cluster(2);
-  auto channel = Channel::Create(cluster.Target(), FastOptions(GetParam()));
+  Cluster cluster(2, transport());
+  ChannelOptions options = Options();
+  // Exactly once is the point, not latency: over TLS, short and pooled
+  // connections start up to 400 full handshakes at once, which a loaded
+  // machine (or a sanitizer) takes seconds to finish.
+  options.timeout = absl::Seconds(20);
+  auto channel = Channel::Create(cluster.Target(), options);
   ASSERT_TRUE(channel.ok());
   Ledger ledger(channel->get());
   for (int i = 0; i < 400; ++i) ledger.Issue("Echo");
-  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(20)));
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(30))) << ledger.Outcomes();
   ledger.ExpectExactlyOnce();
-  EXPECT_EQ(ledger.Count("OK"), 400);
+  EXPECT_EQ(ledger.Count("OK"), 400) << ledger.Outcomes();
 }
 
-TEST(Hedging, BackupRequestAnswersWhenTheFirstServerIsSlow) {
-  Cluster cluster(2);
-  cluster.server(0).SetEchoDelay(absl::Milliseconds(400));
-  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+TEST_P(Hedging, BackupRequestAnswersWhenTheFirstServerIsSlow) {
+  Cluster cluster(2, transport());
+  ChannelOptions options = Options();
   options.backup_request_delay = absl::Milliseconds(30);
   auto channel = Channel::Create(cluster.Target(), options);
   ASSERT_TRUE(channel.ok());
+  ConnectToEvery(**channel, 2);
+  const int64_t attempts_before = (*channel)->attempts();
+  cluster.server(0).SetEchoDelay(absl::Milliseconds(400));
   for (int i = 0; i < 6; ++i) {
     // Whichever server rr picked first, the fast one answers: half of these
     // calls went to the slow server first, and only a backup request to the
     // other one can answer with its address.
     EXPECT_EQ(Whoami(**channel), cluster.server(1).address());
   }
-  EXPECT_GT((*channel)->attempts(), 6);  // backups were sent
+  EXPECT_GT((*channel)->attempts() - attempts_before, 6);  // backups were sent
 }
 
-TEST(Hedging, FirstAttemptWinsWhenItIsFastAndNoBackupIsSent) {
-  Cluster cluster(2);
-  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+TEST_P(Hedging, FirstAttemptWinsWhenItIsFastAndNoBackupIsSent) {
+  Cluster cluster(2, transport());
+  ChannelOptions options = Options();
   options.backup_request_delay = absl::Milliseconds(200);
   auto channel = Channel::Create(cluster.Target(), options);
   ASSERT_TRUE(channel.ok());
+  ConnectToEvery(**channel, 2);
+  const int64_t attempts_before = (*channel)->attempts();
   Ledger ledger(channel->get());
   for (int i = 0; i < 50; ++i) ledger.Issue("Echo");
   ASSERT_TRUE(ledger.WaitAll(absl::Seconds(5)));
   ledger.ExpectExactlyOnce();
   EXPECT_EQ(ledger.Count("OK"), 50);
-  EXPECT_EQ((*channel)->attempts(), 50);
+  EXPECT_EQ((*channel)->attempts() - attempts_before, 50);
 }
 
-TEST(Hedging, EitherAttemptWinningCompletesTheCallOnce) {
-  Cluster cluster(2);
+TEST_P(Hedging, EitherAttemptWinningCompletesTheCallOnce) {
+  Cluster cluster(2, transport());
   cluster.server(0).SetEchoDelay(absl::Milliseconds(40));
   cluster.server(1).SetEchoDelay(absl::Milliseconds(40));
-  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  ChannelOptions options = Options();
   options.backup_request_delay = absl::Milliseconds(20);
   options.retry.budget_max_tokens = 1000;
   auto channel = Channel::Create(cluster.Target(), options);
@@ -268,12 +378,12 @@ TEST(Hedging, EitherAttemptWinningCompletesTheCallOnce) {
   EXPECT_GT((*channel)->attempts(), 200);
 }
 
-TEST(Retries, StopAtTheDeadline) {
-  Cluster cluster(2);
+TEST_P(Retries, StopAtTheDeadline) {
+  Cluster cluster(2, transport());
   std::string target = cluster.Target();
   cluster.server(0).Kill();
   cluster.server(1).Kill();
-  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  ChannelOptions options = Options();
   options.retry.max_retries = 1000;
   options.retry.budget_max_tokens = 1000;
   options.retry.initial_backoff = absl::Milliseconds(10);
@@ -294,11 +404,11 @@ TEST(Retries, StopAtTheDeadline) {
   EXPECT_LT((*channel)->attempts(), 40);     // one attempt per ~10 ms backoff
 }
 
-TEST(Retries, BudgetBoundsExtraAttemptsDuringATotalOutage) {
-  Cluster cluster(3);
+TEST_P(Retries, BudgetBoundsExtraAttemptsDuringATotalOutage) {
+  Cluster cluster(3, transport());
   std::string target = cluster.Target();
   for (int i = 0; i < 3; ++i) cluster.server(i).Kill();
-  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  ChannelOptions options = Options();
   options.retry.max_retries = 3;
   options.retry.budget_ratio = 0.1;
   options.retry.budget_max_tokens = 10;
@@ -314,10 +424,10 @@ TEST(Retries, BudgetBoundsExtraAttemptsDuringATotalOutage) {
   EXPECT_LE((*channel)->attempts(), kCalls + 10 + kCalls / 10 + 1);
 }
 
-TEST(ConsistentHashing, KeysKeepTheirServerAcrossMembershipChanges) {
-  Cluster cluster(4);
+TEST_P(ConsistentHashing, KeysKeepTheirServerAcrossMembershipChanges) {
+  Cluster cluster(4, transport());
   auto naming = std::make_shared<StaticNamingService>(cluster.Nodes());
-  ChannelOptions options = FastOptions(ConnectionType::kSingle);
+  ChannelOptions options = Options();
   options.load_balancer = "c_hash";
   auto channel = Channel::Create(naming, options);
   ASSERT_TRUE(channel.ok());
@@ -347,11 +457,11 @@ TEST(ConsistentHashing, KeysKeepTheirServerAcrossMembershipChanges) {
   EXPECT_EQ(map_keys(), before);  // and comes back
 }
 
-TEST(Membership, RemovingAnEndpointDrainsItsInFlightCalls) {
-  Cluster cluster(2);
+TEST_P(Membership, RemovingAnEndpointDrainsItsInFlightCalls) {
+  Cluster cluster(2, transport());
   cluster.server(0).SetEchoDelay(absl::Milliseconds(300));
   auto naming = std::make_shared<StaticNamingService>(cluster.Nodes());
-  auto channel = Channel::Create(naming, FastOptions(ConnectionType::kSingle));
+  auto channel = Channel::Create(naming, Options());
   ASSERT_TRUE(channel.ok());
   Ledger ledger(channel->get());
   for (int i = 0; i < 20; ++i) ledger.Issue("Echo");
@@ -367,10 +477,10 @@ TEST(Membership, RemovingAnEndpointDrainsItsInFlightCalls) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Whoami(**channel), cluster.server(1).address());
 }
 
-TEST(Health, ConnectionFailureCodeAnsweredByAServerNeitherRetriesNorMarksItUnhealthy) {
+TEST_P(Health, ConnectionFailureCodeAnsweredByAServerNeitherRetriesNorMarksItUnhealthy) {
   // A gateway relays its downstream's EFAILEDSOCKET: the gateway itself is fine.
-  Cluster cluster(2);
-  auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kSingle));
+  Cluster cluster(2, transport());
+  auto channel = Channel::Create(cluster.Target(), Options());
   ASSERT_TRUE(channel.ok());
   EchoRequest request;
   request.set_message("relay");
@@ -386,9 +496,9 @@ TEST(Health, ConnectionFailureCodeAnsweredByAServerNeitherRetriesNorMarksItUnhea
   EXPECT_EQ(seen.size(), 2u);  // both servers still in rotation
 }
 
-TEST(Health, FailedEndpointIsTakenOutAndProbedBackIn) {
-  Cluster cluster(2);
-  auto channel = Channel::Create(cluster.Target(), FastOptions(ConnectionType::kSingle));
+TEST_P(Health, FailedEndpointIsTakenOutAndProbedBackIn) {
+  Cluster cluster(2, transport());
+  auto channel = Channel::Create(cluster.Target(), Options());
   ASSERT_TRUE(channel.ok());
   EXPECT_EQ(Whoami(**channel).rfind("127.0.0.1:", 0), 0u);
   cluster.server(0).Kill();

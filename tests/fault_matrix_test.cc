@@ -7,6 +7,11 @@
 //   - memory stays bounded (VmRSS growth below 64 MiB),
 // and prints one summary line (FAULT_MATRIX | case | issued | outcomes | fd
 // delta | RSS delta) for docs/reliability.md.
+//
+// The core cases (FaultMatrixEveryTransportTest) run over plaintext, TLS and
+// mutual TLS (tests/harness/transport_security.h): the server then requires
+// TLS, the Channel and the raw peers (BlockingClient::ConnectTls) complete a
+// real handshake first, and every fault is sent inside TLS records.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -48,6 +53,7 @@
 #include "rpc/service.h"
 #include "tests/harness/attacker.h"
 #include "tests/harness/echo_service.h"
+#include "tests/harness/transport_security.h"
 
 namespace nprpc {
 namespace {
@@ -57,6 +63,7 @@ using example::EchoResponse;
 using netpoll::testing::BlockingClient;
 using netpoll::testing::CountOpenFds;
 using netpoll::testing::VmRssKiB;
+using testing::Transport;
 
 // Under ASan freed memory sits in a quarantine (256 MiB by default) and
 // TSan keeps shadow memory, so RSS there says little about our own memory:
@@ -274,7 +281,10 @@ class FaultMatrixTest : public ::testing::Test {
               << (note_.empty() ? "" : " | ") << note_ << std::endl;
   }
 
+  // Over transport_: TLS servers refuse plaintext.
   void StartServer(ServerOptions options = ServerOptions(), int port = 0) {
+    options.tls = testing::ServerTls(transport_);
+    options.tls_required = options.tls != nullptr;
     server_ = std::make_unique<Server>(std::move(options));
     ASSERT_TRUE(server_->AddService(testing::NewEchoService()).ok());
     ASSERT_TRUE(server_->AddService(MakeFaultService()).ok());
@@ -285,10 +295,16 @@ class FaultMatrixTest : public ::testing::Test {
 
   void MakeChannel(ChannelOptions options = ChannelOptions()) {
     options.loops = loops_.get();
+    options.tls = testing::ClientTls(transport_);
     options.reconnect_backoff = absl::Milliseconds(5);
     options.max_reconnect_backoff = absl::Milliseconds(50);
     options.retry.max_retries = 0;  // account for raw outcomes
     channel_ = std::move(*Channel::Create(absl::StrCat("127.0.0.1:", port_), options));
+  }
+
+  // A raw peer of the server over transport_ (with TLS: handshake done).
+  absl::StatusOr<BlockingClient> ConnectPeer(absl::Duration timeout = absl::Seconds(5)) {
+    return testing::ConnectPeer(server_->listen_address(), transport_, timeout);
   }
 
   // An async Channel call, accounted in ledger_.
@@ -363,6 +379,7 @@ class FaultMatrixTest : public ::testing::Test {
     return service;
   }
 
+  Transport transport_ = Transport::kPlaintext;
   int fds_before_ = 0;
   int fds_with_loops_ = 0;  // with the client loops' own fds (epoll, eventfd)
   int64_t rss_before_ = 0;
@@ -376,15 +393,37 @@ class FaultMatrixTest : public ::testing::Test {
   std::vector<Responder> held_ ABSL_GUARDED_BY(held_mu_);
 };
 
+// The core cases, over every transport (the test parameter).
+class FaultMatrixEveryTransportTest : public FaultMatrixTest,
+                                      public ::testing::WithParamInterface<Transport> {
+ protected:
+  void SetUp() override {
+    transport_ = GetParam();
+    FaultMatrixTest::SetUp();
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Transports, FaultMatrixEveryTransportTest,
+                         ::testing::ValuesIn(testing::kEveryTransport),
+                         testing::TransportParamName);
+
+// The long cases, over plaintext and TLS: past the handshake, a client
+// certificate changes nothing they exercise.
+class FaultMatrixPlainAndTlsTest : public FaultMatrixEveryTransportTest {};
+
+INSTANTIATE_TEST_SUITE_P(Transports, FaultMatrixPlainAndTlsTest,
+                         ::testing::Values(Transport::kPlaintext, Transport::kTls),
+                         testing::TransportParamName);
+
 // ------------------------------------------------------------------ cases
 
-TEST_F(FaultMatrixTest, PeerResetMidFrameClosesOnlyThatConnection) {
+TEST_P(FaultMatrixEveryTransportTest, PeerResetMidFrameClosesOnlyThatConnection) {
   StartServer();
   MakeChannel();
   const std::string frame = EncodeCall("Sleep", 1, 20);
   std::vector<BlockingClient> clients;
   for (int i = 0; i < 50; ++i) {
-    absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+    absl::StatusOr<BlockingClient> c = ConnectPeer();
     ASSERT_TRUE(c.ok()) << c.status();
     // A whole call in flight, then half of the next frame.
     ASSERT_TRUE(c->SendAll(frame).ok());
@@ -403,12 +442,12 @@ TEST_F(FaultMatrixTest, PeerResetMidFrameClosesOnlyThatConnection) {
   EXPECT_EQ(server_->Stats().protocol_errors, 0);
 }
 
-TEST_F(FaultMatrixTest, PeerHalfCloseStillGetsEveryAnswer) {
+TEST_P(FaultMatrixEveryTransportTest, PeerHalfCloseStillGetsEveryAnswer) {
   StartServer();
   MakeChannel();
   std::vector<BlockingClient> clients;
   for (int i = 0; i < 20; ++i) {
-    absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+    absl::StatusOr<BlockingClient> c = ConnectPeer();
     ASSERT_TRUE(c.ok()) << c.status();
     // Five calls, one of them slow (still running when the FIN arrives).
     std::string calls;
@@ -445,12 +484,12 @@ TEST_F(FaultMatrixTest, PeerHalfCloseStillGetsEveryAnswer) {
   EXPECT_EQ(answered, 100) << "calls issued before a half-close lost their answers";
 }
 
-TEST_F(FaultMatrixTest, FrameAnnouncingFourGiBIsClosedFromTheHeader) {
+TEST_P(FaultMatrixEveryTransportTest, FrameAnnouncingFourGiBIsClosedFromTheHeader) {
   StartServer();
   MakeChannel();
   const int64_t rss_start = VmRssKiB();
   for (int i = 0; i < 20; ++i) {
-    absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+    absl::StatusOr<BlockingClient> c = ConnectPeer();
     ASSERT_TRUE(c.ok());
     const int index = ledger_.Issue();
     ASSERT_TRUE(c->SendAll(absl::string_view("PRPC\xff\xff\xff\xff\x00\x00\x00\x10", 12)).ok());
@@ -466,11 +505,11 @@ TEST_F(FaultMatrixTest, FrameAnnouncingFourGiBIsClosedFromTheHeader) {
   EXPECT_LT(VmRssKiB() - rss_start, kMaxRssGrowthKiB / 4);
 }
 
-TEST_F(FaultMatrixTest, GarbageMagicIsClosedAtOnce) {
+TEST_P(FaultMatrixEveryTransportTest, GarbageMagicIsClosedAtOnce) {
   StartServer();
   MakeChannel();
   for (int i = 0; i < 20; ++i) {
-    absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+    absl::StatusOr<BlockingClient> c = ConnectPeer();
     ASSERT_TRUE(c.ok());
     const int index = ledger_.Issue();
     // (An HTTP request is no garbage: HTTP shares the port, see the HTTP cases.)
@@ -485,11 +524,11 @@ TEST_F(FaultMatrixTest, GarbageMagicIsClosedAtOnce) {
   EXPECT_EQ(server_->Stats().protocol_errors, 20);
 }
 
-TEST_F(FaultMatrixTest, ValidHeaderWithUnparsableMetaIsClosed) {
+TEST_P(FaultMatrixEveryTransportTest, ValidHeaderWithUnparsableMetaIsClosed) {
   StartServer();
   MakeChannel();
   for (int i = 0; i < 20; ++i) {
-    absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+    absl::StatusOr<BlockingClient> c = ConnectPeer();
     ASSERT_TRUE(c.ok());
     // One good call first: it is answered before the bad frame closes.
     const int good = ledger_.Issue();
@@ -522,7 +561,7 @@ TEST_F(FaultMatrixTest, ValidHeaderWithUnparsableMetaIsClosed) {
   EXPECT_EQ(server_->Stats().protocol_errors, 20);
 }
 
-TEST_F(FaultMatrixTest, PipelinedFloodIsBoundedByTheInFlightLimit) {
+TEST_P(FaultMatrixPlainAndTlsTest, PipelinedFloodIsBoundedByTheInFlightLimit) {
   ServerOptions options;
   options.num_worker_threads = 2;
   options.max_in_flight_per_connection = 64;
@@ -537,9 +576,8 @@ TEST_F(FaultMatrixTest, PipelinedFloodIsBoundedByTheInFlightLimit) {
     entry[i] = ledger_.Issue();
     flood += EncodeCall("Sleep", i, i % 1000 == 0 ? 1 : 0);
   }
-  absl::StatusOr<BlockingClient> c =
-      BlockingClient::Connect(server_->listen_address(), absl::Seconds(30));
-  ASSERT_TRUE(c.ok());
+  absl::StatusOr<BlockingClient> c = ConnectPeer(absl::Seconds(30));
+  ASSERT_TRUE(c.ok()) << c.status();
   const int64_t rss_start = VmRssKiB();
   std::atomic<int64_t> max_in_flight{0};
   std::atomic<int64_t> max_rss{0};
@@ -554,28 +592,28 @@ TEST_F(FaultMatrixTest, PipelinedFloodIsBoundedByTheInFlightLimit) {
       absl::SleepFor(absl::Milliseconds(2));  // the sampling period
     }
   });
-  // The writer sends everything without reading; this thread reads.
-  std::thread writer([&] { EXPECT_TRUE(c->SendAll(flood).ok()); });
   ExpectServes(50);
+  // Everything is sent without waiting for answers, which are read as they
+  // come (one thread: an SSL object takes no concurrent reader and writer).
   std::set<int64_t> ids;
   netpoll::LinkBuffer in;
-  while (static_cast<int>(ids.size()) < kCalls) {
-    absl::StatusOr<std::string> bytes = c->ReadExactly(kBaiduStdHeaderSize);
-    ASSERT_TRUE(bytes.ok()) << bytes.status() << " after " << ids.size() << " answers";
-    const auto* h = reinterpret_cast<const unsigned char*>(bytes->data());
-    uint32_t body = (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | h[7];
-    absl::StatusOr<std::string> rest = c->ReadExactly(body);
-    ASSERT_TRUE(rest.ok());
-    in.WriteString(*bytes + *rest);
+  std::string received;
+  const absl::Status flooded = c->SendAllWhileReading(flood, received, [&](std::string& bytes) {
+    in.WriteString(bytes);
+    bytes.clear();
     for (auto [id, code] : TakeAnswers(in)) {
       EXPECT_TRUE(ids.insert(id).second) << "answered twice: " << id;
-      ASSERT_TRUE(id >= 1 && id <= kCalls) << "an answer to no call: " << id;
+      if (id < 1 || id > kCalls) {
+        ADD_FAILURE() << "an answer to no call: " << id;
+        continue;
+      }
       ledger_.Complete(entry[id], code == 0 ? "answered" : absl::StrCat("answered E", code));
     }
-  }
-  writer.join();
+    return static_cast<int>(ids.size()) >= kCalls;
+  });
   done = true;
   sampler.join();
+  ASSERT_TRUE(flooded.ok()) << flooded << " after " << ids.size() << " answers";
   ASSERT_TRUE(ledger_.WaitAll(absl::Seconds(20)));
   ledger_.ExpectExactlyOnce();
   EXPECT_EQ(ledger_.Count("OK"), 50);
@@ -751,7 +789,7 @@ TEST_F(FaultMatrixTest, OutOfFdsShedsConnectionsAndRecovers) {
   note_ = absl::StrCat(answered_at_limit, " answered while at the limit");
 }
 
-TEST_F(FaultMatrixTest, ServerKilledWithCallsInFlightFailsEachCallOnce) {
+TEST_P(FaultMatrixEveryTransportTest, ServerKilledWithCallsInFlightFailsEachCallOnce) {
   StartServer();
   MakeChannel();
   for (int i = 0; i < 100; ++i) IssueCall("Never", 0, absl::Seconds(10));
@@ -772,7 +810,7 @@ TEST_F(FaultMatrixTest, ServerKilledWithCallsInFlightFailsEachCallOnce) {
   ledger_.ExpectExactlyOnce();
 }
 
-TEST_F(FaultMatrixTest, ServerRestartedOnTheSamePortIsReachedWithoutHelp) {
+TEST_P(FaultMatrixEveryTransportTest, ServerRestartedOnTheSamePortIsReachedWithoutHelp) {
   StartServer();
   const int port = port_;
   MakeChannel();
@@ -803,7 +841,7 @@ TEST_F(FaultMatrixTest, ServerRestartedOnTheSamePortIsReachedWithoutHelp) {
   note_ = absl::StrCat("reconnected after ", tries, " call(s)");
 }
 
-TEST_F(FaultMatrixTest, HandlerThatNeverAnswersFreesItsSlotAtTheDeadline) {
+TEST_P(FaultMatrixEveryTransportTest, HandlerThatNeverAnswersFreesItsSlotAtTheDeadline) {
   ServerOptions options;
   options.method_max_concurrency["test.FaultService/Never"] = 10;
   StartServer(options);
@@ -833,7 +871,7 @@ std::string HttpStatusLine(absl::string_view answer) {
   return std::string(answer.substr(0, answer.find("\r\n")));
 }
 
-TEST_F(FaultMatrixTest, HttpGarbageRequestLinesAre400AndClosed) {
+TEST_P(FaultMatrixEveryTransportTest, HttpGarbageRequestLinesAre400AndClosed) {
   StartServer();
   MakeChannel();
   const std::string garbage[] = {"GET /\x01\x02 HTTP/1.1\r\n\r\n", "GET / HTTP/1.x\r\n\r\n",
@@ -842,7 +880,7 @@ TEST_F(FaultMatrixTest, HttpGarbageRequestLinesAre400AndClosed) {
   int sent = 0;
   for (int round = 0; round < 4; ++round) {
     for (const std::string& bytes : garbage) {
-      absl::StatusOr<BlockingClient> c = BlockingClient::Connect(server_->listen_address());
+      absl::StatusOr<BlockingClient> c = ConnectPeer();
       ASSERT_TRUE(c.ok());
       const int index = ledger_.Issue();
       ++sent;

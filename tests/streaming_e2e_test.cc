@@ -1,10 +1,13 @@
 // Streaming RPCs end to end over gRPC: the generated bases of all three
 // server styles (sync, callback reactors, coroutines) for every streaming
 // kind, called through the generated stubs in their three styles on a
-// `protocol = "grpc"` channel (tests/codegen/streaming.proto's Chat).
+// `protocol = "grpc"` channel (tests/codegen/streaming.proto's Chat); over
+// h2c, TLS and mutual TLS (tests/harness/transport_security.h; the TLS
+// servers refuse plaintext).
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,12 +20,14 @@
 #include "rpc/server_streaming.h"
 #include "rpc/task.h"
 #include "tests/codegen/streaming.nprpc.h"
+#include "tests/harness/transport_security.h"
 
 namespace nprpc {
 namespace {
 
 using ::corpus::streaming::Chat;
 using ::corpus::streaming::Msg;
+using testing::Transport;
 
 Msg MakeMsg(const std::string& text, int count = 0) {
   Msg m;
@@ -163,10 +168,11 @@ class CoroutineChat final : public Chat::CoroutineService {
 
 enum class Style { kSync, kCallback, kCoroutine };
 
-class StreamingE2eTest : public ::testing::TestWithParam<Style> {
+class StreamingE2eTest : public ::testing::TestWithParam<std::tuple<Style, Transport>> {
  protected:
   void SetUp() override {
-    switch (GetParam()) {
+    const Transport transport = std::get<1>(GetParam());
+    switch (std::get<0>(GetParam())) {
       case Style::kSync:
         service_ = std::make_unique<SyncChat>();
         break;
@@ -177,11 +183,15 @@ class StreamingE2eTest : public ::testing::TestWithParam<Style> {
         service_ = std::make_unique<CoroutineChat>();
         break;
     }
-    server_ = std::make_unique<Server>();
+    ServerOptions server_options;
+    server_options.tls = testing::ServerTls(transport);
+    server_options.tls_required = transport != Transport::kPlaintext;
+    server_ = std::make_unique<Server>(std::move(server_options));
     ASSERT_TRUE(server_->AddService(service_.get()).ok());
     ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
     ChannelOptions options;
     options.protocol = "grpc";
+    options.tls = testing::ClientTls(transport);
     auto channel = Channel::Create(server_->listen_address().ToString(), options);
     ASSERT_TRUE(channel.ok()) << channel.status();
     channel_ = *std::move(channel);
@@ -285,18 +295,25 @@ TEST_P(StreamingE2eTest, CallbackReactorReadsAServerStream) {
   EXPECT_EQ(reader.count, 7);
 }
 
+std::string StyleName(Style style) {
+  switch (style) {
+    case Style::kSync:
+      return "Sync";
+    case Style::kCallback:
+      return "Callback";
+    case Style::kCoroutine:
+      return "Coroutine";
+  }
+  return "Unknown";
+}
+
 INSTANTIATE_TEST_SUITE_P(AllServerStyles, StreamingE2eTest,
-                         ::testing::Values(Style::kSync, Style::kCallback, Style::kCoroutine),
-                         [](const ::testing::TestParamInfo<Style>& info) {
-                           switch (info.param) {
-                             case Style::kSync:
-                               return std::string("Sync");
-                             case Style::kCallback:
-                               return std::string("Callback");
-                             case Style::kCoroutine:
-                               return std::string("Coroutine");
-                           }
-                           return std::string("Unknown");
+                         ::testing::Combine(::testing::Values(Style::kSync, Style::kCallback,
+                                                              Style::kCoroutine),
+                                            ::testing::ValuesIn(testing::kEveryTransport)),
+                         [](const ::testing::TestParamInfo<std::tuple<Style, Transport>>& info) {
+                           return absl::StrCat(StyleName(std::get<0>(info.param)), "_",
+                                               testing::TransportName(std::get<1>(info.param)));
                          });
 
 }  // namespace

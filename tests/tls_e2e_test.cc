@@ -21,6 +21,7 @@
 #include "netpoll/mutex.h"
 #include "netpoll/testing/blocking_client.h"
 #include "netpoll/testing/test_certs.h"
+#include "netpoll/testing/wait.h"
 #include "netpoll/tls_context.h"
 #include "proto/echo.pb.h"
 #include "rpc/authenticator.h"
@@ -42,8 +43,10 @@ using example::EchoResponse;
 using netpoll::TlsClientOptions;
 using netpoll::TlsContext;
 using netpoll::TlsServerOptions;
+using netpoll::testing::BlockingClient;
 using netpoll::testing::TestCa;
 using netpoll::testing::TestCert;
+using netpoll::testing::WaitFor;
 
 class TlsE2eTest : public ::testing::Test {
  protected:
@@ -168,23 +171,74 @@ TestCa* TlsE2eTest::other_ca_ = nullptr;
 TestCert* TlsE2eTest::server_cert_ = nullptr;
 TestCert* TlsE2eTest::client_cert_ = nullptr;
 
-TEST_F(TlsE2eTest, EchoesOverTlsWithEveryConnectionType) {
-  StartServer(ServerTls(), /*tls_required=*/true);
-  const TlsClientOptions tls = ClientTls();
-  for (ConnectionType type :
-       {ConnectionType::kSingle, ConnectionType::kPooled, ConnectionType::kShort}) {
-    ASSERT_TRUE(MakeChannel(&tls, type).ok());
-    for (int i = 0; i < 3; ++i) {
-      absl::StatusOr<std::string> answer = Echo(absl::StrCat("hello ", i));
-      ASSERT_TRUE(answer.ok()) << answer.status();
-      EXPECT_EQ(*answer, absl::StrCat("hello ", i));
+TEST_F(TlsE2eTest, EchoesOverTlsAndMutualTlsWithEveryConnectionType) {
+  for (bool mutual : {false, true}) {
+    if (server_) server_->Shutdown(absl::Seconds(5));
+    StartServer(ServerTls(mutual), /*tls_required=*/true);
+    const TlsClientOptions tls = ClientTls(/*with_cert=*/mutual);
+    for (ConnectionType type :
+         {ConnectionType::kSingle, ConnectionType::kPooled, ConnectionType::kShort}) {
+      ASSERT_TRUE(MakeChannel(&tls, type).ok());
+      for (int i = 0; i < 3; ++i) {
+        absl::StatusOr<std::string> answer = Echo(absl::StrCat("hello ", i));
+        ASSERT_TRUE(answer.ok()) << answer.status();
+        EXPECT_EQ(*answer, absl::StrCat("hello ", i));
+      }
+      absl::StatusOr<std::string> big = Echo(std::string(1 << 20, 'x'));
+      ASSERT_TRUE(big.ok()) << big.status();
+      EXPECT_EQ(big->size(), size_t{1} << 20);
+      absl::StatusOr<std::string> who = Who();
+      ASSERT_TRUE(who.ok()) << who.status();
+      EXPECT_EQ(*who,
+                mutual ? "verified|CN=client,O=netpoll-rpc tests|TLSv1.3" : "anonymous||TLSv1.3");
     }
-    absl::StatusOr<std::string> big = Echo(std::string(1 << 20, 'x'));
-    ASSERT_TRUE(big.ok()) << big.status();
-    EXPECT_EQ(big->size(), size_t{1} << 20);
-    absl::StatusOr<std::string> who = Who();
-    ASSERT_TRUE(who.ok()) << who.status();
-    EXPECT_EQ(*who, "anonymous||TLSv1.3");
+  }
+}
+
+// HTTP/1.1 JSON calls on the shared port over TLS (ALPN http/1.1) and
+// mutual TLS, from an independent OpenSSL client: the handler sees the
+// client certificate under mTLS, the connection closes as asked, no fd stays.
+TEST_F(TlsE2eTest, HttpJsonCallsOverTlsAndMutualTls) {
+  for (bool mutual : {false, true}) {
+    if (server_) server_->Shutdown(absl::Seconds(5));
+    StartServer(ServerTls(mutual), /*tls_required=*/true);
+    const int fds_before = netpoll::testing::CountOpenFds();
+    {
+      netpoll::testing::BlockingTlsOptions tls;
+      tls.ca_pem = ca_->cert_pem();
+      tls.server_name = "localhost";
+      tls.alpn = {"http/1.1"};
+      if (mutual) {
+        tls.cert_pem = client_cert_->cert_pem;
+        tls.key_pem = client_cert_->key_pem;
+      }
+      auto client = BlockingClient::ConnectTls(server_->listen_address(), tls);
+      ASSERT_TRUE(client.ok()) << client.status();
+      EXPECT_EQ(client->alpn(), "http/1.1");
+      const std::string echo = R"({"message":"json over TLS"})";
+      const std::string who = R"({"message":"who"})";
+      // Pipelined; the second asks the server to close after its answer.
+      ASSERT_TRUE(client
+                      ->SendAll(absl::StrCat(
+                          "POST /example.EchoService/Echo HTTP/1.1\r\nHost: localhost\r\n"
+                          "Content-Type: application/json\r\nContent-Length: ",
+                          echo.size(), "\r\n\r\n", echo,
+                          "POST /test.TlsService/Who HTTP/1.1\r\nHost: localhost\r\n"
+                          "Connection: close\r\nContent-Length: ",
+                          who.size(), "\r\n\r\n", who))
+                      .ok());
+      absl::StatusOr<std::string> answers = client->ReadUntilEof();
+      ASSERT_TRUE(answers.ok()) << answers.status();
+      EXPECT_TRUE(absl::StartsWith(*answers, "HTTP/1.1 200 OK\r\n")) << *answers;
+      EXPECT_TRUE(absl::StrContains(*answers, "{\"message\":\"json over TLS\"}\n")) << *answers;
+      const std::string identity =
+          mutual ? "verified|CN=client,O=netpoll-rpc tests|TLSv1.3" : "anonymous||TLSv1.3";
+      EXPECT_TRUE(absl::StrContains(*answers, absl::StrCat("{\"message\":\"", identity, "\"}")))
+          << *answers;
+    }
+    EXPECT_TRUE(WaitFor([&] { return server_->Stats().connections == 0; }));
+    EXPECT_TRUE(WaitFor([&] { return netpoll::testing::CountOpenFds() <= fds_before; }))
+        << netpoll::testing::CountOpenFds() << " fds open, " << fds_before << " before";
   }
 }
 

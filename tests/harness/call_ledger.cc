@@ -58,6 +58,15 @@ int CallLedger::Count(const std::string& outcome) {
   return it == outcomes_.end() ? 0 : it->second;
 }
 
+std::string CallLedger::Outcomes() {
+  netpoll::MutexLock lock(&mu_);
+  std::string out;
+  for (const auto& [outcome, count] : outcomes_) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", outcome, "=", count);
+  }
+  return out;
+}
+
 int CallLedger::issued() {
   netpoll::MutexLock lock(&mu_);
   return static_cast<int>(completions_.size());

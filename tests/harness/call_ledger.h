@@ -41,6 +41,8 @@ class CallLedger {
 
   // Completions with this outcome: "OK" or an absl::StatusCodeToString name.
   int Count(const std::string& outcome);
+  // "OK=398,UNAVAILABLE=2": every outcome seen (for failure messages).
+  std::string Outcomes();
   int issued();
 
  private:

@@ -38,7 +38,8 @@ void Answer(const netpoll::ConnectionPtr& conn, const DecodedFrame& request,
 
 }  // namespace
 
-ScriptedServer::ScriptedServer() {
+ScriptedServer::ScriptedServer(std::shared_ptr<const netpoll::TlsContext> tls)
+    : tls_(std::move(tls)) {
   netpoll::EventLoopGroupOptions options;
   options.num_loops = 1;
   options.name = "scripted";
@@ -67,6 +68,13 @@ std::shared_ptr<netpoll::ConnectionCallbacks> ScriptedServer::MakeCallbacks() {
       (void)ParseFromLinkBuffer(frame.payload, echo);
       const std::string& method = frame.meta.request().method_name();
       if (method == "Whoami") echo.set_message(address());
+      if (method == "Peer") {
+        std::shared_ptr<const netpoll::TlsInfo> tls = conn->tls_info();
+        echo.set_message(
+            tls == nullptr
+                ? "<plaintext>"
+                : absl::StrCat(tls->peer_verified ? "verified|" : "anonymous|", tls->subject));
+      }
       int64_t delay_ms = echo_delay_ms_.load();
       if ((method == "Echo" || method == "Whoami") && delay_ms > 0) {
         auto shared = std::make_shared<DecodedFrame>(std::move(frame));
@@ -74,7 +82,7 @@ std::shared_ptr<netpoll::ConnectionCallbacks> ScriptedServer::MakeCallbacks() {
           Answer(conn, *shared, echo);
           delayed_answers_++;
         });
-      } else if (method == "Echo" || method == "Whoami") {
+      } else if (method == "Echo" || method == "Whoami" || method == "Peer") {
         Answer(conn, frame, echo);
       } else if (method == "Slow") {
         auto shared = std::make_shared<DecodedFrame>(std::move(frame));
@@ -110,6 +118,8 @@ absl::Status ScriptedServer::Start(int port) {
   netpoll::ServerOptions options;
   options.group = loops_.get();
   options.callbacks = MakeCallbacks();
+  options.connection.tls = tls_;
+  options.connection.tls_required = tls_ != nullptr;
   auto server = netpoll::Server::Create(options);
   if (!server.ok()) return server.status();
   server_ = std::move(*server);

@@ -16,6 +16,11 @@
 //   Fail      answers with error_code = request.code() (2001 when 0)
 //   Whoami    answers with this server's address as the message (after the
 //             server's echo delay, see SetEchoDelay)
+//   Peer      answers with what TLS established about the client:
+//             "verified|<subject>" (a client certificate that verified),
+//             "anonymous|" (TLS without one) or "<plaintext>"
+//
+// With a server TLS context (netpoll/tls_context.h) it speaks TLS only.
 //
 //   ScriptedServer server;
 //   ASSERT_TRUE(server.Start().ok());            // 127.0.0.1, ephemeral port
@@ -34,12 +39,15 @@
 
 #include "absl/status/status.h"
 #include "netpoll/server.h"
+#include "netpoll/tls_context.h"
 
 namespace nprpc::testing {
 
 class ScriptedServer {
  public:
-  ScriptedServer();
+  // `tls`: a server context (TLS required on every connection), or null for
+  // plaintext.
+  explicit ScriptedServer(std::shared_ptr<const netpoll::TlsContext> tls = nullptr);
   ~ScriptedServer();
 
   // Binds 127.0.0.1 on an ephemeral port (or `port`).
@@ -66,6 +74,7 @@ class ScriptedServer {
  private:
   std::shared_ptr<netpoll::ConnectionCallbacks> MakeCallbacks();
 
+  const std::shared_ptr<const netpoll::TlsContext> tls_;
   std::unique_ptr<netpoll::EventLoopGroup> loops_;
   std::unique_ptr<netpoll::Server> server_;
   int port_ = 0;
