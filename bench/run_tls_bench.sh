@@ -37,7 +37,8 @@ run() { # side mode payload conc [type [flags]]
   [ $side = grpc ] && addr=$(echo $addr | sed 's/^127.0.0.1/localhost/')
   out=$($client --server=$addr --payload=$p --concurrency=$c --duration=3 --warmup=1 --server_pid=$pid --json --connection_type=$ctype $cflags $extra 2>/dev/null | tail -1 || true)
   kill $pid; wait $pid 2>/dev/null || true
-  echo "$side $mode $p $c ${out:-{\"failed\":true}}"
+  [ -n "$out" ] || out='{"failed":true}'
+  echo "$side $mode $p $c $out"
 }
 POINTS=${POINTS:-"16:1 16:16 16:128 4096:1 4096:16 4096:128"}
 out="$C/results"
