@@ -13,9 +13,13 @@ bool BusyPollBudget::MayPoll(absl::Time now) {
   return budget_ > absl::ZeroDuration();
 }
 
-void BusyPollBudget::LearnGap(absl::Duration gap) {
+void BusyPollBudget::FoundAfter(absl::Duration gap) {
+  window_ = std::clamp(std::max(window_ - window_ / 8, gap * 3 / 2), poll_, poll_ * kMaxStretch);
+}
+
+void BusyPollBudget::MissedBy(absl::Duration gap) {
   const absl::Duration most = poll_ * kMaxStretch;
-  window_ = gap > most ? poll_ : std::clamp(gap * 3 / 2, poll_, most);
+  window_ = gap <= 2 * most ? most : std::max(poll_, window_ / 2);
 }
 
 }  // namespace netpoll

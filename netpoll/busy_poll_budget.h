@@ -21,13 +21,19 @@
 // The budget also learns how long a poll should last (window()). It starts
 // at `poll`; when work keeps coming a little later than that (the peer's
 // answer takes 25 us, as over TLS), each poll would miss and the thread would
-// sleep and pay the wake-up every time. So the window follows the gaps seen:
-// 1.5x the last gap from the start of a poll to the work, never below `poll`
-// and never above kMaxStretch x `poll`. A gap beyond that maximum (a peer
-// that answers late, sparse input) puts the window back to `poll`: polling
-// longer would not catch it. A gap measured after a missed poll includes the
-// wake-up, so it overestimates; the next poll, if it finds the work, measures
-// the true gap and the window shrinks to fit.
+// sleep and pay the wake-up every time. So the window follows the gaps from
+// the start of a poll to the work, between `poll` and kMaxStretch x `poll`:
+//  - a poll that found work after `gap` raises the window to 1.5 x gap at
+//    once, and otherwise lets it shrink by an eighth: one loop may wait for
+//    short gaps (a worker's answer) and long ones (the peer's next request)
+//    in turn, and the short ones must not shut out the long ones;
+//  - a poll that missed, when the sleep after it ended with work within
+//    twice the largest window (the gap then includes a wake-up, tens of
+//    microseconds on a VM), tries the largest window next;
+//  - work that came later than that (sparse input, a peer that answers after
+//    a millisecond) halves the window back towards `poll`.
+// Polls that miss are charged to the budget whatever their length, so a
+// longer window never spends more than the budget's share of the time.
 //
 // Thread safety: not synchronized; one owner thread (a loop, a worker).
 #ifndef NETPOLL_BUSY_POLL_BUDGET_H_
@@ -64,9 +70,11 @@ class BusyPollBudget {
 
   // How long the next poll should last (see the top of this file).
   absl::Duration window() const { return window_; }
-  // Work came `gap` after a poll began (found by the poll, or by the sleep
-  // that followed a poll that found nothing).
-  void LearnGap(absl::Duration gap);
+  // The poll that began `gap` ago found work.
+  void FoundAfter(absl::Duration gap);
+  // The poll found nothing; the sleep after it ended with work `gap` after
+  // the poll began.
+  void MissedBy(absl::Duration gap);
 
   // The poll, after MayPoll(start) said yes: calls `ready()` until it returns
   // true or `poll` has passed since `start`, yielding the CPU between calls

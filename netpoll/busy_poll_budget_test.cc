@@ -51,34 +51,47 @@ TEST(BusyPollBudget, PollsThatFindWorkCostNothing) {
 TEST(BusyPollBudget, WindowStartsAtThePollAndStaysThereWhileWorkComesWithinIt) {
   BusyPollBudget budget(kPoll);
   EXPECT_EQ(budget.window(), kPoll);
-  budget.LearnGap(absl::Microseconds(5));
+  budget.FoundAfter(absl::Microseconds(5));
   EXPECT_EQ(budget.window(), kPoll);
-  budget.LearnGap(absl::Microseconds(12));
+  budget.FoundAfter(absl::Microseconds(12));
   EXPECT_EQ(budget.window(), kPoll);
 }
 
-TEST(BusyPollBudget, WindowStretchesToCatchWorkThatComesJustAfterIt) {
+TEST(BusyPollBudget, MissFollowedSoonByWorkTriesTheLargestWindow) {
   BusyPollBudget budget(kPoll);
-  // The poll missed; the sleep after it woke 30 us after the poll began.
-  budget.LearnGap(absl::Microseconds(30));
-  EXPECT_EQ(budget.window(), absl::Microseconds(45));
-  // The longer poll found the work after 24 us: the window fits that gap.
-  budget.LearnGap(absl::Microseconds(24));
-  EXPECT_EQ(budget.window(), absl::Microseconds(36));
-  // Never beyond kMaxStretch polls.
-  budget.LearnGap(absl::Microseconds(55));
+  // The poll missed; the sleep after it woke 70 us after the poll began (a
+  // 40 us gap plus the wake-up).
+  budget.MissedBy(absl::Microseconds(70));
   EXPECT_EQ(budget.window(), BusyPollBudget::kMaxStretch * kPoll);
+  // The longer poll found the work after 30 us: the window keeps room for it.
+  budget.FoundAfter(absl::Microseconds(30));
+  EXPECT_EQ(budget.window(), absl::Microseconds(52.5));
+  budget.FoundAfter(absl::Microseconds(30));
+  EXPECT_EQ(budget.window(), absl::Microseconds(45.9375));
+  budget.FoundAfter(absl::Microseconds(30));
+  EXPECT_EQ(budget.window(), absl::Microseconds(45));
 }
 
-TEST(BusyPollBudget, WorkTooLateToCatchPutsTheWindowBackToThePoll) {
+TEST(BusyPollBudget, ShortGapsShrinkTheWindowSlowlySoLongerOnesStillFit) {
   BusyPollBudget budget(kPoll);
-  budget.LearnGap(absl::Microseconds(30));
-  ASSERT_GT(budget.window(), kPoll);
-  // A peer that answers after 80 us (or sparse input): polling up to the
-  // maximum would not catch it, so polls stay short.
-  budget.LearnGap(absl::Microseconds(80));
+  budget.FoundAfter(absl::Microseconds(40));  // the peer's next request
+  ASSERT_EQ(budget.window(), absl::Microseconds(60));
+  budget.FoundAfter(absl::Microseconds(3));  // a worker's answer, at once
+  EXPECT_EQ(budget.window(), absl::Microseconds(52.5));
+  budget.FoundAfter(absl::Microseconds(40));  // still caught
+  EXPECT_EQ(budget.window(), absl::Microseconds(60));
+}
+
+TEST(BusyPollBudget, WorkTooLateToCatchShrinksTheWindowBackToThePoll) {
+  BusyPollBudget budget(kPoll);
+  budget.MissedBy(absl::Microseconds(70));
+  ASSERT_EQ(budget.window(), absl::Microseconds(60));
+  // Sparse input, a millisecond apart: polling longer would not catch it.
+  budget.MissedBy(absl::Milliseconds(1));
+  EXPECT_EQ(budget.window(), absl::Microseconds(30));
+  budget.MissedBy(absl::Milliseconds(1));
   EXPECT_EQ(budget.window(), kPoll);
-  budget.LearnGap(absl::Milliseconds(1));
+  budget.MissedBy(absl::Milliseconds(1));
   EXPECT_EQ(budget.window(), kPoll);
 }
 

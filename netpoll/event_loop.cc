@@ -160,7 +160,7 @@ bool EventLoop::RunTurns() {
       turn_time_ = MonotonicNow();
       wait = timers_.TimeUntilNext(turn_time_);
       if (found) {
-        busy_poll_budget_.LearnGap(turn_time_ - poll_start);
+        busy_poll_budget_.FoundAfter(turn_time_ - poll_start);
       } else {
         missed_poll_start = poll_start;
       }
@@ -168,7 +168,7 @@ bool EventLoop::RunTurns() {
     if (*n == 0) {
       n = SleepingWait(wait);
       if (n.ok() && *n > 0 && missed_poll_start != absl::InfiniteFuture()) {
-        busy_poll_budget_.LearnGap(turn_time_ - missed_poll_start);
+        busy_poll_budget_.MissedBy(turn_time_ - missed_poll_start);
       }
     }
     if (!n.ok()) {
