@@ -40,6 +40,47 @@ run() { # side mode payload conc [type [flags]]
   [ -n "$out" ] || out='{"failed":true}'
   echo "$side $mode $p $c $out"
 }
+# The tables, from the lines run() printed: `summary.py echo|short FILE`.
+cat >"$C/summary.py" <<'PY'
+import json, sys
+
+def load(path):  # (side, mode, payload, concurrency) -> the client's report
+    rows = {}
+    for line in open(path):
+        side, mode, p, c, js = line.split(" ", 4)
+        try:
+            rows[(side, mode, int(p), int(c))] = json.loads(js)
+        except ValueError:
+            pass
+    return rows
+
+def per_call(r):  # server CPU microseconds per call
+    return r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
+
+kind, rows = sys.argv[1], load(sys.argv[2])
+if kind == "echo":
+    print("| payload, C | nprpc QPS plain / TLS (ratio) | gRPC QPS plain / TLS (ratio) | nprpc/gRPC plain -> TLS "
+          "| p50 us nprpc plain / TLS, gRPC plain / TLS | server us/call nprpc plain / TLS, gRPC plain / TLS |")
+    print("|---|---|---|---|---|---|")
+    for (p, c) in sorted({(k[2], k[3]) for k in rows}):
+        a, b, x, y = (rows.get((side, mode, p, c)) for side in ("nprpc", "grpc") for mode in ("plain", "tls"))
+        if not all(r and "qps" in r for r in (a, b, x, y)):
+            print(f"| {p} B, {c} | failed | | | | |")
+            continue
+        print(f"| {p} B, {c} | {a['qps']:,} / {b['qps']:,} ({b['qps']/a['qps']:.2f}) "
+              f"| {x['qps']:,} / {y['qps']:,} ({y['qps']/x['qps']:.2f}) "
+              f"| {a['qps']/x['qps']:.2f}x -> {b['qps']/y['qps']:.2f}x "
+              f"| {a['p50_us']} / {b['p50_us']}, {x['p50_us']} / {y['p50_us']} "
+              f"| {per_call(a):.1f} / {per_call(b):.1f}, {per_call(x):.1f} / {per_call(y):.1f} |")
+else:
+    print("| short connections, 16 B, C=16 | connections/s | p50 us | server us/call |")
+    print("|---|---|---|---|")
+    for (side, mode, _, _), r in rows.items():
+        if "qps" not in r:
+            print(f"| {side} {mode} | failed | | |")
+            continue
+        print(f"| {side} {mode} | {r['qps']:,} | {r['p50_us']} | {per_call(r):.1f} |")
+PY
 POINTS=${POINTS:-"16:1 16:16 16:128 4096:1 4096:16 4096:128"}
 out="$C/results"
 for pt in $POINTS; do
@@ -47,33 +88,7 @@ for pt in $POINTS; do
   for side in nprpc grpc; do for mode in plain tls; do run $side $mode $p $c | tee -a "$out"; done; done
 done
 # The summary: per point and side, TLS/plain QPS and what each costs.
-python3 - "$out" <<'PY'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    side, mode, p, c, js = line.split(" ", 4)
-    try:
-        r = json.loads(js)
-    except ValueError:
-        continue
-    if "qps" in r:
-        rows[(side, mode, int(p), int(c))] = r
-def per_call(r):  # server CPU microseconds per call
-    return r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
-print("| payload, C | nprpc QPS plain / TLS (ratio) | gRPC QPS plain / TLS (ratio) | nprpc/gRPC plain -> TLS "
-      "| p50 us nprpc plain / TLS, gRPC plain / TLS | server us/call nprpc plain / TLS, gRPC plain / TLS |")
-print("|---|---|---|---|---|---|")
-for (p, c) in sorted({(k[2], k[3]) for k in rows}):
-    g = lambda side, mode: rows.get((side, mode, p, c))
-    a, b, x, y = g("nprpc", "plain"), g("nprpc", "tls"), g("grpc", "plain"), g("grpc", "tls")
-    if not all((a, b, x, y)):
-        continue
-    print(f"| {p} B, {c} | {a['qps']:,} / {b['qps']:,} ({b['qps']/a['qps']:.2f}) "
-          f"| {x['qps']:,} / {y['qps']:,} ({y['qps']/x['qps']:.2f}) "
-          f"| {a['qps']/x['qps']:.2f}x -> {b['qps']/y['qps']:.2f}x "
-          f"| {a['p50_us']} / {b['p50_us']}, {x['p50_us']} / {y['p50_us']} "
-          f"| {per_call(a):.1f} / {per_call(b):.1f}, {per_call(x):.1f} / {per_call(y):.1f} |")
-PY
+python3 "$C/summary.py" echo "$out"
 # Short connections (a connection and, over TLS, a handshake per call), 16 B,
 # C=16: nprpc plaintext, TLS resuming sessions (its client's default), TLS
 # with full handshakes; gRPC C++ plaintext and TLS (a channel per call: full
@@ -85,20 +100,5 @@ if [ -z "${NO_SHORT:-}" ]; then
   run nprpc tls-full 16 16 short --tls_resume=false | tee -a "$short"
   run grpc plain 16 16 short | tee -a "$short"
   run grpc tls-full 16 16 short | tee -a "$short"
-  python3 - "$short" <<'PY'
-import json, sys
-print("| short connections, 16 B, C=16 | connections/s | p50 us | server us/call |")
-print("|---|---|---|---|")
-for line in open(sys.argv[1]):
-    side, mode, p, c, js = line.split(" ", 4)
-    try:
-        r = json.loads(js)
-    except ValueError:
-        continue
-    if "qps" not in r:
-        print(f"| {side} {mode} | failed | | |")
-        continue
-    per_call = r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
-    print(f"| {side} {mode} | {r['qps']:,} | {r['p50_us']} | {per_call:.1f} |")
-PY
+  python3 "$C/summary.py" short "$short"
 fi
