@@ -490,7 +490,12 @@ class Core : public std::enable_shared_from_this<Core> {
     AcquireCallback done;
     absl::StatusOr<Lease> result = absl::UnknownError("unset");
     if (!dialed.ok()) {
-      result = dialed.status();
+      // The dial's own timeout is the address failing to connect (or to
+      // finish its TLS handshake) in time, not the waiter's deadline: the
+      // waiter may try elsewhere.
+      result = absl::IsDeadlineExceeded(dialed.status())
+                   ? absl::UnavailableError(dialed.status().message())
+                   : dialed.status();
       MutexLock lock(&mu_);
       a->dialing--;
       a->counters.dial_failures++;

@@ -1,11 +1,16 @@
 #include "netpoll/connection_pool.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "netpoll/event_loop_group.h"
@@ -14,7 +19,9 @@
 #include "netpoll/server.h"
 #include "netpoll/socket.h"
 #include "netpoll/testing/blocking_client.h"
+#include "netpoll/testing/test_certs.h"
 #include "netpoll/testing/wait.h"
+#include "netpoll/tls_context.h"
 
 namespace netpoll {
 namespace {
@@ -269,6 +276,30 @@ TEST_F(ConnectionPoolTest, WaitersAreServedInOrderWhenALeaseIsReleased) {
   MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(Stats().dials, 1);
+}
+
+TEST_F(ConnectionPoolTest, DialTimeoutIsUnavailableNotTheWaitersDeadline) {
+  // A listener that never accepts: the kernel completes the TCP handshake,
+  // and the TLS handshake then waits for an answer that never comes.
+  absl::StatusOr<UniqueFd> listener = Listen(*SocketAddress::Parse("127.0.0.1:0"),
+                                             ListenOptions{.backlog = 16, .reuse_port = false});
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  struct sockaddr_in bound = {};
+  socklen_t length = sizeof(bound);
+  ASSERT_EQ(::getsockname(listener->get(), reinterpret_cast<struct sockaddr*>(&bound), &length), 0);
+  const std::string address = absl::StrCat("127.0.0.1:", ntohs(bound.sin_port));
+  absl::StatusOr<std::unique_ptr<testing::TestCa>> ca = testing::TestCa::Create("pool CA");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  TlsClientOptions tls;
+  tls.ca_pem = (*ca)->cert_pem();
+  ConnectionPoolOptions options = Options();
+  options.connection.tls = *TlsContext::NewClient(tls);
+  options.dial_timeout = absl::Milliseconds(200);
+  CreatePool(options);
+  auto lease = pool_->AcquireSync(address, absl::Now() + absl::Seconds(20));
+  ASSERT_FALSE(lease.ok());
+  EXPECT_TRUE(absl::IsUnavailable(lease.status())) << lease.status();
+  EXPECT_TRUE(absl::StrContains(lease.status().message(), "timed out")) << lease.status();
 }
 
 TEST_F(ConnectionPoolTest, WaitingPastTheDeadlineIsDeadlineExceeded) {

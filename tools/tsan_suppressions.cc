@@ -44,5 +44,11 @@ extern "C" const char* __tsan_default_suppressions() {
          // which TSan cannot see. Two loops handshaking with one context (a
          // pooled or multi-endpoint mTLS channel) then show the key
          // identifier comparison of chain building as a race.
-         "race:ASN1_STRING_cmp\n";
+         "race:ASN1_STRING_cmp\n"
+         // The same libcrypto frees an object (a key, a certificate store
+         // shared by a context and the contexts derived from it) when its
+         // reference count, an atomic TSan cannot see, drops to zero; the
+         // lock inside it is then destroyed on the thread that let go last
+         // after another thread's release had locked it.
+         "race:CRYPTO_THREAD_lock_free\n";
 }
