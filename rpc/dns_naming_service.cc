@@ -72,10 +72,15 @@ int64_t DnsNamingService::resolutions() const {
 void DnsNamingService::Run() {
   absl::Time last = absl::InfinitePast();
   for (;;) {
+    {
+      // Cleared before resolving: a failure reported while this resolution
+      // runs asks for one more after it (it may be about the new list).
+      netpoll::MutexLock lock(&mu_);
+      resolve_soon_ = false;
+    }
     ResolveOnce();
     last = absl::Now();
     netpoll::MutexLock lock(&mu_);
-    resolve_soon_ = false;
     const absl::Time refresh = last + options_.refresh_interval;
     // Sleeps until the refresh is due, or until a failure asks for a new
     // look (no sooner than min_resolve_interval after the last one).
