@@ -136,6 +136,15 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(server_->Start(*SocketAddress::Parse("127.0.0.1:0")).ok());
   }
 
+  // StartServer() with a certificate naming only `dns_name` (no IP SAN).
+  void StartServerNamed(const std::string& common_name, const std::string& dns_name) {
+    TlsServerOptions server = ServerTls();
+    server.key_pair =
+        ca_->Issue({.common_name = common_name, .dns_names = {dns_name}, .ip_addresses = {}})
+            .key_pair();
+    StartServer(*TlsContext::NewServer(server));
+  }
+
   absl::StatusOr<ConnectionPtr> Dial(const TlsClientOptions& options) {
     absl::StatusOr<std::shared_ptr<TlsContext>> tls = TlsContext::NewClient(options);
     if (!tls.ok()) return tls.status();
@@ -351,11 +360,7 @@ TEST_F(TlsTest, WrongHostNameFailsTheDial) {
 }
 
 TEST_F(TlsTest, DialByHostNameVerifiesThatNameWithoutServerName) {
-  TlsServerOptions server = ServerTls();
-  server.key_pair =  // no IP SAN: only the name can verify
-      ca_->Issue({.common_name = "named", .dns_names = {"localhost"}, .ip_addresses = {}})
-          .key_pair();
-  StartServer(*TlsContext::NewServer(server));
+  StartServerNamed("named", "localhost");  // no IP SAN: only the name can verify
   auto client_tls = TlsContext::NewClient(ClientTls());
   ASSERT_TRUE(client_tls.ok());
   auto conn = DialLocalhost(*client_tls);
@@ -369,11 +374,7 @@ TEST_F(TlsTest, DialByHostNameVerifiesThatNameWithoutServerName) {
 }
 
 TEST_F(TlsTest, DialByHostNameFailsOnCertificateForAnotherName) {
-  TlsServerOptions server = ServerTls();
-  server.key_pair =
-      ca_->Issue({.common_name = "other", .dns_names = {"other.example"}, .ip_addresses = {}})
-          .key_pair();
-  StartServer(*TlsContext::NewServer(server));
+  StartServerNamed("other", "other.example");
   auto conn = Dial(*TlsContext::NewClient(ClientTls()),
                    absl::StrCat("localhost:", server_->listen_address().port()));
   ASSERT_FALSE(conn.ok());
@@ -382,11 +383,7 @@ TEST_F(TlsTest, DialByHostNameFailsOnCertificateForAnotherName) {
 }
 
 TEST_F(TlsTest, ExplicitServerNameWinsOverTheDialedName) {
-  TlsServerOptions server = ServerTls();
-  server.key_pair =
-      ca_->Issue({.common_name = "svc", .dns_names = {"svc.example"}, .ip_addresses = {}})
-          .key_pair();
-  StartServer(*TlsContext::NewServer(server));
+  StartServerNamed("svc", "svc.example");
   TlsClientOptions options = ClientTls();
   options.server_name = "svc.example";
   auto conn = DialLocalhost(*TlsContext::NewClient(options));
