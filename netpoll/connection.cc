@@ -674,10 +674,6 @@ void Connection::CheckTimeouts() {
   ArmTimeoutTimer();
 }
 
-}  // namespace netpoll
-
-namespace netpoll {
-
 std::shared_ptr<const TlsInfo> Connection::tls_info() const {
   MutexLock lock(&mu_);
   return tls_info_;

@@ -40,26 +40,14 @@ bool BlockingClientStream::MayBlock() {
 
 bool BlockingClientStream::Read(google::protobuf::Message* message) {
   if (!MayBlock()) return false;
-  netpoll::Notification done;
-  bool result = false;
-  core_->Read(message, [&](bool ok) {
-    result = ok;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return stream_internal::AwaitCompletion<bool>(
+      [&](StreamCallback done) { core_->Read(message, std::move(done)); });
 }
 
 bool BlockingClientStream::Write(const google::protobuf::Message& message) {
   if (!MayBlock()) return false;
-  netpoll::Notification done;
-  bool result = false;
-  core_->Write(message, [&](bool ok) {
-    result = ok;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return stream_internal::AwaitCompletion<bool>(
+      [&](StreamCallback done) { core_->Write(message, std::move(done)); });
 }
 
 bool BlockingClientStream::WritesDone() {
@@ -68,13 +56,8 @@ bool BlockingClientStream::WritesDone() {
     if (writes_done_.has_value()) return *writes_done_;
   }
   if (!MayBlock()) return false;
-  netpoll::Notification done;
-  bool result = false;
-  core_->WritesDone([&](bool ok) {
-    result = ok;
-    done.Notify();
-  });
-  done.WaitForNotification();
+  const bool result = stream_internal::AwaitCompletion<bool>(
+      [&](StreamCallback done) { core_->WritesDone(std::move(done)); });
   netpoll::MutexLock lock(&mu_);
   writes_done_ = result;
   return result;
@@ -104,13 +87,8 @@ absl::Status BlockingClientStream::Finish(google::protobuf::Message* response) {
     WritesDone();
     got_response = Read(response);
   }
-  netpoll::Notification done;
-  absl::Status status;
-  core_->Finish([&](absl::Status s) {
-    status = std::move(s);
-    done.Notify();
-  });
-  done.WaitForNotification();
+  absl::Status status = stream_internal::AwaitCompletion<absl::Status>(
+      [&](absl::AnyInvocable<void(absl::Status)> done) { core_->Finish(std::move(done)); });
   if (status.ok() && !got_response) {
     status = absl::InternalError("the server ended a client-streaming call without a response");
   }

@@ -11,25 +11,11 @@ namespace nprpc {
 namespace stream_internal {
 
 bool BlockingRead(ServerStreamCore& core, google::protobuf::Message* message) {
-  netpoll::Notification done;
-  bool result = false;
-  core.Read(message, [&](bool ok) {
-    result = ok;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return AwaitCompletion<bool>([&](StreamCallback done) { core.Read(message, std::move(done)); });
 }
 
 bool BlockingWrite(ServerStreamCore& core, const google::protobuf::Message& message) {
-  netpoll::Notification done;
-  bool result = false;
-  core.Write(message, [&](bool ok) {
-    result = ok;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return AwaitCompletion<bool>([&](StreamCallback done) { core.Write(message, std::move(done)); });
 }
 
 // ------------------------------------------------------------------ ServerReactorBase

@@ -41,36 +41,18 @@ EchoRequest Req(const std::string& text) {
 
 // Blocking helpers on the client end.
 bool ClientRead(ClientStreamCore& core, google::protobuf::Message* message) {
-  netpoll::Notification done;
-  bool result = false;
-  core.Read(message, [&](bool ok) {
-    result = ok;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return stream_internal::AwaitCompletion<bool>(
+      [&](StreamCallback done) { core.Read(message, std::move(done)); });
 }
 
 bool ClientWrite(ClientStreamCore& core, const google::protobuf::Message& message) {
-  netpoll::Notification done;
-  bool result = false;
-  core.Write(message, [&](bool ok) {
-    result = ok;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return stream_internal::AwaitCompletion<bool>(
+      [&](StreamCallback done) { core.Write(message, std::move(done)); });
 }
 
 absl::Status ClientFinish(ClientStreamCore& core) {
-  netpoll::Notification done;
-  absl::Status result;
-  core.Finish([&](absl::Status status) {
-    result = std::move(status);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+  return stream_internal::AwaitCompletion<absl::Status>(
+      [&](absl::AnyInvocable<void(absl::Status)> done) { core.Finish(std::move(done)); });
 }
 
 class ServerStreamingTest : public ::testing::Test {

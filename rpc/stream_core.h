@@ -40,6 +40,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "google/protobuf/message.h"
+#include "netpoll/mutex.h"
 
 namespace nprpc {
 
@@ -127,6 +128,24 @@ class ClientStreamCore {
 std::shared_ptr<ClientStreamCore> MakeFailedClientStream(
     absl::Status status, absl::AnyInvocable<void(absl::AnyInvocable<void()>)> post);
 
+namespace stream_internal {
+
+// The blocking form of a stream operation: `start(done)` begins it (e.g.
+// core.Read(msg, done)), and this waits until `done` reports its Result.
+// Never on a loop thread (the report may need that loop).
+template <typename Result, typename Start>
+Result AwaitCompletion(Start start) {
+  netpoll::Notification done;
+  Result result{};
+  start([&](Result r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+}  // namespace stream_internal
 }  // namespace nprpc
 
 #endif  // RPC_STREAM_CORE_H_
