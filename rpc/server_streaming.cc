@@ -73,23 +73,24 @@ void ServerReactorBase::FinishCall(absl::Status status) {
   Leave();
 }
 
-void ServerReactorBase::Bind(const std::shared_ptr<ServerStreamCore>& core,
+void ServerReactorBase::Bind(std::shared_ptr<ServerStreamCore> core,
                              std::unique_ptr<ServerReactorBase> self) {
   google::protobuf::Message* read;
   const google::protobuf::Message* write;
   std::optional<absl::Status> finish;
+  ServerStreamCore* const stream = core.get();  // core_ keeps it alive
   {
     netpoll::MutexLock lock(&mu_);
-    core_ = core;
+    core_ = std::move(core);
     self_ = std::move(self);
     read = std::exchange(queued_read_, nullptr);
     write = std::exchange(queued_write_, nullptr);
     finish = std::exchange(queued_finish_, std::nullopt);
     ++active_;
   }
-  if (read != nullptr) StartRead(core.get(), read);
-  if (write != nullptr) StartWrite(core.get(), write);
-  if (finish.has_value()) SendFinish(core.get(), std::move(*finish));
+  if (read != nullptr) StartRead(stream, read);
+  if (write != nullptr) StartWrite(stream, write);
+  if (finish.has_value()) SendFinish(stream, std::move(*finish));
   Leave();
 }
 
@@ -188,7 +189,7 @@ void ServerReactorBase::RunDone() {
   self.reset();  // deletes this; the core (and its context) outlives it
 }
 
-void ServerReactorDriver::Start(const std::shared_ptr<ServerStreamCore>& core,
+void ServerReactorDriver::Start(std::shared_ptr<ServerStreamCore> core,
                                 std::unique_ptr<ServerReactorBase> reactor,
                                 std::unique_ptr<google::protobuf::Message> owned_message,
                                 const google::protobuf::Message* final_response) {
@@ -199,7 +200,7 @@ void ServerReactorDriver::Start(const std::shared_ptr<ServerStreamCore>& core,
   ServerReactorBase* raw = reactor.get();
   raw->set_owned_message(std::move(owned_message));
   raw->set_final_response(final_response);
-  raw->Bind(core, std::move(reactor));
+  raw->Bind(std::move(core), std::move(reactor));
 }
 
 }  // namespace stream_internal

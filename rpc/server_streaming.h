@@ -221,7 +221,7 @@ class ServerReactorBase {
     owned_message_ = std::move(message);
   }
   // Takes the reactor's ownership and starts the operations queued so far.
-  void Bind(const std::shared_ptr<ServerStreamCore>& core, std::unique_ptr<ServerReactorBase> self);
+  void Bind(std::shared_ptr<ServerStreamCore> core, std::unique_ptr<ServerReactorBase> self);
 
   void StartRead(ServerStreamCore* core, google::protobuf::Message* message);
   void StartWrite(ServerStreamCore* core, const google::protobuf::Message* message);
@@ -256,7 +256,7 @@ class ServerReactorBase {
 // Hands reactors to the framework (stream_handlers.h).
 class ServerReactorDriver {
  public:
-  static void Start(const std::shared_ptr<ServerStreamCore>& core,
+  static void Start(std::shared_ptr<ServerStreamCore> core,
                     std::unique_ptr<ServerReactorBase> reactor,
                     std::unique_ptr<google::protobuf::Message> owned_message,
                     const google::protobuf::Message* final_response);
