@@ -173,7 +173,9 @@ std::vector<std::string> Service::method_names() const {
   return names;
 }
 
-void MethodHandler::CallStream(std::shared_ptr<ServerStreamCore> stream) {
+// The signature hands ownership to overrides; this default only reads it.
+void MethodHandler::CallStream(
+    std::shared_ptr<ServerStreamCore> stream) {  // NOLINT(performance-unnecessary-value-param)
   stream->Finish(absl::UnimplementedError(
       absl::StrCat(StreamKindName(stream_kind()), " calls are not implemented by this handler")));
 }
