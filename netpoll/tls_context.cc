@@ -263,6 +263,12 @@ absl::StatusOr<TlsContext::CtxPtr> TlsContext::BuildCtx(const TlsKeyPair& key_pa
     return absl::InvalidArgumentError(
         absl::StrCat("TLS cipher list \"", ciphers, "\": ", DrainOpenSslErrors()));
   }
+  const std::string& suites =
+      is_server_ ? server_options_.ciphersuites : client_options_.ciphersuites;
+  if (!suites.empty() && SSL_CTX_set_ciphersuites(c, suites.c_str()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS 1.3 cipher suites \"", suites, "\": ", DrainOpenSslErrors()));
+  }
   if (is_server_) {
     if (absl::Status s = LoadKeyPair(c, key_pair); !s.ok()) return s;
     const TlsServerOptions& o = server_options_;

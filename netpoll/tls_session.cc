@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -263,12 +264,35 @@ absl::Status TlsSession::Send(LinkBuffer& plain, LinkBuffer& wire_out) {
   Io io(*this, nullptr, &wire_out);
   ERR_clear_error();
   absl::Status status;
-  plain.ForEachChunk([&](absl::string_view chunk) {
-    if (!status.ok()) return;
-    // The BIO takes everything: SSL_write writes whole chunks.
-    const int n = SSL_write(ssl_, chunk.data(), static_cast<int>(chunk.size()));
+  // Each SSL_write costs a record (header, tag, and OpenSSL's per-record
+  // cipher setup, which dominates for small records): chunks smaller than a
+  // record are gathered into full records first. A chunk of a record or more
+  // goes to OpenSSL as it is (it splits it into records itself).
+  char stage[kMaxRecordPlaintext];
+  size_t staged = 0;
+  const auto write = [&](const char* data, size_t len) {
+    if (!status.ok() || len == 0) return;
+    // The BIO takes everything: SSL_write writes all of it.
+    const int n = SSL_write(ssl_, data, static_cast<int>(len));
     if (n <= 0) status = ErrorOf(n, "TLS write failed");
+  };
+  plain.ForEachChunk([&](absl::string_view chunk) {
+    while (!chunk.empty()) {
+      if (staged == 0 && chunk.size() >= kMaxRecordPlaintext) {
+        write(chunk.data(), chunk.size());
+        return;
+      }
+      const size_t n = std::min(chunk.size(), kMaxRecordPlaintext - staged);
+      memcpy(stage + staged, chunk.data(), n);
+      staged += n;
+      chunk.remove_prefix(n);
+      if (staged == kMaxRecordPlaintext) {
+        write(stage, staged);
+        staged = 0;
+      }
+    }
   });
+  write(stage, staged);
   plain.Clear();
   return status;
 }

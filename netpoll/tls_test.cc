@@ -221,7 +221,7 @@ TEST_F(TlsTest, HandshakesAndEchoesBothWays) {
   ASSERT_NE(info, nullptr);
   EXPECT_TRUE(info->peer_verified);
   EXPECT_EQ(info->version, "TLSv1.3");
-  EXPECT_FALSE(info->cipher.empty());
+  EXPECT_EQ(info->cipher, "TLS_AES_128_GCM_SHA256");  // kTls13Ciphersuites' first
   EXPECT_TRUE(absl::StrContains(info->subject, "CN=server")) << info->subject;
   EXPECT_EQ(info->ip_addresses, std::vector<std::string>{"127.0.0.1"});
   EXPECT_EQ(info->dns_names, std::vector<std::string>{"localhost"});
@@ -568,6 +568,9 @@ class ManualTlsClient {
   std::string Seal(absl::string_view data) {
     LinkBuffer plain;
     plain.WriteBinary(data);
+    return Seal(plain);
+  }
+  std::string Seal(LinkBuffer& plain) {
     LinkBuffer wire;
     EXPECT_TRUE(session_->Send(plain, wire).ok());
     return wire.ToString();
@@ -630,6 +633,46 @@ TEST_F(TlsTest, RecordStillArrivingIsChargedToTheBudgetAndNotHeldByOpenSsl) {
   EXPECT_EQ(*client->Receive(payload.size()), payload);
   EXPECT_TRUE(WaitFor([&] { return budget_->used() - charged_before < 4096; }))
       << "still charged " << budget_->used() - charged_before;
+}
+
+// The body lengths of the TLS records in `wire` (which holds whole records).
+std::vector<size_t> RecordBodies(absl::string_view wire) {
+  std::vector<size_t> bodies;
+  while (wire.size() >= 5) {
+    const size_t body = static_cast<size_t>(static_cast<unsigned char>(wire[3])) << 8 |
+                        static_cast<unsigned char>(wire[4]);
+    bodies.push_back(body);
+    wire.remove_prefix(std::min(wire.size(), 5 + body));
+  }
+  return bodies;
+}
+
+TEST_F(TlsTest, SmallChunksAreSealedIntoFullRecords) {
+  StartServer(*TlsContext::NewServer(ServerTls()));
+  auto client =
+      ManualTlsClient::Connect(server_->listen_address(), *TlsContext::NewClient(ClientTls()));
+  ASSERT_TRUE(client.ok()) << client.status();
+  // 40 answers of 1,000 bytes, each in a block of its own (as a protocol
+  // queues them), then one chunk of 40,000 bytes.
+  LinkBuffer plain;
+  std::string expected;
+  for (int i = 0; i < 40; ++i) {
+    LinkBuffer answer;
+    answer.WriteBinary(std::string(1000, static_cast<char>('a' + i % 26)));
+    expected += answer.ToString();
+    plain.Append(std::move(answer));
+  }
+  const std::string big(40000, 'z');
+  plain.WriteBinary(big);
+  expected += big;
+  const std::string wire = client->Seal(plain);
+  // TLS 1.3 adds a content-type byte and a 16-byte tag to each record. The
+  // 80,000 bytes fill four full records and a fifth (not 40 + 3 records).
+  constexpr size_t kFull = 16384 + 17;
+  EXPECT_EQ(RecordBodies(wire),
+            (std::vector<size_t>{kFull, kFull, kFull, kFull, 80000 - 4 * 16384 + 17}));
+  ASSERT_TRUE(client->SendRaw(wire).ok());
+  EXPECT_EQ(*client->Receive(expected.size()), expected);
 }
 
 TEST_F(TlsTest, EstablishedSessionsHoldNoMoreThanTheirConnectionsAreCharged) {
@@ -730,6 +773,17 @@ TEST_F(TlsTest, WithoutSessionResumptionEveryHandshakeIsFull) {
   }
 }
 
+TEST_F(TlsTest, TheServersCipherSuiteOrderDecides) {
+  TlsServerOptions server = ServerTls();
+  server.ciphersuites = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+  StartServer(*TlsContext::NewServer(server));
+  auto conn = Dial(ClientTls());  // offers AES-128-GCM first
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ExpectEcho(*conn, "over ChaCha20");
+  EXPECT_EQ((*conn)->tls_info()->cipher, "TLS_CHACHA20_POLY1305_SHA256");
+  (*conn)->Close();
+}
+
 TEST_F(TlsTest, BadConfigurationIsRefusedWithAReason) {
   TlsServerOptions server;
   auto made = TlsContext::NewServer(server);
@@ -741,6 +795,11 @@ TEST_F(TlsTest, BadConfigurationIsRefusedWithAReason) {
   server = ServerTls();
   server.client_cert = TlsServerOptions::ClientCert::kRequire;  // without a CA
   EXPECT_FALSE(TlsContext::NewServer(server).ok());
+  TlsClientOptions client = ClientTls();
+  client.ciphersuites = "TLS_NO_SUCH_SUITE";
+  auto bad_suites = TlsContext::NewClient(client);
+  EXPECT_TRUE(absl::StrContains(bad_suites.status().message(), "TLS 1.3 cipher suites"))
+      << bad_suites.status();
 }
 
 TEST_F(TlsTest, FailedHandshakesLeakNoFds) {
