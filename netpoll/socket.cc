@@ -107,6 +107,13 @@ absl::Status SocketError(int fd) {
   return absl::OkStatus();
 }
 
+bool IsSelfConnected(int fd) {
+  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd);
+  absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
+  return local.ok() && peer.ok() && !local->is_unix() && local->port() == peer->port() &&
+         local->ToString() == peer->ToString();
+}
+
 absl::StatusOr<int> RaiseFdLimit() {
   struct rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return Errno("getrlimit");

@@ -2,7 +2,10 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include "gtest/gtest.h"
 
@@ -14,6 +17,44 @@ int IntOption(int fd, int level, int name) {
   socklen_t len = sizeof(value);
   EXPECT_EQ(getsockopt(fd, level, name, &value, &len), 0);
   return value;
+}
+
+TEST(IsSelfConnected, ASocketConnectedToItsOwnPortIs) {
+  auto fd = CreateStreamSocket(AF_INET);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  auto any = SocketAddress::Parse("127.0.0.1:0");
+  ASSERT_TRUE(any.ok());
+  ASSERT_EQ(bind(fd->get(), any->sockaddr(), any->length()), 0);
+  auto self = SocketAddress::LocalOf(fd->get());
+  ASSERT_TRUE(self.ok());
+  // A TCP simultaneous open with itself: what a dial to a port nobody
+  // listens on gets when the kernel picks that port as the source.
+  if (connect(fd->get(), self->sockaddr(), self->length()) != 0) {
+    ASSERT_EQ(errno, EINPROGRESS);
+    struct pollfd pfd = {fd->get(), POLLOUT, 0};
+    ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+    ASSERT_TRUE(SocketError(fd->get()).ok());
+  }
+  EXPECT_TRUE(IsSelfConnected(fd->get()));
+}
+
+TEST(IsSelfConnected, AConnectionToAListenerIsNot) {
+  auto any = SocketAddress::Parse("127.0.0.1:0");
+  ASSERT_TRUE(any.ok());
+  auto listener = Listen(*any, ListenOptions());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto address = SocketAddress::LocalOf(listener->get());
+  ASSERT_TRUE(address.ok());
+  auto fd = CreateStreamSocket(AF_INET);
+  ASSERT_TRUE(fd.ok());
+  if (connect(fd->get(), address->sockaddr(), address->length()) != 0) {
+    ASSERT_EQ(errno, EINPROGRESS);
+    struct pollfd pfd = {fd->get(), POLLOUT, 0};
+    ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+    ASSERT_TRUE(SocketError(fd->get()).ok());
+  }
+  EXPECT_FALSE(IsSelfConnected(fd->get()));
+  EXPECT_FALSE(IsSelfConnected(listener->get()));  // not connected at all
 }
 
 TEST(SetTcpKeepAlive, SetsProbesAndTheUserTimeout) {
