@@ -13,22 +13,26 @@ namespace {
 constexpr char kEtcd[] = "/usr/bin/etcd";
 constexpr char kEtcdctl[] = "/usr/bin/etcdctl";
 
-std::string Url(const std::string& ip, int port) { return absl::StrCat("http://", ip, ":", port); }
+std::string Url(const std::string& ip, int port, bool tls = false) {
+  return absl::StrCat(tls ? "https://" : "http://", ip, ":", port);
+}
 
 }  // namespace
 
 bool EtcdCluster::Available() { return IsExecutable(kEtcd) && IsExecutable(kEtcdctl); }
 
-absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::StartLocal(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::StartLocal(const std::string& dir,
+                                                                     EtcdTlsFiles tls) {
   EtcdMember member;
   member.name = "e1";
   member.ip = "127.0.0.1";
-  return Start({member}, dir);
+  return Start({member}, dir, absl::Seconds(30), std::move(tls));
 }
 
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(std::vector<EtcdMember> members,
                                                                 const std::string& dir,
-                                                                absl::Duration timeout) {
+                                                                absl::Duration timeout,
+                                                                EtcdTlsFiles tls) {
   if (!Available()) return absl::FailedPreconditionError("etcd is not installed (etcd-server)");
   if (members.empty()) return absl::InvalidArgumentError("no etcd members");
   for (EtcdMember& m : members) {
@@ -39,7 +43,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(std::vector<Etcd
   for (const EtcdMember& m : members) {
     initial.push_back(absl::StrCat(m.name, "=", Url(m.ip, m.peer_port)));
   }
-  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(std::move(members), dir));
+  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(std::move(members), dir, std::move(tls)));
   cluster->initial_cluster_ = absl::StrJoin(initial, ",");
   cluster->token_ = absl::StrCat("nprpc-test-", getpid());
   for (const EtcdMember& m : cluster->members_) {
@@ -54,12 +58,12 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(std::vector<Etcd
 
 std::unique_ptr<BackgroundProcess> EtcdCluster::Launch(const EtcdMember& m) const {
   std::vector<std::string> argv = m.exec_prefix;
-  const std::vector<std::string> args = {
+  std::vector<std::string> args = {
       kEtcd,
       "--name=" + m.name,
       absl::StrCat("--data-dir=", dir_, "/", m.name, ".etcd"),
-      "--listen-client-urls=" + Url(m.ip, m.client_port),
-      "--advertise-client-urls=" + Url(m.ip, m.client_port),
+      "--listen-client-urls=" + Url(m.ip, m.client_port, tls()),
+      "--advertise-client-urls=" + Url(m.ip, m.client_port, tls()),
       "--listen-peer-urls=" + Url(m.ip, m.peer_port),
       "--initial-advertise-peer-urls=" + Url(m.ip, m.peer_port),
       // Ignored by a member that restarts on its data.
@@ -72,6 +76,12 @@ std::unique_ptr<BackgroundProcess> EtcdCluster::Launch(const EtcdMember& m) cons
       "--logger=zap",
       "--log-level=warn",
   };
+  if (tls()) {
+    args.push_back("--cert-file=" + tls_.cert_file);
+    args.push_back("--key-file=" + tls_.key_file);
+    if (!tls_.ca_file.empty()) args.push_back("--trusted-ca-file=" + tls_.ca_file);
+    if (tls_.client_cert_auth) args.emplace_back("--client-cert-auth");
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return std::make_unique<BackgroundProcess>(argv, absl::StrCat(dir_, "/", m.name, ".log"));
 }
@@ -103,8 +113,18 @@ absl::StatusOr<std::string> EtcdCluster::Etcdctl(const std::vector<std::string>&
                                                  int via) const {
   std::vector<std::string> argv = members_[via].exec_prefix;
   argv.emplace_back(kEtcdctl);
-  argv.push_back("--endpoints=" + client_endpoints());
+  std::vector<std::string> endpoints;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (processes_[i] == nullptr) continue;
+    endpoints.push_back(Url(members_[i].ip, members_[i].client_port, tls()));
+  }
+  argv.push_back("--endpoints=" + absl::StrJoin(endpoints, ","));
   argv.emplace_back("--command-timeout=5s");
+  if (tls()) {
+    if (!tls_.ca_file.empty()) argv.push_back("--cacert=" + tls_.ca_file);
+    if (!tls_.client_cert_file.empty()) argv.push_back("--cert=" + tls_.client_cert_file);
+    if (!tls_.client_key_file.empty()) argv.push_back("--key=" + tls_.client_key_file);
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   absl::StatusOr<CommandResult> result = RunCommand(argv, absl::Seconds(15));
   if (!result.ok()) return result.status();
