@@ -287,7 +287,7 @@ class EtcdTlsTest : public ::testing::Test {
 
   static std::string WriteFile(const std::string& dir, const std::string& name,
                                const std::string& text) {
-    const std::string path = dir + "/" + name;
+    std::string path = dir + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
