@@ -2,8 +2,12 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -17,43 +21,72 @@ std::string Url(const std::string& ip, int port, bool tls = false) {
   return absl::StrCat(tls ? "https://" : "http://", ip, ":", port);
 }
 
+// The last lines of a member's log, for an error that should say why.
+std::string Tail(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string all = text.str();
+  constexpr size_t kMax = 1500;
+  return all.size() <= kMax ? all : all.substr(all.size() - kMax);
+}
+
 }  // namespace
 
 bool EtcdCluster::Available() { return IsExecutable(kEtcd) && IsExecutable(kEtcdctl); }
 
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::StartLocal(const std::string& dir,
-                                                                     EtcdTlsFiles tls) {
+                                                                     const EtcdTlsFiles& tls) {
   EtcdMember member;
   member.name = "e1";
   member.ip = "127.0.0.1";
-  return Start({member}, dir, absl::Seconds(30), std::move(tls));
+  return Start({member}, dir, absl::Seconds(30), tls);
 }
 
-absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(std::vector<EtcdMember> members,
-                                                                const std::string& dir,
-                                                                absl::Duration timeout,
-                                                                EtcdTlsFiles tls) {
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
+    const std::vector<EtcdMember>& members, const std::string& dir, absl::Duration timeout,
+    const EtcdTlsFiles& tls) {
   if (!Available()) return absl::FailedPreconditionError("etcd is not installed (etcd-server)");
   if (members.empty()) return absl::InvalidArgumentError("no etcd members");
-  for (EtcdMember& m : members) {
-    if (m.client_port == 0) m.client_port = PickFreePort();
-    if (m.peer_port == 0) m.peer_port = PickFreePort();
-  }
-  std::vector<std::string> initial;
+  bool picks_ports = false;
   for (const EtcdMember& m : members) {
-    initial.push_back(absl::StrCat(m.name, "=", Url(m.ip, m.peer_port)));
+    picks_ports = picks_ports || m.client_port == 0 || m.peer_port == 0;
   }
-  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(std::move(members), dir, std::move(tls)));
-  cluster->initial_cluster_ = absl::StrJoin(initial, ",");
-  cluster->token_ = absl::StrCat("nprpc-test-", getpid());
-  for (const EtcdMember& m : cluster->members_) {
-    cluster->processes_.push_back(cluster->Launch(m));
-    if (!cluster->processes_.back()->started()) {
-      return absl::InternalError(absl::StrCat("could not start etcd member ", m.name));
+  for (int attempt = 1;; ++attempt) {
+    std::vector<EtcdMember> picked = members;
+    for (EtcdMember& m : picked) {
+      if (m.client_port == 0) m.client_port = PickFreePort();
+      if (m.peer_port == 0) m.peer_port = PickFreePort();
     }
+    std::vector<std::string> initial;
+    for (const EtcdMember& m : picked) {
+      initial.push_back(absl::StrCat(m.name, "=", Url(m.ip, m.peer_port)));
+    }
+    std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(std::move(picked), dir, tls));
+    cluster->initial_cluster_ = absl::StrJoin(initial, ",");
+    cluster->token_ = absl::StrCat("nprpc-test-", getpid());
+    for (const EtcdMember& m : cluster->members_) {
+      cluster->processes_.push_back(cluster->Launch(m));
+      if (!cluster->processes_.back()->started()) {
+        return absl::InternalError(absl::StrCat("could not start etcd member ", m.name));
+      }
+    }
+    absl::Status healthy = cluster->WaitHealthy(timeout);
+    if (healthy.ok()) return cluster;
+    // A port PickFreePort() found free was taken by someone else before etcd
+    // bound it: stop, forget this attempt's data and pick other ports.
+    if (attempt < 3 && picks_ports &&
+        absl::StrContains(healthy.message(), "address already in use")) {
+      const std::vector<EtcdMember> tried = cluster->members_;
+      cluster.reset();  // stops the members still running
+      for (const EtcdMember& m : tried) {
+        std::error_code ignored;
+        std::filesystem::remove_all(absl::StrCat(dir, "/", m.name, ".etcd"), ignored);
+      }
+      continue;
+    }
+    return healthy;
   }
-  if (absl::Status s = cluster->WaitHealthy(timeout); !s.ok()) return s;
-  return cluster;
 }
 
 std::unique_ptr<BackgroundProcess> EtcdCluster::Launch(const EtcdMember& m) const {
@@ -141,8 +174,9 @@ absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) const {
   while (absl::Now() < deadline) {
     for (size_t i = 0; i < processes_.size(); ++i) {
       if (processes_[i] != nullptr && !processes_[i]->running()) {
-        return absl::InternalError(absl::StrCat("etcd member ", members_[i].name, " exited; see ",
-                                                dir_, "/", members_[i].name, ".log"));
+        const std::string log = absl::StrCat(dir_, "/", members_[i].name, ".log");
+        return absl::InternalError(
+            absl::StrCat("etcd member ", members_[i].name, " exited; ", log, " ends: ", Tail(log)));
       }
     }
     absl::StatusOr<std::string> out = Etcdctl({"endpoint", "health", "--cluster=false"});

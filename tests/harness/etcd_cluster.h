@@ -55,14 +55,16 @@ class EtcdCluster {
   static bool Available();
 
   // Starts `members` as one new cluster with data under `dir`, waiting up to
-  // `timeout` for all of them to be healthy.
-  // With `tls.cert_file` set, the members serve clients over TLS.
+  // `timeout` for all of them to be healthy. With `tls.cert_file` set, the
+  // members serve clients over TLS. Ports left 0 are picked free; when one
+  // was taken before etcd bound it, the start is tried again (up to 3 times)
+  // on other ports.
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(
-      std::vector<EtcdMember> members, const std::string& dir,
-      absl::Duration timeout = absl::Seconds(30), EtcdTlsFiles tls = {});
+      const std::vector<EtcdMember>& members, const std::string& dir,
+      absl::Duration timeout = absl::Seconds(30), const EtcdTlsFiles& tls = {});
   // One member on 127.0.0.1.
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> StartLocal(const std::string& dir,
-                                                                 EtcdTlsFiles tls = {});
+                                                                 const EtcdTlsFiles& tls = {});
 
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
