@@ -148,7 +148,8 @@ TEST_F(EtcdNamingTest, KeepsItsListWhileEtcdIsDownAndResumesFromItsRevision) {
   etcd_->Stop(0);
   // Nobody to ask: the list stays.
   EXPECT_EQ((*naming)->Nodes().size(), 1u);
-  ASSERT_TRUE(etcd_->Restart(0).ok());
+  absl::Status restarted = etcd_->Restart(0);
+  ASSERT_TRUE(restarted.ok()) << restarted;
   Put("127.0.0.1:1002");
   EXPECT_TRUE(lists.WaitFor({"127.0.0.1:1001", "127.0.0.1:1002"}));
   const EtcdNamingService::Stats stats = (*naming)->stats();
@@ -169,7 +170,8 @@ TEST_F(EtcdNamingTest, ReadsEverythingAgainWhenItsRevisionWasCompacted) {
   (*naming)->Watch(lists.watcher());
   ASSERT_TRUE(lists.WaitFor({"127.0.0.1:1001"}));
   etcd_->Stop(0);
-  ASSERT_TRUE(etcd_->Restart(0).ok());
+  absl::Status restarted = etcd_->Restart(0);
+  ASSERT_TRUE(restarted.ok()) << restarted;
   Put("127.0.0.1:1002");
   ASSERT_TRUE(etcd_->Etcdctl({"del", "/services/echo/127.0.0.1:1001"}).ok());
   Put("127.0.0.1:1003");

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -52,11 +53,21 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
   for (const EtcdMember& m : members) {
     picks_ports = picks_ports || m.client_port == 0 || m.peer_port == 0;
   }
+  // PickFreePort() may give the same port twice in a row, and a port found
+  // taken by someone else is likely to be given again: each is tried once.
+  absl::flat_hash_set<int> taken;
+  for (const EtcdMember& m : members) taken.insert({m.client_port, m.peer_port});
   for (int attempt = 1;; ++attempt) {
     std::vector<EtcdMember> picked = members;
+    auto pick = [&taken] {
+      int port = PickFreePort();
+      for (int i = 0; i < 100 && (port <= 0 || taken.contains(port)); ++i) port = PickFreePort();
+      taken.insert(port);
+      return port;
+    };
     for (EtcdMember& m : picked) {
-      if (m.client_port == 0) m.client_port = PickFreePort();
-      if (m.peer_port == 0) m.peer_port = PickFreePort();
+      if (m.client_port == 0) m.client_port = pick();
+      if (m.peer_port == 0) m.peer_port = pick();
     }
     std::vector<std::string> initial;
     for (const EtcdMember& m : picked) {
@@ -75,7 +86,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
     if (healthy.ok()) return cluster;
     // A port PickFreePort() found free was taken by someone else before etcd
     // bound it: stop, forget this attempt's data and pick other ports.
-    if (attempt < 3 && picks_ports &&
+    if (attempt < 5 && picks_ports &&
         absl::StrContains(healthy.message(), "address already in use")) {
       const std::vector<EtcdMember> tried = cluster->members_;
       cluster.reset();  // stops the members still running
@@ -179,7 +190,9 @@ absl::Status EtcdCluster::WaitHealthy(absl::Duration timeout) const {
             absl::StrCat("etcd member ", members_[i].name, " exited; ", log, " ends: ", Tail(log)));
       }
     }
-    absl::StatusOr<std::string> out = Etcdctl({"endpoint", "health", "--cluster=false"});
+    // A short timeout: a member that exits meanwhile is noticed soon.
+    absl::StatusOr<std::string> out =
+        Etcdctl({"endpoint", "health", "--cluster=false", "--command-timeout=2s"});
     if (out.ok()) return absl::OkStatus();
     last = out.status().ToString();
     absl::SleepFor(absl::Milliseconds(100));  // polling a child process: no event to wait on

@@ -57,7 +57,7 @@ class EtcdCluster {
   // Starts `members` as one new cluster with data under `dir`, waiting up to
   // `timeout` for all of them to be healthy. With `tls.cert_file` set, the
   // members serve clients over TLS. Ports left 0 are picked free; when one
-  // was taken before etcd bound it, the start is tried again (up to 3 times)
+  // was taken before etcd bound it, the start is tried again (up to 5 times)
   // on other ports.
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(
       const std::vector<EtcdMember>& members, const std::string& dir,
