@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<Channel>> NewEtcdChannel(const EtcdTarget& target
   // its unanswered pings, also under a watch that has nothing to say.
   channel.keepalive_time = options.keepalive_time;
   channel.keepalive_timeout = options.keepalive_timeout;
+  channel.tls = options.tls;
   std::string list = "list://";
   for (size_t i = 0; i < target.endpoints.size(); ++i) {
     absl::StrAppend(&list, i == 0 ? "" : ",", target.endpoints[i]);

@@ -903,7 +903,7 @@ void GrpcConnection::Terminate(const absl::Status& status) {
   state_ = State::kClosed;
   loop_->Cancel(keepalive_timer_);
   loop_->Cancel(ping_timer_);
-  if (auto owner = owner_.lock()) owner->OnConnectionClosed(this, proven_);
+  if (auto owner = owner_.lock()) owner->OnConnectionClosed(this, proven_, status);
   auto streams = std::move(streams_);
   streams_.clear();
   auto waiting = std::move(waiting_);
@@ -1221,13 +1221,16 @@ void GrpcClientTransport::OnConnectionDraining(GrpcConnection* conn) {
   current_.reset();
 }
 
-void GrpcClientTransport::OnConnectionClosed(GrpcConnection* conn, bool proven) {
+void GrpcClientTransport::OnConnectionClosed(GrpcConnection* conn, bool proven,
+                                             const absl::Status& why) {
   if (current_.get() == conn) {
     current_.reset();
     if (!proven && ++unproven_breaks_ >= 2) {
       // Connections that break before the server's SETTINGS, again: the next
-      // dial waits, as after a failed one.
-      last_dial_error_ = absl::UnavailableError("connection broke before the HTTP/2 handshake");
+      // dial waits, as after a failed one. The cause (a TLS alert, the
+      // peer closing) stays in the message.
+      last_dial_error_ = absl::UnavailableError(
+          absl::StrCat("connection broke before the HTTP/2 handshake: ", why.message()));
       backoff_until_ = absl::Now() + backoff_;
       backoff_ = std::min(backoff_ * 2, options_.max_reconnect_backoff);
     }

@@ -150,7 +150,9 @@ class GrpcClientTransport final : public Transport,
   void OnConnectionDialFailed(grpc_client_internal::GrpcConnection* conn, const absl::Status& why);
   void OnConnectionProven();
   void OnConnectionDraining(grpc_client_internal::GrpcConnection* conn);
-  void OnConnectionClosed(grpc_client_internal::GrpcConnection* conn, bool proven);
+  // `why` (the connection's end) is kept when it broke before the handshake.
+  void OnConnectionClosed(grpc_client_internal::GrpcConnection* conn, bool proven,
+                          const absl::Status& why);
   void ForgetUnary(int64_t call_id);
 
   const std::string address_;
