@@ -138,6 +138,15 @@ SEEDS = {
                    frame(DATA, 0x8, 1, b"\x03" + message(echo_response("p")) + b"\0\0\0") + trailers(1),
 }
 
+# Inputs the fuzzer found, each with its own first byte (fixed: not by turns).
+REGRESSIONS = {
+    # RST_STREAM NO_ERROR on a stream whose first headers held grpc-status 0:
+    # was OK without the server's END_STREAM, now INTERNAL.
+    "rst_no_error_before_end_stream": (0, SETTINGS_EMPTY +
+                                       response_headers(1, extra=[("grpc-status", "0")]) +
+                                       data(1, message(echo_response("r"))) + rst(1, NO_ERROR)),
+}
+
 
 def main():
     os.makedirs(ROOT, exist_ok=True)
@@ -145,6 +154,9 @@ def main():
         # Seed byte: whole (0), tiny pieces (1) or medium pieces (2), by turns;
         # bit 7 half-closes the stream first (always for stream_half_closed).
         seed = i % 3 | (0x80 if name == "stream_half_closed" or i % 2 else 0)
+        with open(os.path.join(ROOT, name), "wb") as f:
+            f.write(bytes([seed]) + body)
+    for name, (seed, body) in REGRESSIONS.items():
         with open(os.path.join(ROOT, name), "wb") as f:
             f.write(bytes([seed]) + body)
 
