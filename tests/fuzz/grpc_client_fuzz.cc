@@ -330,8 +330,7 @@ void RunInput(uint8_t seed, absl::string_view input) {
   GrpcTransportOptions options;
   options.connect_timeout = kTimeout;
   options.max_receive_message_size = kMaxMessage;
-  auto transport =
-      GrpcClientTransport::Create(absl::StrCat("127.0.0.1:", port), loop, options);
+  auto transport = GrpcClientTransport::Create(absl::StrCat("127.0.0.1:", port), loop, options);
 
   static std::atomic<int64_t> next_call_id{1};
   Unary unary[kUnaryCalls];
