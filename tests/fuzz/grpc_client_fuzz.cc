@@ -5,8 +5,11 @@
 // flow control, resets, GOAWAY, the completion of calls and streams.
 //
 // One process-wide event loop; per input a fresh GrpcClientTransport (the
-// transport a "grpc" Channel uses for each endpoint) dials a loopback
-// listener made for that input, whose accepted socket plays the server.
+// transport a "grpc" Channel uses for each endpoint) dials a listener made
+// for that input, whose accepted socket plays the server. The listener is a
+// Unix socket in a private directory, not 127.0.0.1: an ephemeral TCP port
+// can take a connection from another process on the machine (the first
+// runs saw one, whose bytes were not an HTTP/2 preface).
 // Before any input byte is sent, the client opens (and the target sees the
 // HEADERS of, in this order) three unary example.EchoService/Echo calls on
 // streams 1, 3, 5 and one fuzz.Streams/Bidi stream on stream 7, which has
@@ -28,11 +31,9 @@
 //     the stream reads at most one message per 5 input bytes, each within
 //     the limit (what the client buffers is bounded by what it was sent);
 //   - the stream's Finish status is its on_end status.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,19 +95,34 @@ netpoll::EventLoop* GetLoop() {
   return group->loop(0);
 }
 
-// A loopback listener on port 0; returns its fd and sets `port`.
-int Listen(int* port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// The Unix socket path the listeners use, in a directory made once (and
+// removed at exit). Not under TEST_TMPDIR: the path must fit in 108 bytes.
+const std::string& SocketPath() {
+  static const std::string* const path = [] {
+    char dir[] = "/tmp/grpc_client_fuzz.XXXXXX";
+    NP_CHECK(::mkdtemp(dir) != nullptr) << std::strerror(errno);
+    auto* p = new std::string(absl::StrCat(dir, "/s"));
+    std::atexit([] {
+      ::unlink(SocketPath().c_str());
+      ::rmdir(SocketPath().substr(0, SocketPath().size() - 2).c_str());
+    });
+    return p;
+  }();
+  return *path;
+}
+
+// A listener on SocketPath() (made afresh for each input); returns its fd.
+int Listen() {
+  const std::string& path = SocketPath();
+  ::unlink(path.c_str());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   FUZZ_CHECK(fd >= 0) << std::strerror(errno);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof(addr.sun_path) - 1));
   FUZZ_CHECK(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0)
       << std::strerror(errno);
   FUZZ_CHECK(::listen(fd, 4) == 0) << std::strerror(errno);
-  socklen_t len = sizeof(addr);
-  FUZZ_CHECK(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  *port = ntohs(addr.sin_port);
   return fd;
 }
 
@@ -318,19 +334,16 @@ int Accept(int listener) {
       << "the client did not connect";
   const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
   FUZZ_CHECK(fd >= 0) << std::strerror(errno);
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;
 }
 
 void RunInput(uint8_t seed, absl::string_view input) {
   netpoll::EventLoop* loop = GetLoop();
-  int port = 0;
-  const int listener = Listen(&port);
+  const int listener = Listen();
   GrpcTransportOptions options;
   options.connect_timeout = kTimeout;
   options.max_receive_message_size = kMaxMessage;
-  auto transport = GrpcClientTransport::Create(absl::StrCat("127.0.0.1:", port), loop, options);
+  auto transport = GrpcClientTransport::Create(absl::StrCat("unix:", SocketPath()), loop, options);
 
   static std::atomic<int64_t> next_call_id{1};
   Unary unary[kUnaryCalls];
