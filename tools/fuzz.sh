@@ -67,7 +67,7 @@ CFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer
   -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr
   -fno-sanitize-recover=undefined -I. -I"$BIN"
   $(pkg-config --cflags protobuf $ABSL_MODULES))
-LIBS=($(pkg-config --libs protobuf $ABSL_MODULES snappy zlib libssl libcrypto) -lhttp_parser -lpthread)
+LIBS=($(pkg-config --libs protobuf $ABSL_MODULES snappy zlib libssl libcrypto libnghttp2) -lhttp_parser -lpthread)
 
 # Compiles one source to an object, again only when the source or one of the
 # project headers it includes (from clang's -MMD list) is newer than the

@@ -464,11 +464,10 @@ void GrpcStream::OnRemoteEnd() {
 void GrpcStream::OnClosed(uint32_t error_code) {
   conn = nullptr;
   if (ended_) return;
-  if (error_code == NGHTTP2_NO_ERROR) {
-    Publish(true);
-    End(RemoteStatus(), /*answered=*/true, std::nullopt);
-    return;
-  }
+  // The server's END_STREAM ended the call already (OnRemoteEnd). A stream
+  // closed before it was reset, even with NO_ERROR: its response is cut
+  // short, whatever grpc-status its first headers claimed (INTERNAL, as in
+  // gRPC core; found by tests/fuzz/grpc_client_fuzz).
   End(StatusForReset(error_code, address_), /*answered=*/false, std::nullopt);
 }
 

@@ -37,6 +37,8 @@ namespace {
 //   RefuseOnce          RST_STREAM REFUSED_STREAM the first time, then Ok
 //   HugePrefix          a message prefix announcing 0xFFFFFFFF bytes
 //   NoStatus            a message and END_STREAM without trailers
+//   ResetAfterMessage   grpc-status 0 in the response headers, a message,
+//                       then RST_STREAM NO_ERROR instead of END_STREAM
 //   Ok                  an empty message and grpc-status 0
 class ScriptedH2Server {
  public:
@@ -70,6 +72,7 @@ class ScriptedH2Server {
     std::map<int32_t, std::string> paths;
     std::map<int32_t, std::string> bodies;
     std::map<int32_t, bool> trailers;
+    std::map<int32_t, bool> reset_after_data;
   };
 
   void Run() {
@@ -121,6 +124,15 @@ class ScriptedH2Server {
           }
           return 0;
         });
+    nghttp2_session_callbacks_set_on_frame_send_callback(
+        cb, [](nghttp2_session* session, const nghttp2_frame* frame, void* user) -> int {
+          auto* c = static_cast<Conn*>(user);
+          if (frame->hd.type == NGHTTP2_DATA && c->reset_after_data[frame->hd.stream_id]) {
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                      NGHTTP2_NO_ERROR);
+          }
+          return 0;
+        });
     nghttp2_session_server_new(&conn.session, cb, &conn);
     nghttp2_session_callbacks_del(cb);
     nghttp2_submit_settings(conn.session, NGHTTP2_FLAG_NONE, nullptr, 0);
@@ -162,14 +174,21 @@ class ScriptedH2Server {
     requests_.fetch_add(1);
     const std::string path = c.paths[id];
     const std::string method = path.substr(path.rfind('/') + 1);
-    auto respond = [&](const std::string& status, std::string body, bool trailers) {
+    auto respond = [&](const std::string& status, std::string body, bool trailers,
+                       bool status_in_headers = false) {
       const std::string s = ":status", ct = "content-type", grpc = "application/grpc";
+      const std::string gs = "grpc-status", zero = "0";
       std::vector<nghttp2_nv> nva = {{reinterpret_cast<uint8_t*>(const_cast<char*>(s.data())),
                                       reinterpret_cast<uint8_t*>(const_cast<char*>(status.data())),
                                       s.size(), status.size(), NGHTTP2_NV_FLAG_NONE},
                                      {reinterpret_cast<uint8_t*>(const_cast<char*>(ct.data())),
                                       reinterpret_cast<uint8_t*>(const_cast<char*>(grpc.data())),
                                       ct.size(), grpc.size(), NGHTTP2_NV_FLAG_NONE}};
+      if (status_in_headers) {
+        nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(gs.data())),
+                       reinterpret_cast<uint8_t*>(const_cast<char*>(zero.data())), gs.size(),
+                       zero.size(), NGHTTP2_NV_FLAG_NONE});
+      }
       c.bodies[id] = std::move(body);
       c.trailers[id] = trailers;
       nghttp2_data_provider provider{};
@@ -190,6 +209,10 @@ class ScriptedH2Server {
                           "abc",
                           8),
               false);
+    } else if (method == "ResetAfterMessage") {
+      c.bodies[-id] = "";  // the stream stays open: RST_STREAM follows the message
+      c.reset_after_data[id] = true;
+      respond("200", empty_message, false, /*status_in_headers=*/true);
     } else if (method == "NoStatus") {
       respond("200", empty_message, false);
     } else {
@@ -242,6 +265,15 @@ TEST_F(GrpcClientTransportTest, PrefixAnnouncingFourGiBIsResourceExhausted) {
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   EXPECT_NE(status.message().find("4294967295"), absl::string_view::npos) << status;
   // Only that stream was reset: the connection still serves.
+  EXPECT_TRUE(Call("Ok").ok());
+}
+
+TEST_F(GrpcClientTransportTest, ResetWithNoErrorBeforeEndStreamIsInternalNotOk) {
+  // grpc-status 0 in the first headers does not end the call: without the
+  // server's END_STREAM the response was cut short.
+  absl::Status status = Call("ResetAfterMessage");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+  EXPECT_NE(status.message().find("NO_ERROR"), absl::string_view::npos) << status;
   EXPECT_TRUE(Call("Ok").ok());
 }
 
