@@ -582,7 +582,9 @@ void GrpcStream::End(absl::Status status, bool answered, std::optional<uint32_t>
               info->response_metadata.insert(info->response_metadata.end(), trailing_.begin(),
                                              trailing_.end());
             }
-            if (!status.ok()) return status;
+            // Moved: the caller, woken by this completion, holds the
+            // status's last reference, not this loop thread.
+            if (!status.ok()) return std::move(status);
             if (ready_.size() != 1) {
               return absl::InternalError(absl::StrCat("unary response from ", address_, " has ",
                                                       ready_.size(), " messages"));
@@ -590,7 +592,7 @@ void GrpcStream::End(absl::Status status, bool answered, std::optional<uint32_t>
             return DecodeMessage(ready_.front(), response);
           });
     } else {
-      call->Complete(status);
+      call->Complete(std::move(status));
     }
     ready_.clear();
     if (auto owner = owner_.lock()) owner->ForgetUnary(call->id());
@@ -603,7 +605,7 @@ void GrpcStream::End(absl::Status status, bool answered, std::optional<uint32_t>
       std::exchange(finish_done_, nullptr)(final_status_);
     }
   }
-  if (on_end) std::exchange(on_end, nullptr)(status);
+  if (on_end) std::exchange(on_end, nullptr)(status);  // a stream's (never moved from)
 }
 
 void GrpcStream::Read(google::protobuf::Message* msg, StreamCallback done) {
