@@ -596,16 +596,16 @@ void GrpcStream::End(absl::Status status, bool answered, std::optional<uint32_t>
     }
     ready_.clear();
     if (auto owner = owner_.lock()) owner->ForgetUnary(call->id());
-  } else {
-    final_status_ = status;
-    if (write_done_) std::exchange(write_done_, nullptr)(false);
-    DeliverRead();
-    if (finish_done_) {
-      ready_.clear();
-      std::exchange(finish_done_, nullptr)(final_status_);
-    }
+    return;  // a unary call has no on_end
   }
-  if (on_end) std::exchange(on_end, nullptr)(status);  // a stream's (never moved from)
+  final_status_ = status;
+  if (write_done_) std::exchange(write_done_, nullptr)(false);
+  DeliverRead();
+  if (finish_done_) {
+    ready_.clear();
+    std::exchange(finish_done_, nullptr)(final_status_);
+  }
+  if (on_end) std::exchange(on_end, nullptr)(status);
 }
 
 void GrpcStream::Read(google::protobuf::Message* msg, StreamCallback done) {
