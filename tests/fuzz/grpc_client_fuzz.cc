@@ -44,7 +44,6 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,6 +64,7 @@
 #include "rpc/internal/transport.h"
 #include "rpc/stream_core.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/split_by_seed.h"
 
 namespace nprpc::fuzz {
 namespace {
@@ -181,21 +181,6 @@ std::set<uint32_t> EndedStreams(absl::string_view input) {
     input.remove_prefix(9 + length);
   }
   return ended;
-}
-
-std::vector<std::string> Chunks(uint8_t seed, absl::string_view all) {
-  std::vector<std::string> chunks;
-  std::mt19937 rng(seed);
-  size_t at = 0;
-  while (at < all.size()) {
-    // Mostly whole, sometimes byte by byte, sometimes in between.
-    const size_t max =
-        seed % 3 == 0 ? all.size() : (seed % 3 == 1 ? 1 + rng() % 7 : 1 + rng() % 300);
-    const size_t n = std::min(all.size() - at, max);
-    chunks.push_back(std::string(all.substr(at, n)));
-    at += n;
-  }
-  return chunks;
 }
 
 // One unary call: its response and how it completed (done runs on the loop).
@@ -393,7 +378,7 @@ void RunInput(uint8_t seed, absl::string_view input) {
   server->AwaitOpened(kUnaryCalls + 1);
   const std::vector<uint32_t> ids = server->checker().opened;
 
-  server->Serve(Chunks(seed, input));
+  server->Serve(SplitBySeed(seed, input));
 
   // Every call completes, exactly once.
   netpoll::testing::WaitFor([&] {

@@ -13,22 +13,14 @@ import gzip
 import os
 import struct
 
+from grpc_server_fuzz_seeds import (  # the HTTP/2 frame helpers both scripts use
+    ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, RST, SETTINGS,
+    WINDOW_UPDATE, data, frame, literal, message)
+
 ROOT = "tests/fuzz/corpus/grpc_client_fuzz"
 
-DATA, HEADERS, RST, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
-END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
 NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0, 1, 7, 8, 11
 UNARY, STREAM = (1, 3, 5), 7
-
-
-def frame(ftype, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
-
-
-def literal(name, value):
-    name, value = name.encode(), value.encode() if isinstance(value, str) else value
-    assert len(name) < 127 and len(value) < 127
-    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
 
 
 def response_headers(stream, status="200", content_type="application/grpc", extra=(),
@@ -50,14 +42,6 @@ def trailers(stream, code=0, message=None, extra=()):
 
 def echo_response(text):
     return b"\x0a" + bytes([len(text)]) + text.encode()
-
-
-def message(body, compressed=False):
-    return bytes([1 if compressed else 0]) + struct.pack(">I", len(body)) + body
-
-
-def data(stream, payload, end_stream=False):
-    return frame(DATA, END_STREAM if end_stream else 0, stream, payload)
 
 
 def rst(stream, code):

@@ -32,7 +32,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -49,6 +48,7 @@
 #include "rpc/service.h"
 #include "rpc/stream_core.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/split_by_seed.h"
 #include "tests/harness/echo_service.h"
 
 namespace nprpc::fuzz {
@@ -199,20 +199,9 @@ struct FrameChecker {
 };
 
 std::vector<std::string> Chunks(uint8_t seed, absl::string_view rest) {
-  std::vector<std::string> chunks;
   std::string all(kHttp2ClientPreface);
   all.append(rest.data(), rest.size());
-  std::mt19937 rng(seed);
-  size_t at = 0;
-  while (at < all.size()) {
-    // Mostly whole, sometimes byte by byte, sometimes in between.
-    const size_t max =
-        seed % 3 == 0 ? all.size() : (seed % 3 == 1 ? 1 + rng() % 7 : 1 + rng() % 300);
-    const size_t n = std::min(all.size() - at, max);
-    chunks.push_back(all.substr(at, n));
-    at += n;
-  }
-  return chunks;
+  return SplitBySeed(seed, all);
 }
 
 }  // namespace
