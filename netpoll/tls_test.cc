@@ -112,6 +112,19 @@ class TlsTest : public ::testing::Test {
     options.ca_pem = ca_->cert_pem();
     return options;
   }
+  // Mutual TLS: the server requires a client certificate from ca_, and the
+  // client presents one.
+  static TlsServerOptions MutualServerTls() {
+    TlsServerOptions options = ServerTls();
+    options.ca_pem = ca_->cert_pem();
+    options.client_cert = TlsServerOptions::ClientCert::kRequire;
+    return options;
+  }
+  static TlsClientOptions MutualClientTls() {
+    TlsClientOptions options = ClientTls();
+    options.key_pair = client_cert_->key_pair();
+    return options;
+  }
 
   // An echo server with `tls` (null: plaintext only); records why its
   // connections closed and the TLS identity it saw.
@@ -268,13 +281,8 @@ TEST_F(TlsTest, AlpnPicksTheServersPreferredCommonProtocol) {
 }
 
 TEST_F(TlsTest, MutualTlsShowsTheClientIdentityToTheServer) {
-  TlsServerOptions server = ServerTls();
-  server.ca_pem = ca_->cert_pem();
-  server.client_cert = TlsServerOptions::ClientCert::kRequire;
-  StartServer(*TlsContext::NewServer(server));
-  TlsClientOptions options = ClientTls();
-  options.key_pair = client_cert_->key_pair();
-  auto conn = Dial(options);
+  StartServer(*TlsContext::NewServer(MutualServerTls()));
+  auto conn = Dial(MutualClientTls());
   ASSERT_TRUE(conn.ok()) << conn.status();
   ExpectEcho(*conn, "mtls");
   std::shared_ptr<const TlsInfo> info = ServerInfo();
@@ -286,10 +294,7 @@ TEST_F(TlsTest, MutualTlsShowsTheClientIdentityToTheServer) {
 }
 
 TEST_F(TlsTest, ClientWithoutCertificateIsRefusedOnMutualTlsPort) {
-  TlsServerOptions server = ServerTls();
-  server.ca_pem = ca_->cert_pem();
-  server.client_cert = TlsServerOptions::ClientCert::kRequire;
-  StartServer(*TlsContext::NewServer(server));
+  StartServer(*TlsContext::NewServer(MutualServerTls()));
   auto conn = Dial(ClientTls());
   // TLS 1.3: the client's handshake may finish before the server's verdict
   // arrives; then the connection is closed by the server's alert.
@@ -301,10 +306,7 @@ TEST_F(TlsTest, ClientWithoutCertificateIsRefusedOnMutualTlsPort) {
 }
 
 TEST_F(TlsTest, ClientCertificateFromAnotherCaIsRefused) {
-  TlsServerOptions server = ServerTls();
-  server.ca_pem = ca_->cert_pem();
-  server.client_cert = TlsServerOptions::ClientCert::kRequire;
-  StartServer(*TlsContext::NewServer(server));
+  StartServer(*TlsContext::NewServer(MutualServerTls()));
   TestCert stranger =
       other_ca_->Issue({.common_name = "stranger", .dns_names = {}, .ip_addresses = {}});
   TlsClientOptions options = ClientTls();
@@ -406,13 +408,8 @@ TEST_F(TlsTest, ForServerNameKeepsOneContextPerName) {
 }
 
 TEST_F(TlsTest, ReloadedClientKeyPairReachesDerivedContexts) {
-  TlsServerOptions server = ServerTls();
-  server.ca_pem = ca_->cert_pem();
-  server.client_cert = TlsServerOptions::ClientCert::kRequire;
-  StartServer(*TlsContext::NewServer(server));
-  TlsClientOptions options = ClientTls();
-  options.key_pair = client_cert_->key_pair();
-  auto client_tls = TlsContext::NewClient(options);
+  StartServer(*TlsContext::NewServer(MutualServerTls()));
+  auto client_tls = TlsContext::NewClient(MutualClientTls());
   ASSERT_TRUE(client_tls.ok());
   auto with_alpn = (*client_tls)->WithAlpn({"http/1.1"});
   ASSERT_TRUE(with_alpn.ok());
