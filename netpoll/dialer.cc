@@ -110,11 +110,11 @@ class Connector : public IoHandler {
       (void)loop_->RemoveFd(fd_.get());
       registered_ = false;
     }
-    if (IsSelfConnected(fd_.get())) {  // closing it frees the port again
+    auto local = SocketAddress::LocalOf(fd_.get());
+    if (local.ok() && IsSelfConnection(*local, address_)) {  // closing it frees the port again
       return Finish(absl::UnavailableError(absl::StrCat(
           "connect ", address_.ToString(), ": connected to itself (nothing listens there)")));
     }
-    auto local = SocketAddress::LocalOf(fd_.get());
     ConnectionPtr conn = Connection::Create(loop_, std::move(fd_), local.ok() ? *local : address_,
                                             address_, options_.connection, options_.callbacks);
     loop_->stats().Add(loop_->stats().connections_dialed, 1);

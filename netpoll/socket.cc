@@ -107,11 +107,8 @@ absl::Status SocketError(int fd) {
   return absl::OkStatus();
 }
 
-bool IsSelfConnected(int fd) {
-  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd);
-  absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd);
-  return local.ok() && peer.ok() && !local->is_unix() && local->port() == peer->port() &&
-         local->ToString() == peer->ToString();
+bool IsSelfConnection(const SocketAddress& local, const SocketAddress& peer) {
+  return !local.is_unix() && local.ToString() == peer.ToString();  // address and port
 }
 
 absl::StatusOr<int> RaiseFdLimit() {

@@ -72,11 +72,12 @@ struct TcpKeepAliveOptions {
 absl::Status SetTcpKeepAlive(int fd, const TcpKeepAliveOptions& options);
 // The pending error of a socket (SO_ERROR), as a Status.
 absl::Status SocketError(int fd);
-// True when a connected TCP socket's two ends are the same address: with
-// nothing listening on a local port, connect() may pick that very port as
-// its ephemeral source and complete a simultaneous open with itself (then
-// holds the port a restarting server wants, and reads back what it writes).
-bool IsSelfConnected(int fd);
+// True when a TCP connection's two ends (LocalOf, and PeerOf or the dialed
+// address) are the same: with nothing listening on a local port, connect()
+// may pick that very port as its ephemeral source and complete a
+// simultaneous open with itself (then holds the port a restarting server
+// wants, and reads back what it writes).
+bool IsSelfConnection(const SocketAddress& local, const SocketAddress& peer);
 
 // Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit.
 absl::StatusOr<int> RaiseFdLimit();

@@ -19,7 +19,7 @@ int IntOption(int fd, int level, int name) {
   return value;
 }
 
-TEST(IsSelfConnected, ASocketConnectedToItsOwnPortIs) {
+TEST(IsSelfConnection, ASocketConnectedToItsOwnPortIs) {
   auto fd = CreateStreamSocket(AF_INET);
   ASSERT_TRUE(fd.ok()) << fd.status();
   auto any = SocketAddress::Parse("127.0.0.1:0");
@@ -35,10 +35,13 @@ TEST(IsSelfConnected, ASocketConnectedToItsOwnPortIs) {
     ASSERT_EQ(poll(&pfd, 1, 5000), 1);
     ASSERT_TRUE(SocketError(fd->get()).ok());
   }
-  EXPECT_TRUE(IsSelfConnected(fd->get()));
+  auto local = SocketAddress::LocalOf(fd->get());
+  auto peer = SocketAddress::PeerOf(fd->get());
+  ASSERT_TRUE(local.ok() && peer.ok());
+  EXPECT_TRUE(IsSelfConnection(*local, *peer));
 }
 
-TEST(IsSelfConnected, AConnectionToAListenerIsNot) {
+TEST(IsSelfConnection, AConnectionToAListenerIsNot) {
   auto any = SocketAddress::Parse("127.0.0.1:0");
   ASSERT_TRUE(any.ok());
   auto listener = Listen(*any, ListenOptions());
@@ -53,8 +56,10 @@ TEST(IsSelfConnected, AConnectionToAListenerIsNot) {
     ASSERT_EQ(poll(&pfd, 1, 5000), 1);
     ASSERT_TRUE(SocketError(fd->get()).ok());
   }
-  EXPECT_FALSE(IsSelfConnected(fd->get()));
-  EXPECT_FALSE(IsSelfConnected(listener->get()));  // not connected at all
+  auto local = SocketAddress::LocalOf(fd->get());
+  auto peer = SocketAddress::PeerOf(fd->get());
+  ASSERT_TRUE(local.ok() && peer.ok());
+  EXPECT_FALSE(IsSelfConnection(*local, *peer));
 }
 
 TEST(SetTcpKeepAlive, SetsProbesAndTheUserTimeout) {
