@@ -142,11 +142,13 @@ absl::Status EtcdCluster::Restart(int i, absl::Duration timeout) {
 
 EtcdCluster::~EtcdCluster() = default;  // each BackgroundProcess stops its member
 
-std::string EtcdCluster::client_endpoints() const {
+std::string EtcdCluster::client_endpoints() const { return Endpoints(""); }
+
+std::string EtcdCluster::Endpoints(absl::string_view scheme) const {
   std::vector<std::string> endpoints;
   for (size_t i = 0; i < members_.size(); ++i) {
     if (processes_[i] == nullptr) continue;
-    endpoints.push_back(absl::StrCat(members_[i].ip, ":", members_[i].client_port));
+    endpoints.push_back(absl::StrCat(scheme, members_[i].ip, ":", members_[i].client_port));
   }
   return absl::StrJoin(endpoints, ",");
 }
@@ -157,12 +159,7 @@ absl::StatusOr<std::string> EtcdCluster::Etcdctl(const std::vector<std::string>&
                                                  int via) const {
   std::vector<std::string> argv = members_[via].exec_prefix;
   argv.emplace_back(kEtcdctl);
-  std::vector<std::string> endpoints;
-  for (size_t i = 0; i < members_.size(); ++i) {
-    if (processes_[i] == nullptr) continue;
-    endpoints.push_back(Url(members_[i].ip, members_[i].client_port, tls()));
-  }
-  argv.push_back("--endpoints=" + absl::StrJoin(endpoints, ","));
+  argv.push_back("--endpoints=" + Endpoints(tls() ? "https://" : "http://"));
   argv.emplace_back("--command-timeout=5s");
   if (tls()) {
     if (!tls_.ca_file.empty()) argv.push_back("--cacert=" + tls_.ca_file);

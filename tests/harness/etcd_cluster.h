@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tests/harness/subprocess.h"
 
@@ -91,6 +92,8 @@ class EtcdCluster {
   EtcdCluster(std::vector<EtcdMember> members, std::string dir, EtcdTlsFiles tls)
       : members_(std::move(members)), dir_(std::move(dir)), tls_(std::move(tls)) {}
   bool tls() const { return !tls_.cert_file.empty(); }
+  // The running members' client addresses, each after `scheme`.
+  std::string Endpoints(absl::string_view scheme) const;
   absl::Status WaitHealthy(absl::Duration timeout) const;
   std::unique_ptr<BackgroundProcess> Launch(const EtcdMember& m) const;
 
