@@ -267,8 +267,7 @@ std::shared_ptr<ClientStreamCore> Channel::NewStream(absl::string_view service,
     observer->OnStreamDone(none, "");
     return MakeFailedClientStream(std::move(none), std::move(post));
   }
-  endpoint->outstanding.fetch_add(1, std::memory_order_relaxed);
-  ClientStreamStart start;
+  ClientStreamStart start;  // the endpoint is acquired; on_end releases it
   start.deadline = deadline;
   start.timeout = deadline == absl::InfiniteFuture() ? absl::InfiniteDuration()
                                                      : deadline - core_->clock().Now();
@@ -277,7 +276,7 @@ std::shared_ptr<ClientStreamCore> Channel::NewStream(absl::string_view service,
   std::weak_ptr<Endpoint> weak_endpoint = endpoint;
   start.on_end = [observer, weak_endpoint](const absl::Status& status) {
     auto endpoint = weak_endpoint.lock();
-    if (endpoint) endpoint->outstanding.fetch_sub(1, std::memory_order_relaxed);
+    if (endpoint) endpoint->Release();
     observer->OnStreamDone(status, endpoint ? absl::string_view(endpoint->node.address) : "");
   };
   return endpoint->transport->NewStream(request, std::move(start));

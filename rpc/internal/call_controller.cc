@@ -114,7 +114,10 @@ void CallController::StartAttempt() {
     // its `done` may have run and the caller may have freed the response and
     // info: they are touched only before that, under mu_, which Finish()
     // takes before it runs `done`.
-    if (finished_) return;
+    if (finished_) {
+      endpoint->Release();
+      return;
+    }
     google::protobuf::Message* target = response_;
     CallInfo* info = info_;
     if (hedging()) {
@@ -137,9 +140,8 @@ void CallController::StartAttempt() {
                                        if (auto call = weak.lock())
                                          call->OnAttemptDone(attempt, std::move(status));
                                      });
+    // Select() acquired the endpoint; OnAttemptDone releases it.
     attempts_.push_back(attempt);
-    // Before anything can complete the attempt (OnAttemptDone subtracts it).
-    endpoint->outstanding.fetch_add(1, std::memory_order_relaxed);
   }
   core_->CountAttempt();
   const absl::Duration timeout =
@@ -205,7 +207,7 @@ void CallController::MaybeStartBackup() {
 
 void CallController::OnAttemptDone(const std::shared_ptr<Attempt>& attempt, absl::Status status) {
   Clock& clock = core_->clock();
-  attempt->endpoint->outstanding.fetch_sub(1, std::memory_order_relaxed);
+  attempt->endpoint->Release();
   if (status.ok()) attempt->endpoint->RecordLatency(clock.Now() - attempt->start);
   const bool answered = attempt->call->answered_by_server();
   // Only our own connection failures say the endpoint is unreachable; an

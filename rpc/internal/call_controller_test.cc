@@ -664,6 +664,25 @@ TEST_F(CallControllerTest, RemovedEndpointDrainsItsAttemptsThenShutsDown) {
   EXPECT_EQ(network_->attempt(1).address, "10.0.0.2:80");
 }
 
+// The window between an attempt's Select() and its Send(): an update that
+// removes the endpoint then must not shut its transport down under it.
+TEST_F(CallControllerTest, EndpointSelectedBeforeItsRemovalStaysUpUntilReleased) {
+  MakeCore(DefaultOptions(), "rr", {"10.0.0.1:80"});
+  EndpointPtr selected = core_->Select("", {});
+  ASSERT_NE(selected, nullptr);
+  SetEndpoints({"10.0.0.2:80"});
+  clock_->Advance(absl::Milliseconds(60));
+  EXPECT_EQ(network_->shutdowns(), 0) << "selected, so held until released";
+  EXPECT_FALSE(selected->TryAcquire()) << "removed: no new attempt takes it";
+  selected->Release();
+  clock_->Advance(absl::Milliseconds(50));
+  EXPECT_EQ(network_->shutdowns(), 1);
+  EndpointPtr next = core_->Select("", {});
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(next->node.address, "10.0.0.2:80");
+  next->Release();
+}
+
 TEST_F(CallControllerTest, ShutdownCancelsCallsInFlightAndRefusesNewOnes) {
   MakeCore();
   EchoResponse response;

@@ -111,12 +111,27 @@ ChannelCore::AwaitResult ChannelCore::AwaitEndpoints(std::weak_ptr<EndpointWaite
   return AwaitResult::kWaiting;
 }
 
+EndpointPtr ChannelCore::Select(absl::string_view hash_key,
+                                const std::vector<const Endpoint*>& tried) {
+  EndpointPtr endpoint = lb_->Select(hash_key, tried);
+  if (endpoint == nullptr || endpoint->TryAcquire()) return endpoint;
+  // Removed and retired since the balancer handed it out: Retire() follows
+  // the balancer's update, which a selection from now on sees.
+  std::vector<const Endpoint*> avoid = tried;
+  for (int i = 0; i < 3; ++i) {
+    avoid.push_back(endpoint.get());
+    endpoint = lb_->Select(hash_key, avoid);
+    if (endpoint == nullptr || endpoint->TryAcquire()) return endpoint;
+  }
+  return nullptr;
+}
+
 void ChannelCore::ReapDrained() {
   std::vector<EndpointPtr> idle;
   {
     netpoll::MutexLock lock(&mu_);
     auto keep = std::partition(draining_.begin(), draining_.end(),
-                               [](const EndpointPtr& e) { return e->outstanding.load() > 0; });
+                               [](const EndpointPtr& e) { return !e->Retire(); });
     idle.assign(keep, draining_.end());
     draining_.erase(keep, draining_.end());
     if (!draining_.empty() && !reap_scheduled_) {

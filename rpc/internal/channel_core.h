@@ -100,11 +100,12 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
   // Replaces the endpoint set (the naming watcher calls it).
   void OnNodes(const std::vector<ServerNode>& nodes);
 
-  // The endpoint for one attempt (null when there is none); `tried` are the
-  // call's endpoints so far, avoided while others are available.
-  EndpointPtr Select(absl::string_view hash_key, const std::vector<const Endpoint*>& tried) {
-    return lb_->Select(hash_key, tried);
-  }
+  // The endpoint for one attempt or stream (null when there is none),
+  // acquired (Endpoint::TryAcquire): the caller Release()s it when the
+  // attempt ends, and until then a naming update that removes it leaves its
+  // transport up. `tried` are the call's endpoints so far, avoided while
+  // others are available.
+  EndpointPtr Select(absl::string_view hash_key, const std::vector<const Endpoint*>& tried);
   // A connection-level failure: takes the endpoint out until a probe succeeds.
   void ReportConnectionFailure(const EndpointPtr& endpoint);
   // An attempt on `endpoint` ended by itself (not abandoned by its call) or

@@ -16,6 +16,18 @@ void Endpoint::RecordLatency(absl::Duration latency) {
   latency_us.store(updated, std::memory_order_relaxed);
 }
 
+bool Endpoint::TryAcquire() {
+  outstanding.fetch_add(1, std::memory_order_seq_cst);
+  if (!retired.load(std::memory_order_seq_cst)) return true;
+  Release();
+  return false;
+}
+
+bool Endpoint::Retire() {
+  retired.store(true, std::memory_order_seq_cst);
+  return outstanding.load(std::memory_order_seq_cst) == 0;
+}
+
 namespace {
 
 using EndpointList = std::vector<EndpointPtr>;

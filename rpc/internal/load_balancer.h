@@ -51,9 +51,22 @@ struct Endpoint {
   // Folds a call's latency into the moving average (weight 1/8).
   void RecordLatency(absl::Duration latency);
 
+  // An attempt or stream takes the endpoint (outstanding + 1) unless it is
+  // retired; Release() gives it back. Retire() (the channel, for an endpoint
+  // the naming service removed) makes every later TryAcquire() fail and says
+  // whether nothing is outstanding, i.e. whether the transport may shut down.
+  // An attempt that selected the endpoint just before its removal thus either
+  // holds it, and the transport stays up until the attempt ends, or does not
+  // get it and selects again. Both sides are sequentially consistent, so at
+  // least one of them sees the other.
+  bool TryAcquire();
+  void Release() { outstanding.fetch_sub(1, std::memory_order_relaxed); }
+  bool Retire();
+
   const ServerNode node;
   const std::shared_ptr<Transport> transport;
   std::atomic<int64_t> outstanding{0};  // attempts in flight here
+  std::atomic<bool> retired{false};     // Retire() was called
   std::atomic<int64_t> latency_us{0};   // EWMA of successful attempts
   std::atomic<bool> healthy_flag{true};
   // Set by the channel's OutlierDetector (rpc/internal/outlier_detector.h).

@@ -142,5 +142,42 @@ TEST(ConsistentHashLb, SelectDuringUpdatesNeverFindsNothing) {
   EXPECT_EQ(misses, 0) << "of " << picks << " picks";
 }
 
+TEST(Endpoint, RetireSucceedsOnlyWhenIdleAndThenRefusesAcquisition) {
+  Endpoint endpoint(ServerNode{"10.0.0.1:80"}, nullptr);
+  ASSERT_TRUE(endpoint.TryAcquire());
+  EXPECT_FALSE(endpoint.Retire()) << "an attempt holds it";
+  EXPECT_FALSE(endpoint.TryAcquire()) << "retiring: no new attempt";
+  endpoint.Release();
+  EXPECT_TRUE(endpoint.Retire());
+  EXPECT_FALSE(endpoint.TryAcquire());
+  EXPECT_EQ(endpoint.outstanding.load(), 0);
+}
+
+// Retire() racing TryAcquire() on another thread: once Retire() says idle,
+// nobody holds the endpoint, and nobody gets it afterwards.
+TEST(Endpoint, NoAcquisitionSurvivesASuccessfulRetire) {
+  for (int round = 0; round < 200; ++round) {
+    Endpoint endpoint(ServerNode{"10.0.0.1:80"}, nullptr);
+    std::atomic<bool> shut{false};
+    std::atomic<bool> started{false};
+    std::atomic<int> violations{0};
+    std::thread attempts([&] {
+      started.store(true);
+      for (int i = 0; i < 2000; ++i) {
+        if (!endpoint.TryAcquire()) continue;
+        if (shut.load()) violations.fetch_add(1);
+        endpoint.Release();
+      }
+    });
+    while (!started.load()) {
+    }
+    while (!endpoint.Retire()) {
+    }
+    shut.store(true);
+    attempts.join();
+    EXPECT_EQ(violations.load(), 0) << "round " << round;
+  }
+}
+
 }  // namespace
 }  // namespace nprpc
