@@ -54,24 +54,27 @@ def load(path):  # (side, mode, payload, concurrency) -> the client's report
             pass
     return rows
 
-def per_call(r):  # server CPU microseconds per call
-    return r["server_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
+def per_call(r, who="server"):  # server (or client) CPU microseconds per call
+    return r[who + "_cpu_pct"] / 100 * r["window_s"] / max(r["requests"], 1) * 1e6
 
 kind, rows = sys.argv[1], load(sys.argv[2])
 if kind == "echo":
     print("| payload, C | nprpc QPS plain / TLS (ratio) | gRPC QPS plain / TLS (ratio) | nprpc/gRPC plain -> TLS "
-          "| p50 us nprpc plain / TLS, gRPC plain / TLS | server us/call nprpc plain / TLS, gRPC plain / TLS |")
-    print("|---|---|---|---|---|---|")
+          "| p50 us nprpc plain / TLS, gRPC plain / TLS | server us/call nprpc plain / TLS, gRPC plain / TLS "
+          "| client us/call nprpc plain / TLS, gRPC plain / TLS |")
+    print("|---|---|---|---|---|---|---|")
     for (p, c) in sorted({(k[2], k[3]) for k in rows}):
         a, b, x, y = (rows.get((side, mode, p, c)) for side in ("nprpc", "grpc") for mode in ("plain", "tls"))
         if not all(r and "qps" in r for r in (a, b, x, y)):
-            print(f"| {p} B, {c} | failed | | | | |")
+            print(f"| {p} B, {c} | failed | | | | | |")
             continue
         print(f"| {p} B, {c} | {a['qps']:,} / {b['qps']:,} ({b['qps']/a['qps']:.2f}) "
               f"| {x['qps']:,} / {y['qps']:,} ({y['qps']/x['qps']:.2f}) "
               f"| {a['qps']/x['qps']:.2f}x -> {b['qps']/y['qps']:.2f}x "
               f"| {a['p50_us']} / {b['p50_us']}, {x['p50_us']} / {y['p50_us']} "
-              f"| {per_call(a):.1f} / {per_call(b):.1f}, {per_call(x):.1f} / {per_call(y):.1f} |")
+              f"| {per_call(a):.1f} / {per_call(b):.1f}, {per_call(x):.1f} / {per_call(y):.1f} "
+              f"| {per_call(a, 'client'):.1f} / {per_call(b, 'client'):.1f}, "
+              f"{per_call(x, 'client'):.1f} / {per_call(y, 'client'):.1f} |")
 else:
     print("| short connections, 16 B, C=16 | connections/s | p50 us | server us/call |")
     print("|---|---|---|---|")

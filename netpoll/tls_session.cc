@@ -39,6 +39,14 @@ std::string IpOf(const ASN1_OCTET_STRING* s) {
   return text;
 }
 
+// SSL_get_error() needs the thread's error queue empty before an SSL_* call.
+// It nearly always is (every error we meet is drained into a Status), and
+// ERR_peek_error() is a fraction of ERR_clear_error(), which resets all 16
+// slots of the queue: a measurable share of a small record's cost.
+void ClearStaleErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 // A TLS record's header: type, version (2 bytes), body length (2 bytes).
 constexpr size_t kRecordHeader = 5;
 // The longest record body any TLS version allows (TLS 1.2: 2^14 + 2048).
@@ -242,7 +250,7 @@ absl::Status TlsSession::Receive(LinkBuffer& wire_in, LinkBuffer& plain, LinkBuf
     absl::Status s = Handshake();
     if (!s.ok() || !handshake_done_) return s;
   }
-  ERR_clear_error();
+  ClearStaleErrors();
   while (true) {
     const size_t buffered = wire_in.Len() + static_cast<size_t>(SSL_pending(ssl_));
     if (buffered == 0) break;
@@ -262,7 +270,7 @@ absl::Status TlsSession::Receive(LinkBuffer& wire_in, LinkBuffer& plain, LinkBuf
 
 absl::Status TlsSession::Send(LinkBuffer& plain, LinkBuffer& wire_out) {
   Io io(*this, nullptr, &wire_out);
-  ERR_clear_error();
+  ClearStaleErrors();
   absl::Status status;
   // Each SSL_write costs a record (header, tag, and OpenSSL's per-record
   // cipher setup, which dominates for small records): chunks smaller than a
