@@ -58,9 +58,10 @@ struct Endpoint {
   // An attempt that selected the endpoint just before its removal thus either
   // holds it, and the transport stays up until the attempt ends, or does not
   // get it and selects again. Both sides are sequentially consistent, so at
-  // least one of them sees the other.
+  // least one of them sees the other; Release() orders the attempt's use of
+  // the transport before a Retire() that finds it idle.
   bool TryAcquire();
-  void Release() { outstanding.fetch_sub(1, std::memory_order_relaxed); }
+  void Release() { outstanding.fetch_sub(1, std::memory_order_release); }
   bool Retire();
 
   const ServerNode node;
