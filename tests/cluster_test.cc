@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -475,6 +476,36 @@ TEST_P(Membership, RemovingAnEndpointDrainsItsInFlightCalls) {
   EXPECT_EQ(ledger.Count("OK"), 20);
   // New calls only reach the remaining server.
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Whoami(**channel), cluster.server(1).address());
+}
+
+// Calls issued on one thread while another keeps changing the membership
+// (each server removed and added back in turn): a call that picked an
+// endpoint just as an update removed it still gets an answer, from a
+// transport that stays up until its attempts end.
+TEST_P(Membership, CallsRacingMembershipChangesAllSucceed) {
+  Cluster cluster(2, transport());
+  auto naming = std::make_shared<StaticNamingService>(cluster.Nodes());
+  ChannelOptions options = Options();
+  options.timeout = absl::Seconds(20);  // re-added servers are dialed again (over TLS: handshakes)
+  auto channel = Channel::Create(naming, options);
+  ASSERT_TRUE(channel.ok());
+  ConnectToEvery(**channel, 2);
+  Ledger ledger(channel->get());
+  constexpr int kCalls = 600;
+  std::atomic<bool> issued_all{false};
+  std::thread caller([&] {
+    for (int i = 0; i < kCalls; ++i) ledger.Issue("Echo");
+    issued_all.store(true);
+  });
+  int updates = 0;
+  for (; !issued_all.load() && updates < 400; ++updates) {
+    naming->Update(cluster.Nodes(/*skip=*/updates % 4 == 0 ? 0 : updates % 4 == 2 ? 1 : -1));
+  }
+  caller.join();
+  naming->Update(cluster.Nodes());
+  ASSERT_TRUE(ledger.WaitAll(absl::Seconds(30))) << ledger.Outcomes();
+  ledger.ExpectExactlyOnce();
+  EXPECT_EQ(ledger.Count("OK"), kCalls) << ledger.Outcomes() << " after " << updates << " updates";
 }
 
 TEST_P(Health, ConnectionFailureCodeAnsweredByAServerNeitherRetriesNorMarksItUnhealthy) {
