@@ -2,7 +2,12 @@
 // and RSS every minute and checks at the end that every call issued
 // completed exactly once. Not in CI; tools/soak.sh runs it.
 //
-//   soak_main --minutes=10 [--seed=1] [--threads=3]
+//   soak_main --minutes=10 [--seed=1] [--threads=3] [--tls]
+//
+// --tls: the server and the scripted server also accept TLS 1.3 (a CA and
+// certificates made at start, no key on disk beyond the run's temporary
+// directory), every channel speaks TLS, and the raw attackers stay
+// plaintext on the same port (the server sniffs each connection).
 //
 // The nprpc server runs in a child process (this binary with --role=server)
 // so that its RSS is its own and a restart can be a real SIGKILL. Faults,
@@ -48,6 +53,8 @@
 #include "netpoll/mutex.h"
 #include "netpoll/socket.h"
 #include "netpoll/socket_address.h"
+#include "netpoll/testing/test_certs.h"
+#include "netpoll/tls_context.h"
 #include "proto/echo.pb.h"
 #include "rpc/channel.h"
 #include "rpc/server.h"
@@ -69,6 +76,9 @@ struct Flags {
   uint32_t seed = 1;
   int threads = 3;
   int fault_every_s = 20;
+  bool tls = false;
+  // The server child's certificate and key (cert.pem, key.pem), with --tls.
+  std::string tls_dir;
 };
 
 Flags ParseFlags(int argc, char** argv) {
@@ -91,6 +101,10 @@ Flags ParseFlags(int argc, char** argv) {
       f.threads = std::atoi(v);
     } else if (const char* v = value("fault_every_s")) {
       f.fault_every_s = std::atoi(v);
+    } else if (a == "--tls") {
+      f.tls = true;
+    } else if (const char* v = value("tls_dir")) {
+      f.tls_dir = v;
     } else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       std::exit(2);
@@ -121,6 +135,14 @@ int RunServer(const Flags& flags) {
   options.read_timeout = absl::Seconds(10);
   options.write_timeout = absl::Seconds(5);  // non-reading attackers go after 5 s
   options.memory_budget_bytes = size_t{256} << 20;
+  if (!flags.tls_dir.empty()) {
+    netpoll::TlsServerOptions tls;
+    tls.key_pair.cert_chain_file = flags.tls_dir + "/cert.pem";
+    tls.key_pair.private_key_file = flags.tls_dir + "/key.pem";
+    auto context = netpoll::TlsContext::NewServer(tls);
+    NP_CHECK(context.ok()) << context.status();
+    options.tls = *context;  // beside plaintext: the raw attackers stay plaintext
+  }
   Server server(options);
   NP_CHECK(server.AddService(testing::NewEchoService()).ok());
   auto slow = std::make_unique<Service>("soak.SoakService");
@@ -156,7 +178,7 @@ int RunServer(const Flags& flags) {
 // Starts and restarts the server child on one port.
 class ServerProcess {
  public:
-  explicit ServerProcess(int port) : port_(port) {}
+  ServerProcess(int port, std::string tls_dir) : port_(port), tls_dir_(std::move(tls_dir)) {}
   ~ServerProcess() { Stop(SIGKILL); }
 
   void Start() {
@@ -168,7 +190,9 @@ class ServerProcess {
     if (pid == 0) {
       sigprocmask(SIG_BLOCK, &set, nullptr);  // for sigwait in the child
       std::string port = absl::StrCat("--port=", port_);
-      ::execl("/proc/self/exe", "soak_main", "--role=server", port.c_str(), nullptr);
+      std::string tls_dir = absl::StrCat("--tls_dir=", tls_dir_);
+      ::execl("/proc/self/exe", "soak_main", "--role=server", port.c_str(), tls_dir.c_str(),
+              nullptr);
       std::_Exit(127);
     }
     pid_ = pid;
@@ -186,6 +210,7 @@ class ServerProcess {
 
  private:
   const int port_;
+  const std::string tls_dir_;  // empty: plaintext only
   pid_t pid_ = -1;
   absl::Time started_;
 };
@@ -280,17 +305,52 @@ struct Target {
   bool scripted;  // the scripted server: Reset works, Slow takes code ms
 };
 
+// With --tls: a CA, and a certificate for 127.0.0.1 that the server child
+// reads from `dir`; returns the channels' TLS context, and the scripted
+// server's in `scripted`.
+std::shared_ptr<const netpoll::TlsContext> MakeTls(
+    const std::string& dir, std::shared_ptr<const netpoll::TlsContext>& scripted) {
+  auto ca = netpoll::testing::TestCa::Create("soak CA");
+  NP_CHECK(ca.ok()) << ca.status();
+  netpoll::testing::TestCertOptions leaf;
+  leaf.common_name = "soak server";
+  leaf.ip_addresses = {"127.0.0.1"};
+  const netpoll::testing::TestCert cert = (*ca)->Issue(leaf);
+  std::ofstream(dir + "/cert.pem") << cert.cert_pem;
+  std::ofstream(dir + "/key.pem") << cert.key_pem;
+  netpoll::TlsServerOptions server;
+  server.key_pair = cert.key_pair();
+  auto server_context = netpoll::TlsContext::NewServer(server);
+  NP_CHECK(server_context.ok()) << server_context.status();
+  scripted = *server_context;
+  netpoll::TlsClientOptions client;
+  client.ca_pem = (*ca)->cert_pem();
+  auto client_context = netpoll::TlsContext::NewClient(client);
+  NP_CHECK(client_context.ok()) << client_context.status();
+  return *client_context;
+}
+
 int RunDriver(const Flags& flags) {
   netpoll::SetMinLogSeverity(netpoll::LogSeverity::kError);
   const int port = FreePort();
-  ServerProcess server(port);
+  std::string tls_dir;
+  std::shared_ptr<const netpoll::TlsContext> client_tls;
+  std::shared_ptr<const netpoll::TlsContext> scripted_tls;
+  if (flags.tls) {
+    char dir_template[] = "/tmp/soak_tls_XXXXXX";
+    NP_CHECK(::mkdtemp(dir_template) != nullptr) << std::strerror(errno);
+    tls_dir = dir_template;
+    client_tls = MakeTls(tls_dir, scripted_tls);
+  }
+  ServerProcess server(port, tls_dir);
   server.Start();
-  testing::ScriptedServer scripted;
+  testing::ScriptedServer scripted(scripted_tls);
   NP_CHECK(scripted.Start().ok());
   scripted.SetEchoDelay(absl::Milliseconds(30));  // slow: hedged calls go elsewhere
   const std::string address = absl::StrCat("127.0.0.1:", port);
 
-  auto make = [](const std::string& target, ChannelOptions o) {
+  auto make = [&client_tls](const std::string& target, ChannelOptions o) {
+    o.tls = client_tls;
     o.timeout = absl::Seconds(2);
     o.reconnect_backoff = absl::Milliseconds(10);
     o.max_reconnect_backoff = absl::Milliseconds(200);
@@ -407,8 +467,9 @@ int RunDriver(const Flags& flags) {
   absl::Time next_fault = start + absl::Seconds(flags.fault_every_s);
   absl::Time next_report = start + absl::Minutes(1);
   int minute = 0;
-  std::printf("soak: %g minutes, %d load threads, seed %u, server port %d, fault every %d s\n",
-              flags.minutes, flags.threads, flags.seed, port, flags.fault_every_s);
+  std::printf("soak: %g minutes, %d load threads, seed %u, server port %d, fault every %d s%s\n",
+              flags.minutes, flags.threads, flags.seed, port, flags.fault_every_s,
+              flags.tls ? ", channels over TLS" : "");
   std::fflush(stdout);
   while (absl::Now() < end) {
     absl::SleepFor(absl::Milliseconds(100));
@@ -487,6 +548,11 @@ int RunDriver(const Flags& flags) {
               ok ? "every call completed exactly once" : "FAILED");
   std::fflush(stdout);
   channels.clear();
+  if (!tls_dir.empty()) {
+    ::unlink((tls_dir + "/cert.pem").c_str());
+    ::unlink((tls_dir + "/key.pem").c_str());
+    ::rmdir(tls_dir.c_str());
+  }
   return ok ? 0 : 1;
 }
 
