@@ -19,6 +19,7 @@
 #include "rpc/internal/load_balancer.h"
 #include "rpc/internal/testing/fake_clock.h"
 #include "rpc/internal/testing/fake_transport.h"
+#include "rpc/naming_service.h"
 
 namespace nprpc {
 namespace {
@@ -693,6 +694,23 @@ TEST_F(CallControllerTest, ShutdownCancelsCallsInFlightAndRefusesNewOnes) {
   auto late = Start(CallOptions(), &response);
   EXPECT_EQ(late->completions, 1);
   EXPECT_TRUE(absl::IsCancelled(late->status)) << late->status;
+  EXPECT_EQ(core_->in_flight(), 0u);
+}
+
+// A naming service may call its watchers on a thread of its own (etcd) and
+// join that thread when destroyed. The core's watcher holds the core while it
+// runs; were the core to keep the service until its own destruction, a
+// watcher holding the last reference to the core would destroy the service on
+// the service's own thread. Shutdown() (the Channel's destructor, on the
+// user's thread) lets go of it instead.
+TEST_F(CallControllerTest, ShutdownLetsGoOfTheNamingService) {
+  MakeCore();
+  auto naming = std::make_shared<StaticNamingService>(std::vector<ServerNode>{{kAddresses[0]}});
+  core_->Watch(naming);
+  EXPECT_EQ(naming.use_count(), 2) << "the core holds it while it runs";
+  core_->Shutdown();
+  EXPECT_EQ(naming.use_count(), 1) << "the core still holds it after Shutdown()";
+  naming->Update({ServerNode{kAddresses[1]}});  // its watcher finds the core shut down
   EXPECT_EQ(core_->in_flight(), 0u);
 }
 

@@ -28,9 +28,12 @@ ChannelCore::ChannelCore(const ChannelCoreOptions& options, std::unique_ptr<Load
 ChannelCore::~ChannelCore() = default;
 
 void ChannelCore::Watch(std::shared_ptr<NamingService> naming) {
-  naming_ = std::move(naming);
+  {
+    netpoll::MutexLock lock(&mu_);
+    naming_ = naming;
+  }
   std::weak_ptr<ChannelCore> weak = weak_from_this();
-  naming_->Watch([weak](const std::vector<ServerNode>& nodes) {
+  naming->Watch([weak](const std::vector<ServerNode>& nodes) {
     if (auto self = weak.lock()) self->OnNodes(nodes);
   });
   if (outlier_) ScheduleOutlierEvaluation();
@@ -155,7 +158,12 @@ void ChannelCore::ReportConnectionFailure(const EndpointPtr& endpoint) {
   if (!endpoint->healthy_flag.exchange(false)) return;  // a probe is already on
   NP_LOG(INFO) << "endpoint " << endpoint->node.address << " unhealthy; probing";
   ScheduleProbe(endpoint, options_.health_check_interval);
-  if (naming_) naming_->OnEndpointFailure(endpoint->node.address);
+  std::shared_ptr<NamingService> naming;
+  {
+    netpoll::MutexLock lock(&mu_);
+    naming = naming_;
+  }
+  if (naming) naming->OnEndpointFailure(endpoint->node.address);
 }
 
 void ChannelCore::ScheduleProbe(const EndpointPtr& endpoint, absl::Duration delay) {
@@ -210,8 +218,10 @@ size_t ChannelCore::in_flight() const {
 void ChannelCore::Shutdown() {
   std::vector<std::shared_ptr<InFlightCall>> calls;
   std::vector<EndpointPtr> endpoints;
+  std::shared_ptr<NamingService> naming;  // dropped here, on this thread (see naming_)
   {
     netpoll::MutexLock lock(&mu_);
+    naming = std::move(naming_);
     calls_gate_.Close();
     calls.assign(calls_.begin(), calls_.end());
     for (auto& [address, endpoint] : endpoints_) endpoints.push_back(endpoint);

@@ -162,12 +162,16 @@ class ChannelCore : public std::enable_shared_from_this<ChannelCore> {
 
   RetryBudget budget_;
   std::atomic<int64_t> attempts_{0};
-  std::shared_ptr<NamingService> naming_;  // set once, by Watch()
 
   // Calls in flight; closed by Shutdown(). Entered and closed under mu_, so
   // the set below always holds every call that entered.
   Gate calls_gate_;
   mutable netpoll::Mutex mu_;
+  // Set by Watch(), dropped by Shutdown() on its caller's thread: a naming
+  // service may own a thread (etcd) that runs our watcher, and must not be
+  // destroyed on it, which a watcher holding the last reference to this core
+  // would do if the core kept the service until its own destruction.
+  std::shared_ptr<NamingService> naming_ ABSL_GUARDED_BY(mu_);
   bool reap_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, EndpointPtr> endpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<EndpointPtr> draining_ ABSL_GUARDED_BY(mu_);
