@@ -28,12 +28,15 @@ ChannelCore::ChannelCore(const ChannelCoreOptions& options, std::unique_ptr<Load
 ChannelCore::~ChannelCore() = default;
 
 void ChannelCore::Watch(std::shared_ptr<NamingService> naming) {
+  // Called once, before the core is shared: naming_ keeps `service` alive
+  // (only Shutdown() drops it).
+  NamingService* service = naming.get();
   {
     netpoll::MutexLock lock(&mu_);
-    naming_ = naming;
+    naming_ = std::move(naming);
   }
   std::weak_ptr<ChannelCore> weak = weak_from_this();
-  naming->Watch([weak](const std::vector<ServerNode>& nodes) {
+  service->Watch([weak](const std::vector<ServerNode>& nodes) {
     if (auto self = weak.lock()) self->OnNodes(nodes);
   });
   if (outlier_) ScheduleOutlierEvaluation();
