@@ -528,6 +528,10 @@ TEST_F(ConnectionPoolTest, CallbacksRunOnALoopThreadNeverInsideAcquire) {
   int same_thread_cases = 0;
   for (int i = 0; i < group_->size(); ++i) {
     Notification done;
+    // The task itself: the callback may run on another loop before the task
+    // returns, and the task's last write must not outlive this iteration's
+    // variables.
+    Notification task_done;
     std::atomic<bool> inside{false};
     std::atomic<bool> ran_inside{false};
     std::atomic<bool> same_thread{false};
@@ -544,8 +548,10 @@ TEST_F(ConnectionPoolTest, CallbacksRunOnALoopThreadNeverInsideAcquire) {
                        done.Notify();
                      });
       inside = false;
+      task_done.Notify();
     });
     ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    ASSERT_TRUE(task_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
     EXPECT_FALSE(ran_inside.load());
     EXPECT_TRUE(on_loop.load());
     if (same_thread.load()) ++same_thread_cases;
