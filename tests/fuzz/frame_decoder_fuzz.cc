@@ -24,7 +24,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "google/protobuf/stubs/logging.h"
 #include "netpoll/link_buffer.h"
 #include "rpc/baidu_std.h"
 #include "rpc/internal/frame_codec.h"
@@ -32,12 +31,6 @@
 
 namespace nprpc::fuzz {
 namespace {
-
-// Peers send invalid UTF-8 in string fields, and protobuf logs every one.
-[[maybe_unused]] const bool kProtobufLogsOff = [] {
-  google::protobuf::SetLogHandler(nullptr);
-  return true;
-}();
 
 constexpr size_t kMaxBodySize = size_t{1} << 20;
 constexpr size_t kMaxDecompressed = size_t{1} << 20;

@@ -53,7 +53,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "google/protobuf/stubs/logging.h"
 #include "netpoll/event_loop_group.h"
 #include "netpoll/logging.h"
 #include "netpoll/mutex.h"
@@ -68,11 +67,6 @@
 
 namespace nprpc::fuzz {
 namespace {
-
-[[maybe_unused]] const bool kProtobufLogsOff = [] {
-  google::protobuf::SetLogHandler(nullptr);
-  return true;
-}();
 
 using example::EchoRequest;
 using example::EchoResponse;

@@ -38,7 +38,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "google/protobuf/stubs/logging.h"
 #include "netpoll/logging.h"
 #include "netpoll/testing/wait.h"
 #include "proto/echo.pb.h"
@@ -53,11 +52,6 @@
 
 namespace nprpc::fuzz {
 namespace {
-
-[[maybe_unused]] const bool kProtobufLogsOff = [] {
-  google::protobuf::SetLogHandler(nullptr);
-  return true;
-}();
 
 using example::EchoRequest;
 using example::EchoResponse;

@@ -56,7 +56,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "google/protobuf/stubs/logging.h"
 #include "netpoll/link_buffer.h"
 #include "netpoll/logging.h"
 #include "proto/echo.pb.h"
@@ -72,12 +71,6 @@
 
 namespace nprpc::fuzz {
 namespace {
-
-// Peers send invalid UTF-8 in string fields, and protobuf logs every one.
-[[maybe_unused]] const bool kProtobufLogsOff = [] {
-  google::protobuf::SetLogHandler(nullptr);
-  return true;
-}();
 
 using example::EchoRequest;
 using example::EchoResponse;
