@@ -19,6 +19,21 @@ int IntOption(int fd, int level, int name) {
   return value;
 }
 
+// Connects the non-blocking `fd` to `to`, waits for the outcome, and says
+// whether the connection is to itself.
+void ConnectAndCheck(int fd, const SocketAddress& to, bool& self_connection) {
+  if (connect(fd, to.sockaddr(), to.length()) != 0) {
+    ASSERT_EQ(errno, EINPROGRESS);
+    struct pollfd pfd = {fd, POLLOUT, 0};
+    ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+    ASSERT_TRUE(SocketError(fd).ok());
+  }
+  auto local = SocketAddress::LocalOf(fd);
+  auto peer = SocketAddress::PeerOf(fd);
+  ASSERT_TRUE(local.ok() && peer.ok());
+  self_connection = IsSelfConnection(*local, *peer);
+}
+
 TEST(IsSelfConnection, ASocketConnectedToItsOwnPortIs) {
   auto fd = CreateStreamSocket(AF_INET);
   ASSERT_TRUE(fd.ok()) << fd.status();
@@ -29,16 +44,9 @@ TEST(IsSelfConnection, ASocketConnectedToItsOwnPortIs) {
   ASSERT_TRUE(self.ok());
   // A TCP simultaneous open with itself: what a dial to a port nobody
   // listens on gets when the kernel picks that port as the source.
-  if (connect(fd->get(), self->sockaddr(), self->length()) != 0) {
-    ASSERT_EQ(errno, EINPROGRESS);
-    struct pollfd pfd = {fd->get(), POLLOUT, 0};
-    ASSERT_EQ(poll(&pfd, 1, 5000), 1);
-    ASSERT_TRUE(SocketError(fd->get()).ok());
-  }
-  auto local = SocketAddress::LocalOf(fd->get());
-  auto peer = SocketAddress::PeerOf(fd->get());
-  ASSERT_TRUE(local.ok() && peer.ok());
-  EXPECT_TRUE(IsSelfConnection(*local, *peer));
+  bool self_connection = false;
+  ConnectAndCheck(fd->get(), *self, self_connection);
+  EXPECT_TRUE(self_connection);
 }
 
 TEST(IsSelfConnection, AConnectionToAListenerIsNot) {
@@ -50,16 +58,9 @@ TEST(IsSelfConnection, AConnectionToAListenerIsNot) {
   ASSERT_TRUE(address.ok());
   auto fd = CreateStreamSocket(AF_INET);
   ASSERT_TRUE(fd.ok());
-  if (connect(fd->get(), address->sockaddr(), address->length()) != 0) {
-    ASSERT_EQ(errno, EINPROGRESS);
-    struct pollfd pfd = {fd->get(), POLLOUT, 0};
-    ASSERT_EQ(poll(&pfd, 1, 5000), 1);
-    ASSERT_TRUE(SocketError(fd->get()).ok());
-  }
-  auto local = SocketAddress::LocalOf(fd->get());
-  auto peer = SocketAddress::PeerOf(fd->get());
-  ASSERT_TRUE(local.ok() && peer.ok());
-  EXPECT_FALSE(IsSelfConnection(*local, *peer));
+  bool self_connection = true;
+  ConnectAndCheck(fd->get(), *address, self_connection);
+  EXPECT_FALSE(self_connection);
 }
 
 TEST(SetTcpKeepAlive, SetsProbesAndTheUserTimeout) {
